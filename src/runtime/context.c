@@ -1,0 +1,2 @@
+/* context: being written. */
+typedef int sn_placeholder_context;

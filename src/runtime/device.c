@@ -1,0 +1,2 @@
+/* device: being written. */
+typedef int sn_placeholder_device;

@@ -1,0 +1,2 @@
+/* hash: being written. */
+typedef int sn_placeholder_hash;

@@ -1,0 +1,2 @@
+/* memory: being written. */
+typedef int sn_placeholder_memory;

@@ -1,0 +1,2 @@
+/* program: being written. */
+typedef int sn_placeholder_program;

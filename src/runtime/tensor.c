@@ -1,0 +1,2 @@
+/* tensor: being written. */
+typedef int sn_placeholder_tensor;
