@@ -9,5 +9,7 @@
 #define SHARESNET_H
 
 #include "sharesnet/error.h"
+#include "sharesnet/runtime.h"
+#include "sharesnet/selftest.h"
 
 #endif

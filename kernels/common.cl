@@ -1,2 +1,10 @@
 /* Shared definitions for every kernel file. Sizes arrive as int: tensors in
  * sharesnet stay below 2^31 elements per buffer (checked on the host). */
+
+/* x[i] = value */
+__kernel void sn_fill(const int n, const float value, __global float *x)
+{
+    int i = get_global_id(0);
+    if (i < n)
+        x[i] = value;
+}

@@ -1,2 +1,180 @@
-/* context: being written. */
-typedef int sn_placeholder_context;
+/* Contexts: device, OpenCL context, in-order queue, program and kernels. */
+#include "runtime/runtime_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+double sn_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+sn_status sn_cl_fail(cl_int err, const char *what)
+{
+    sn_status st = (err == CL_OUT_OF_RESOURCES || err == CL_OUT_OF_HOST_MEMORY ||
+                    err == CL_MEM_OBJECT_ALLOCATION_FAILURE)
+                       ? SN_ERR_OUT_OF_MEMORY
+                       : SN_ERR_OPENCL;
+    return sn_fail(st, "%s failed: %s", what, sn_cl_error_name(err));
+}
+
+void sn_context_options_default(sn_context_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    opts->use_cache = -1;
+}
+
+static sn_status context_create(const sn_context_options *opts, int offline_build,
+                                sn_context **out)
+{
+    sn_context_options defaults;
+    if (!opts) {
+        sn_context_options_default(&defaults);
+        opts = &defaults;
+    }
+    *out = NULL;
+    sn_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return sn_fail(SN_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
+    ctx->offline_build = offline_build;
+    sn_status st = sn_device_open(opts->device, &ctx->info, &ctx->platform, &ctx->device);
+    if (st != SN_OK)
+        goto fail;
+    cl_int err;
+    cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
+    ctx->cl = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
+    if (err != CL_SUCCESS) {
+        st = sn_cl_fail(err, "clCreateContext");
+        goto fail;
+    }
+    cl_command_queue_properties qp = opts->profiling ? CL_QUEUE_PROFILING_ENABLE : 0;
+    /* clCreateCommandQueue is deprecated in 2.0 but is the 1.2 entry point we
+     * target; every ICD still exports it. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    ctx->queue = clCreateCommandQueue(ctx->cl, ctx->device, qp, &err);
+#pragma GCC diagnostic pop
+    if (err != CL_SUCCESS) {
+        st = sn_cl_fail(err, "clCreateCommandQueue");
+        goto fail;
+    }
+    st = sn_program_load(ctx, opts);
+    if (st != SN_OK)
+        goto fail;
+    *out = ctx;
+    return SN_OK;
+fail:
+    sn_context_free(ctx);
+    return st;
+}
+
+sn_status sn_context_create(const sn_context_options *opts, sn_context **out)
+{
+    return context_create(opts, 0, out);
+}
+
+void sn_context_free(sn_context *ctx)
+{
+    if (!ctx)
+        return;
+    if (ctx->queue)
+        clFinish(ctx->queue);
+    for (int i = 0; i < ctx->n_kernels; i++)
+        clReleaseKernel(ctx->kernels[i].kernel);
+    sn_buffer_release(ctx, ctx->workspace, ctx->workspace_bytes, SN_MEM_WORKSPACE);
+    if (ctx->program)
+        clReleaseProgram(ctx->program);
+    if (ctx->queue)
+        clReleaseCommandQueue(ctx->queue);
+    if (ctx->cl)
+        clReleaseContext(ctx->cl);
+    free(ctx);
+}
+
+const sn_device_info *sn_context_device(const sn_context *ctx) { return &ctx->info; }
+
+sn_program_origin sn_context_program_origin(const sn_context *ctx) { return ctx->origin; }
+
+double sn_context_program_seconds(const sn_context *ctx) { return ctx->program_seconds; }
+
+sn_status sn_context_finish(sn_context *ctx)
+{
+    SN_CL_TRY(clFinish(ctx->queue), "clFinish");
+    return SN_OK;
+}
+
+sn_status sn_kernel_get(sn_context *ctx, const char *name, cl_kernel *out)
+{
+    for (int i = 0; i < ctx->n_kernels; i++) {
+        if (!strcmp(ctx->kernels[i].name, name)) {
+            *out = ctx->kernels[i].kernel;
+            return SN_OK;
+        }
+    }
+    if (ctx->n_kernels == SN_MAX_KERNELS)
+        return sn_fail(SN_ERR_INTERNAL, "kernel table full (raise SN_MAX_KERNELS)");
+    cl_int err;
+    cl_kernel k = clCreateKernel(ctx->program, name, &err);
+    if (err != CL_SUCCESS)
+        return sn_fail(SN_ERR_OPENCL, "kernel '%s' not found in the program for %s: %s", name,
+                       ctx->info.name, sn_cl_error_name(err));
+    sn_kernel_entry *e = &ctx->kernels[ctx->n_kernels++];
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->kernel = k;
+    *out = k;
+    return SN_OK;
+}
+
+sn_status sn_enqueue(sn_context *ctx, const char *name, int dims, const size_t *global,
+                     const size_t *local, int nargs, const sn_karg *args)
+{
+    cl_kernel k;
+    SN_TRY(sn_kernel_get(ctx, name, &k));
+    for (int i = 0; i < nargs; i++) {
+        cl_int err = clSetKernelArg(k, (cl_uint)i, args[i].size, args[i].value);
+        if (err != CL_SUCCESS)
+            return sn_fail(SN_ERR_OPENCL, "kernel '%s': clSetKernelArg(%d) failed: %s", name, i,
+                           sn_cl_error_name(err));
+    }
+    size_t g[3];
+    for (int d = 0; d < dims; d++) {
+        g[d] = global[d] ? global[d] : 1;
+        if (local && local[d])
+            g[d] = (g[d] + local[d] - 1) / local[d] * local[d];
+    }
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, (cl_uint)dims, NULL, g, local, 0, NULL, NULL);
+    if (err != CL_SUCCESS)
+        return sn_fail(err == CL_OUT_OF_RESOURCES || err == CL_MEM_OBJECT_ALLOCATION_FAILURE
+                           ? SN_ERR_OUT_OF_MEMORY
+                           : SN_ERR_OPENCL,
+                       "kernel '%s' (global %zu x %zu x %zu) failed to enqueue: %s", name, g[0],
+                       dims > 1 ? g[1] : 1, dims > 2 ? g[2] : 1, sn_cl_error_name(err));
+    return SN_OK;
+}
+
+sn_status sn_compile_kernels(const char *selector, const char *path)
+{
+    sn_context_options opts;
+    sn_context_options_default(&opts);
+    opts.device = selector;
+    opts.kernel_binary = ""; /* never load: always compile from source */
+    opts.use_cache = 0;
+    sn_context *ctx;
+    SN_TRY(context_create(&opts, 1, &ctx));
+    char options[256], key[4096];
+    /* Same options and key as sn_program_load uses for this device. */
+    sn_program_options(ctx, options, sizeof options);
+    sn_program_key(ctx, options, key, sizeof key);
+    unsigned char *binary = NULL;
+    size_t size = 0;
+    sn_status st = sn_program_get_binary(ctx, ctx->program, &binary, &size);
+    if (st == SN_OK)
+        st = sn_program_binary_write(path, key, binary, size);
+    free(binary);
+    sn_context_free(ctx);
+    return st;
+}

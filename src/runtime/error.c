@@ -25,14 +25,23 @@ sn_status sn_fail(sn_status status, const char *fmt, ...)
 
 sn_status sn_fail_context(sn_status status, const char *fmt, ...)
 {
-    char context[1024];
     char previous[SN_MESSAGE_MAX];
+    memcpy(previous, last_message, sizeof previous);
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(context, sizeof context, fmt, ap);
+    int n = vsnprintf(last_message, sizeof last_message, fmt, ap);
     va_end(ap);
-    memcpy(previous, last_message, sizeof previous);
-    snprintf(last_message, sizeof last_message, "%s: %s", context, previous);
+    /* Append ": <previous message>", cut at the buffer's end. */
+    size_t used = n < 0 ? 0 : (size_t)n;
+    if (used + 3 < sizeof last_message) {
+        memcpy(last_message + used, ": ", 2);
+        used += 2;
+        size_t rest = strlen(previous);
+        if (rest > sizeof last_message - used - 1)
+            rest = sizeof last_message - used - 1;
+        memcpy(last_message + used, previous, rest);
+        last_message[used + rest] = '\0';
+    }
     return status;
 }
 

@@ -1,2 +1,80 @@
-/* memory: being written. */
-typedef int sn_placeholder_memory;
+/* The one place device buffers are allocated: it keeps bytes per category
+ * and the peak, so models can report parameter, gradient, optimizer and
+ * activation memory exactly. */
+#include "runtime/runtime_internal.h"
+
+#include <stdio.h>
+
+const char *sn_mem_category_name(sn_mem_category c)
+{
+    static const char *names[SN_MEM_CATEGORIES] = {
+        "parameters", "gradients", "optimizer", "activations", "workspace", "other"};
+    return (unsigned)c < SN_MEM_CATEGORIES ? names[c] : "?";
+}
+
+sn_status sn_buffer_alloc(sn_context *ctx, size_t bytes, sn_mem_category cat,
+                          const char *what, cl_mem *out)
+{
+    *out = NULL;
+    if (bytes == 0)
+        return sn_fail(SN_ERR_SHAPE, "%s: cannot allocate an empty buffer", what);
+    if ((unsigned)cat >= SN_MEM_CATEGORIES)
+        return sn_fail(SN_ERR_INVALID_ARG, "%s: bad memory category %d", what, (int)cat);
+    if (bytes > ctx->info.max_alloc_bytes)
+        return sn_fail(SN_ERR_OUT_OF_MEMORY,
+                       "%s: %zu bytes exceed the device's largest allocation (%llu bytes) on %s",
+                       what, bytes, (unsigned long long)ctx->info.max_alloc_bytes, ctx->info.name);
+    if (ctx->mem.total + bytes > ctx->info.global_mem_bytes)
+        return sn_fail(SN_ERR_OUT_OF_MEMORY,
+                       "%s: %zu more bytes would exceed the device memory (%zu in use of %llu) on %s",
+                       what, bytes, ctx->mem.total, (unsigned long long)ctx->info.global_mem_bytes,
+                       ctx->info.name);
+    cl_int err = CL_SUCCESS;
+    cl_mem m = clCreateBuffer(ctx->cl, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS) {
+        sn_status st = (err == CL_MEM_OBJECT_ALLOCATION_FAILURE || err == CL_OUT_OF_RESOURCES ||
+                        err == CL_OUT_OF_HOST_MEMORY || err == CL_INVALID_BUFFER_SIZE)
+                           ? SN_ERR_OUT_OF_MEMORY
+                           : SN_ERR_OPENCL;
+        return sn_fail(st, "%s: clCreateBuffer(%zu bytes, %s) failed: %s", what, bytes,
+                       sn_mem_category_name(cat), sn_cl_error_name(err));
+    }
+    ctx->mem.bytes[cat] += bytes;
+    ctx->mem.total += bytes;
+    ctx->mem.allocations++;
+    if (ctx->mem.total > ctx->mem.peak)
+        ctx->mem.peak = ctx->mem.total;
+    *out = m;
+    return SN_OK;
+}
+
+void sn_buffer_release(sn_context *ctx, cl_mem buffer, size_t bytes, sn_mem_category cat)
+{
+    if (!buffer)
+        return;
+    clReleaseMemObject(buffer);
+    ctx->mem.bytes[cat] -= bytes;
+    ctx->mem.total -= bytes;
+    ctx->mem.allocations--;
+}
+
+sn_status sn_workspace(sn_context *ctx, size_t bytes, cl_mem *out)
+{
+    if (bytes <= ctx->workspace_bytes && ctx->workspace) {
+        *out = ctx->workspace;
+        return SN_OK;
+    }
+    /* The queue is in order, so kernels still using the old buffer finish
+     * before it is freed (OpenCL keeps it alive until then). */
+    sn_buffer_release(ctx, ctx->workspace, ctx->workspace_bytes, SN_MEM_WORKSPACE);
+    ctx->workspace = NULL;
+    ctx->workspace_bytes = 0;
+    SN_TRY(sn_buffer_alloc(ctx, bytes, SN_MEM_WORKSPACE, "workspace", &ctx->workspace));
+    ctx->workspace_bytes = bytes;
+    *out = ctx->workspace;
+    return SN_OK;
+}
+
+void sn_context_mem_stats(const sn_context *ctx, sn_mem_stats *stats) { *stats = ctx->mem; }
+
+void sn_context_reset_peak(sn_context *ctx) { ctx->mem.peak = ctx->mem.total; }

@@ -1,2 +1,209 @@
-/* program: being written. */
-typedef int sn_placeholder_program;
+/* The library's kernel program for one device: from an offline binary, from
+ * the on-disk cache, or compiled from the embedded source (then cached). */
+#include "runtime/runtime_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *sn_program_origin_name(sn_program_origin origin)
+{
+    switch (origin) {
+    case SN_PROGRAM_COMPILED: return "compiled from source";
+    case SN_PROGRAM_FROM_CACHE: return "loaded from cache";
+    case SN_PROGRAM_FROM_BINARY: return "loaded from offline binary";
+    }
+    return "?";
+}
+
+/* The device-class option lets kernels pick work-group shapes per class. */
+void sn_program_options(const sn_context *ctx, char *out, size_t size)
+{
+    snprintf(out, size, "-cl-std=CL1.2 -DSN_DEVICE_%s=1",
+             ctx->info.type == SN_DEVICE_GPU ? "GPU"
+             : ctx->info.type == SN_DEVICE_CPU ? "CPU"
+                                               : "ACCELERATOR");
+}
+
+static sn_status build_failure(sn_context *ctx, cl_program program, cl_int err, const char *options)
+{
+    size_t log_size = 0;
+    clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, 0, NULL, &log_size);
+    char *log = malloc(log_size + 1);
+    if (log) {
+        log[0] = '\0';
+        clGetProgramBuildInfo(program, ctx->device, CL_PROGRAM_BUILD_LOG, log_size, log, NULL);
+        log[log_size] = '\0';
+    }
+    sn_status st = sn_fail(SN_ERR_BUILD, "kernel build failed on %s (options '%s'): %s\n%s",
+                           ctx->info.name, options, sn_cl_error_name(err),
+                           log ? log : "(no build log)");
+    free(log);
+    return st;
+}
+
+sn_status sn_program_build_source(sn_context *ctx, const char *source, const char *options,
+                                  cl_program *out)
+{
+    cl_int err;
+    *out = NULL;
+    cl_program program = clCreateProgramWithSource(ctx->cl, 1, &source, NULL, &err);
+    if (err != CL_SUCCESS)
+        return sn_cl_fail(err, "clCreateProgramWithSource");
+    err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        sn_status st = build_failure(ctx, program, err, options);
+        clReleaseProgram(program);
+        return st;
+    }
+    *out = program;
+    return SN_OK;
+}
+
+static sn_status build_from_binary(sn_context *ctx, const unsigned char *binary, size_t size,
+                                   const char *options, const char *path, cl_program *out)
+{
+    cl_int err, binary_status = CL_SUCCESS;
+    *out = NULL;
+    cl_program program = clCreateProgramWithBinary(ctx->cl, 1, &ctx->device, &size, &binary,
+                                                   &binary_status, &err);
+    if (err != CL_SUCCESS || binary_status != CL_SUCCESS) {
+        if (program)
+            clReleaseProgram(program);
+        return sn_fail(SN_ERR_INVALID_ARG, "program binary '%s' rejected by %s: %s", path,
+                       ctx->info.name, sn_cl_error_name(err != CL_SUCCESS ? err : binary_status));
+    }
+    err = clBuildProgram(program, 1, &ctx->device, options, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        sn_status st = build_failure(ctx, program, err, options);
+        clReleaseProgram(program);
+        return sn_fail_context(st, "loading program binary '%s'", path);
+    }
+    *out = program;
+    return SN_OK;
+}
+
+sn_status sn_program_get_binary(sn_context *ctx, cl_program program, unsigned char **binary,
+                                size_t *size)
+{
+    (void)ctx;
+    *binary = NULL;
+    *size = 0;
+    size_t n = 0;
+    SN_CL_TRY(clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof n, &n, NULL),
+              "clGetProgramInfo(CL_PROGRAM_BINARY_SIZES)");
+    if (n == 0)
+        return sn_fail(SN_ERR_UNSUPPORTED, "the driver returned an empty program binary");
+    unsigned char *data = malloc(n);
+    if (!data)
+        return sn_fail(SN_ERR_OUT_OF_MEMORY, "program binary: out of host memory (%zu bytes)", n);
+    cl_int err = clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof data, &data, NULL);
+    if (err != CL_SUCCESS) {
+        free(data);
+        return sn_cl_fail(err, "clGetProgramInfo(CL_PROGRAM_BINARIES)");
+    }
+    *binary = data;
+    *size = n;
+    return SN_OK;
+}
+
+/* An offline binary: either our own file (key checked) or, when the file
+ * lacks our header, a raw vendor binary (e.g. from an FPGA offline
+ * compiler) that only the driver can validate. */
+static sn_status load_offline(sn_context *ctx, const char *path, const char *key,
+                              const char *options)
+{
+    unsigned char *binary = NULL;
+    size_t size = 0;
+    sn_status st = sn_program_binary_read(path, key, &binary, &size);
+    if (st == SN_ERR_FORMAT && strstr(sn_last_error(), "bad magic")) {
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            return sn_fail(SN_ERR_IO, "cannot open program binary '%s'", path);
+        fseek(f, 0, SEEK_END);
+        long n = ftell(f);
+        fseek(f, 0, SEEK_SET);
+        binary = n > 0 ? malloc((size_t)n) : NULL;
+        if (!binary || fread(binary, 1, (size_t)n, f) != (size_t)n) {
+            free(binary);
+            fclose(f);
+            return sn_fail(SN_ERR_FORMAT, "program binary '%s' is empty or unreadable", path);
+        }
+        fclose(f);
+        size = (size_t)n;
+        st = SN_OK;
+    }
+    if (st != SN_OK)
+        return st;
+    st = build_from_binary(ctx, binary, size, options, path, &ctx->program);
+    free(binary);
+    if (st == SN_OK)
+        ctx->origin = SN_PROGRAM_FROM_BINARY;
+    return st;
+}
+
+/* 1 when the cache held a usable binary; a bad entry is ignored (rebuilt). */
+static int load_cached(sn_context *ctx, const char *path, const char *key, const char *options)
+{
+    unsigned char *binary = NULL;
+    size_t size = 0;
+    if (sn_program_binary_read(path, key, &binary, &size) != SN_OK)
+        return 0;
+    sn_status st = build_from_binary(ctx, binary, size, options, path, &ctx->program);
+    free(binary);
+    if (st != SN_OK)
+        return 0;
+    ctx->origin = SN_PROGRAM_FROM_CACHE;
+    return 1;
+}
+
+sn_status sn_program_load(sn_context *ctx, const sn_context_options *opts)
+{
+    char options[256], key[4096];
+    sn_program_options(ctx, options, sizeof options);
+    sn_program_key(ctx, options, key, sizeof key);
+    double start = sn_now();
+
+    const char *binary_path = opts->kernel_binary;
+    if (!binary_path)
+        binary_path = getenv("SN_KERNEL_BINARY");
+    if (binary_path && *binary_path) {
+        SN_TRY(load_offline(ctx, binary_path, key, options));
+        ctx->program_seconds = sn_now() - start;
+        return SN_OK;
+    }
+    if (ctx->info.type == SN_DEVICE_ACCELERATOR && !ctx->offline_build)
+        return sn_fail(SN_ERR_UNSUPPORTED,
+                       "device '%s' is an accelerator and cannot compile OpenCL C at run time: "
+                       "build the kernels offline (sharesnet compile-kernels --device %d:%d -o "
+                       "kernels.bin, or your vendor's offline compiler) and pass the file with "
+                       "SN_KERNEL_BINARY=FILE or sn_context_options.kernel_binary",
+                       ctx->info.name, ctx->info.platform_index, ctx->info.device_index);
+
+    char dir[4096], path[4200];
+    sn_cache_dir(opts, dir, sizeof dir);
+    path[0] = '\0';
+    if (dir[0]) {
+        snprintf(path, sizeof path, "%s/%016llx.bin", dir,
+                 (unsigned long long)sn_hash64(key, strlen(key), 0));
+        if (load_cached(ctx, path, key, options)) {
+            ctx->program_seconds = sn_now() - start;
+            return SN_OK;
+        }
+    }
+
+    SN_TRY(sn_program_build_source(ctx, sn_kernel_source, options, &ctx->program));
+    ctx->origin = SN_PROGRAM_COMPILED;
+    if (path[0]) {
+        /* A cache that cannot be written (read-only home, full disk) costs
+         * only the next start-up time, so it is not an error. */
+        unsigned char *binary = NULL;
+        size_t size = 0;
+        if (sn_program_get_binary(ctx, ctx->program, &binary, &size) == SN_OK)
+            sn_program_binary_write(path, key, binary, size);
+        free(binary);
+        sn_clear_error();
+    }
+    ctx->program_seconds = sn_now() - start;
+    return SN_OK;
+}

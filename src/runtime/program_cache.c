@@ -1,2 +1,218 @@
-/* program_cache: being written. */
-typedef int sn_placeholder_program_cache;
+/* Program binaries on disk: the per-user cache and offline binaries (FPGAs,
+ * locked-down deployments) share one file format:
+ *
+ *   "SNPROG1\n"  u64 key_len  key  u64 binary_len  binary  u64 checksum
+ *
+ * The key is readable text naming platform, device, driver, a hash of the
+ * kernel source and the build options; a file is used only when its key
+ * equals the expected one, and a corrupt or truncated file is detected by
+ * the lengths and the checksum. Writes go to a temp file renamed into place,
+ * so concurrent processes never see half a file. */
+#include "runtime/runtime_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char MAGIC[8] = {'S', 'N', 'P', 'R', 'O', 'G', '1', '\n'};
+
+void sn_program_key(const sn_context *ctx, const char *options, char *key, size_t size)
+{
+    uint64_t source_hash = sn_hash64(sn_kernel_source, sn_kernel_source_len, 0);
+    snprintf(key, size,
+             "platform=%s\nplatform_version=%s\ndevice=%s\ndriver=%s\n"
+             "source=%016llx\noptions=%s\n",
+             ctx->info.platform, ctx->info.platform_version, ctx->info.name,
+             ctx->info.driver_version, (unsigned long long)source_hash, options);
+}
+
+void sn_cache_dir(const sn_context_options *opts, char *dir, size_t size)
+{
+    dir[0] = '\0';
+    int use = opts ? opts->use_cache : -1;
+    if (use < 0) {
+        const char *env = getenv("SN_CACHE");
+        use = !(env && !strcmp(env, "0"));
+    }
+    if (!use)
+        return;
+    const char *env;
+    if (opts && opts->cache_dir && *opts->cache_dir)
+        snprintf(dir, size, "%s", opts->cache_dir);
+    else if ((env = getenv("SN_CACHE_DIR")) && *env)
+        snprintf(dir, size, "%s", env);
+    else if ((env = getenv("XDG_CACHE_HOME")) && *env)
+        snprintf(dir, size, "%s/sharesnet", env);
+    else if ((env = getenv("HOME")) && *env)
+        snprintf(dir, size, "%s/.cache/sharesnet", env);
+}
+
+static uint64_t checksum(const char *key, size_t key_len, const unsigned char *bin, size_t bin_len)
+{
+    return sn_hash64(bin, bin_len, sn_hash64(key, key_len, 0x5eed));
+}
+
+/* First line where two keys differ, for a message such as
+ * "built for device=Foo, this is device=Bar". */
+static void key_difference(const char *a, const char *b, char *out, size_t size)
+{
+    while (*a && *b) {
+        const char *ea = strchr(a, '\n'), *eb = strchr(b, '\n');
+        size_t la = ea ? (size_t)(ea - a) : strlen(a), lb = eb ? (size_t)(eb - b) : strlen(b);
+        if (la != lb || memcmp(a, b, la) != 0) {
+            snprintf(out, size, "built for %.*s, but this needs %.*s", (int)la, a, (int)lb, b);
+            return;
+        }
+        a += la + (ea ? 1 : 0);
+        b += lb + (eb ? 1 : 0);
+    }
+    snprintf(out, size, "keys differ");
+}
+
+static int read_u64(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+    if ((size_t)(end - *p) < 8)
+        return 0;
+    memcpy(v, *p, 8);
+    *p += 8;
+    return 1;
+}
+
+sn_status sn_program_binary_read(const char *path, const char *expected_key,
+                                 unsigned char **binary, size_t *size)
+{
+    *binary = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return sn_fail(SN_ERR_IO, "cannot open program binary '%s': %s", path, strerror(errno));
+    unsigned char *data = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 1 << 20;
+            unsigned char *grown = realloc(data, cap);
+            if (!grown) {
+                free(data);
+                fclose(f);
+                return sn_fail(SN_ERR_OUT_OF_MEMORY, "program binary '%s': out of host memory", path);
+            }
+            data = grown;
+        }
+        size_t got = fread(data + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    int read_error = ferror(f);
+    fclose(f);
+    if (read_error) {
+        free(data);
+        return sn_fail(SN_ERR_IO, "error reading program binary '%s'", path);
+    }
+
+    const unsigned char *p = data, *end = data + len;
+    uint64_t key_len, bin_len, sum;
+    sn_status st = SN_OK;
+    if (len < sizeof MAGIC || memcmp(p, MAGIC, sizeof MAGIC) != 0) {
+        st = sn_fail(SN_ERR_FORMAT, "'%s' is not a sharesnet program binary (bad magic)", path);
+        goto done;
+    }
+    p += sizeof MAGIC;
+    if (!read_u64(&p, end, &key_len) || key_len > (uint64_t)(end - p)) {
+        st = sn_fail(SN_ERR_FORMAT, "program binary '%s' is truncated (key)", path);
+        goto done;
+    }
+    const char *key = (const char *)p;
+    p += key_len;
+    if (!read_u64(&p, end, &bin_len) || bin_len > (uint64_t)(end - p) || bin_len == 0) {
+        st = sn_fail(SN_ERR_FORMAT, "program binary '%s' is truncated (binary)", path);
+        goto done;
+    }
+    const unsigned char *bin = p;
+    p += bin_len;
+    if (!read_u64(&p, end, &sum) || p != end) {
+        st = sn_fail(SN_ERR_FORMAT, "program binary '%s' is truncated or has trailing bytes", path);
+        goto done;
+    }
+    if (sum != checksum(key, (size_t)key_len, bin, (size_t)bin_len)) {
+        st = sn_fail(SN_ERR_FORMAT, "program binary '%s' is corrupt (checksum mismatch)", path);
+        goto done;
+    }
+    if (strlen(expected_key) != key_len || memcmp(key, expected_key, key_len) != 0) {
+        char stored[4096], why[1024];
+        snprintf(stored, sizeof stored, "%.*s", (int)key_len, key);
+        key_difference(stored, expected_key, why, sizeof why);
+        st = sn_fail(SN_ERR_INVALID_ARG, "program binary '%s' does not fit this device: %s",
+                     path, why);
+        goto done;
+    }
+    *binary = malloc((size_t)bin_len);
+    if (!*binary) {
+        st = sn_fail(SN_ERR_OUT_OF_MEMORY, "program binary '%s': out of host memory", path);
+        goto done;
+    }
+    memcpy(*binary, bin, (size_t)bin_len);
+    *size = (size_t)bin_len;
+done:
+    free(data);
+    return st;
+}
+
+static int make_dirs(const char *dir)
+{
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s", dir);
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p == '/') {
+            *p = '\0';
+            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
+                return -1;
+            *p = '/';
+        }
+    }
+    return (mkdir(tmp, 0755) == 0 || errno == EEXIST) ? 0 : -1;
+}
+
+sn_status sn_program_binary_write(const char *path, const char *key,
+                                  const unsigned char *binary, size_t size)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        if (make_dirs(dir) != 0)
+            return sn_fail(SN_ERR_IO, "cannot create directory '%s': %s", dir, strerror(errno));
+    }
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        return sn_fail(SN_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
+    FILE *f = fdopen(fd, "wb");
+    if (!f) {
+        close(fd);
+        unlink(tmp);
+        return sn_fail(SN_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
+    }
+    uint64_t key_len = strlen(key), bin_len = size;
+    uint64_t sum = checksum(key, (size_t)key_len, binary, size);
+    int ok = fwrite(MAGIC, sizeof MAGIC, 1, f) == 1 && fwrite(&key_len, 8, 1, f) == 1 &&
+             fwrite(key, 1, (size_t)key_len, f) == key_len && fwrite(&bin_len, 8, 1, f) == 1 &&
+             fwrite(binary, 1, size, f) == size && fwrite(&sum, 8, 1, f) == 1 && fflush(f) == 0 &&
+             fsync(fileno(f)) == 0;
+    int saved_errno = errno;
+    if (fclose(f) != 0)
+        ok = 0;
+    if (!ok || rename(tmp, path) != 0) {
+        if (ok)
+            saved_errno = errno;
+        unlink(tmp);
+        return sn_fail(SN_ERR_IO, "cannot write program binary '%s': %s", path, strerror(saved_errno));
+    }
+    return SN_OK;
+}

@@ -1,0 +1,154 @@
+/* sharesnet — OpenCL devices, contexts, device tensors and memory accounting.
+ *
+ * A context owns one OpenCL device, one in-order command queue and the
+ * kernel program of the library, built for that device (or loaded from the
+ * on-disk cache or from an offline binary). Use one context per thread.
+ */
+#ifndef SHARESNET_RUNTIME_H
+#define SHARESNET_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sharesnet/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Devices ---------------------------------------------------------- */
+
+typedef enum sn_device_type {
+    SN_DEVICE_GPU,
+    SN_DEVICE_CPU,
+    SN_DEVICE_ACCELERATOR, /* FPGAs and others: need an offline binary */
+    SN_DEVICE_OTHER
+} sn_device_type;
+
+typedef struct sn_device_info {
+    int platform_index, device_index; /* the "P:D" selector of this device */
+    char platform[128];
+    char platform_version[128];
+    char name[128];
+    char vendor[128];
+    char driver_version[128];
+    char device_version[128];   /* "OpenCL 3.0 ..." */
+    char c_version[128];        /* "OpenCL C 1.2 ..." */
+    sn_device_type type;
+    unsigned compute_units;
+    unsigned clock_mhz;
+    uint64_t global_mem_bytes;
+    uint64_t local_mem_bytes;
+    uint64_t max_alloc_bytes;
+    size_t max_work_group_size;
+    int fp16, fp64;             /* 1 when supported */
+} sn_device_info;
+
+const char *sn_device_type_name(sn_device_type type); /* "GPU", "CPU", ... */
+
+/* Every device of every platform found through the ICD loader. Free the
+ * array with free(). An empty system is SN_ERR_NO_DEVICE. */
+sn_status sn_devices_list(sn_device_info **devices, int *count);
+
+/* Pick a device. `selector` is "P:D" (platform and device index), a type
+ * ("gpu", "cpu", "accelerator"), or a case-insensitive substring of the
+ * device name. NULL or "" means the environment variable SN_DEVICE, and when
+ * that is unset the default: the first GPU, else accelerator, else CPU.
+ * A selector that matches nothing is SN_ERR_NO_DEVICE with a message that
+ * lists the devices present. */
+sn_status sn_device_select(const char *selector, sn_device_info *out);
+
+/* ---- Contexts ----------------------------------------------------------- */
+
+typedef struct sn_context sn_context;
+
+typedef struct sn_context_options {
+    const char *device;         /* selector, as sn_device_select() */
+    const char *kernel_binary;  /* offline program binary; NULL: $SN_KERNEL_BINARY */
+    const char *cache_dir;      /* NULL: $SN_CACHE_DIR, $XDG_CACHE_HOME/sharesnet, ~/.cache/sharesnet */
+    int use_cache;              /* -1: on unless $SN_CACHE=0; 0 off; 1 on */
+    int profiling;              /* 1: queue with profiling (for benchmarks) */
+} sn_context_options;
+
+void sn_context_options_default(sn_context_options *opts);
+
+/* How the kernel program of a context came to be. */
+typedef enum sn_program_origin {
+    SN_PROGRAM_COMPILED,     /* built from the embedded OpenCL C source */
+    SN_PROGRAM_FROM_CACHE,   /* loaded from the on-disk binary cache */
+    SN_PROGRAM_FROM_BINARY   /* loaded from an offline binary (no compile) */
+} sn_program_origin;
+
+const char *sn_program_origin_name(sn_program_origin origin);
+
+sn_status sn_context_create(const sn_context_options *opts, sn_context **out);
+void sn_context_free(sn_context *ctx);
+
+const sn_device_info *sn_context_device(const sn_context *ctx);
+sn_program_origin sn_context_program_origin(const sn_context *ctx);
+double sn_context_program_seconds(const sn_context *ctx); /* build or load time */
+
+/* Wait until every command enqueued on the context has finished. */
+sn_status sn_context_finish(sn_context *ctx);
+
+/* Build the library's program for the selected device and write it to
+ * `path` as an offline binary, loadable later with SN_KERNEL_BINARY. */
+sn_status sn_compile_kernels(const char *device_selector, const char *path);
+
+/* ---- Memory accounting ------------------------------------------------- */
+
+/* Every device allocation belongs to one category; the context tracks the
+ * bytes in use per category and the peak of their sum. */
+typedef enum sn_mem_category {
+    SN_MEM_PARAM,       /* parameter values */
+    SN_MEM_GRAD,        /* parameter gradients */
+    SN_MEM_OPTIM,       /* optimizer state (momentum) */
+    SN_MEM_ACTIVATION,  /* activations kept for backward and their gradients */
+    SN_MEM_WORKSPACE,   /* scratch of ops (im2col columns, ...) */
+    SN_MEM_OTHER,       /* inputs, labels, statistics, ... */
+    SN_MEM_CATEGORIES
+} sn_mem_category;
+
+typedef struct sn_mem_stats {
+    size_t bytes[SN_MEM_CATEGORIES]; /* in use now */
+    size_t total;                    /* sum of bytes[] */
+    size_t peak;                     /* highest total seen */
+    size_t allocations;              /* live device buffers */
+} sn_mem_stats;
+
+const char *sn_mem_category_name(sn_mem_category category);
+void sn_context_mem_stats(const sn_context *ctx, sn_mem_stats *stats);
+void sn_context_reset_peak(sn_context *ctx);
+
+/* ---- Tensors ------------------------------------------------------------ */
+
+/* A float32 device tensor of up to 4 dimensions (NCHW order). Value type:
+ * the struct can be copied to pass it around; sn_tensor_release() once. */
+typedef struct sn_tensor {
+    int ndim;
+    int shape[4];
+    size_t count;            /* product of shape */
+    void *buffer;            /* cl_mem */
+    sn_mem_category category;
+    sn_context *ctx;
+} sn_tensor;
+
+/* Allocate an uninitialised tensor. Dimensions must be positive. */
+sn_status sn_tensor_alloc(sn_context *ctx, sn_tensor *t, int ndim,
+                          const int *shape, sn_mem_category category);
+void sn_tensor_release(sn_tensor *t);
+
+/* Blocking copies between host and device; count must equal t->count. */
+sn_status sn_tensor_upload(sn_tensor *t, const float *host, size_t count);
+sn_status sn_tensor_download(const sn_tensor *t, float *host, size_t count);
+
+/* Fill every element with a value (on the device). */
+sn_status sn_tensor_fill(sn_tensor *t, float value);
+
+/* "[128, 16, 32, 32]" into buf (for messages). */
+const char *sn_shape_string(const sn_tensor *t, char *buf, size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,121 @@
+/* Option parsing and error printing shared by the sub-commands. */
+#include "cli/cli.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void print_usage(const char *usage, const cli_args *args)
+{
+    printf("%s\n", usage);
+    if (args->n_options)
+        printf("\nOptions:\n");
+    for (int i = 0; i < args->n_options; i++) {
+        const cli_option *o = &args->options[i];
+        char left[64];
+        snprintf(left, sizeof left, "--%s%s", o->name, o->takes_value ? " VALUE" : "");
+        printf("  %-24s %s\n", left, o->help);
+    }
+    printf("  %-24s %s\n", "--help", "show this help");
+}
+
+int cli_parse(int argc, char **argv, int first, const char *usage, cli_args *args)
+{
+    args->positional = calloc((size_t)argc + 1, sizeof *args->positional);
+    args->n_positional = 0;
+    if (!args->positional) {
+        fprintf(stderr, "sharesnet: out of memory\n");
+        return 2;
+    }
+    for (int i = first; i < argc; i++) {
+        const char *a = argv[i];
+        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+            args->positional[args->n_positional++] = a;
+            continue;
+        }
+        const char *name = a + 2;
+        if (!strcmp(name, "help")) {
+            print_usage(usage, args);
+            return 1;
+        }
+        const char *eq = strchr(name, '=');
+        size_t len = eq ? (size_t)(eq - name) : strlen(name);
+        cli_option *found = NULL;
+        for (int k = 0; k < args->n_options; k++)
+            if (strlen(args->options[k].name) == len && !strncmp(args->options[k].name, name, len))
+                found = &args->options[k];
+        if (!found) {
+            fprintf(stderr, "sharesnet: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+        if (!found->takes_value) {
+            if (eq) {
+                fprintf(stderr, "sharesnet: option --%s takes no value\n", found->name);
+                return 2;
+            }
+            found->value = "1";
+        } else if (eq) {
+            found->value = eq + 1;
+        } else if (i + 1 < argc) {
+            found->value = argv[++i];
+        } else {
+            fprintf(stderr, "sharesnet: option --%s needs a value\n", found->name);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+const char *cli_get(const cli_args *args, const char *name)
+{
+    for (int i = 0; i < args->n_options; i++)
+        if (!strcmp(args->options[i].name, name))
+            return args->options[i].value;
+    return NULL;
+}
+
+int cli_int(const cli_args *args, const char *name, long def, long *out)
+{
+    const char *v = cli_get(args, name);
+    *out = def;
+    if (!v)
+        return 1;
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || end == v || *end) {
+        fprintf(stderr, "sharesnet: --%s expects an integer, got '%s'\n", name, v);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+int cli_double(const cli_args *args, const char *name, double def, double *out)
+{
+    const char *v = cli_get(args, name);
+    *out = def;
+    if (!v)
+        return 1;
+    char *end;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (errno || end == v || *end) {
+        fprintf(stderr, "sharesnet: --%s expects a number, got '%s'\n", name, v);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+void cli_args_free(cli_args *args)
+{
+    free(args->positional);
+    args->positional = NULL;
+}
+
+int cli_error(const char *what, sn_status status)
+{
+    fprintf(stderr, "sharesnet: %s: %s (%s)\n", what, sn_last_error(), sn_status_name(status));
+    return 1;
+}

@@ -1,0 +1,56 @@
+/* `sharesnet selftest`: the first thing to run on a new device or driver.
+ * Builds (or loads) the kernel program, runs kernels on random data and
+ * compares with the host; any failure is reported with its reason. */
+#include "cli/cli.h"
+
+
+
+int cmd_selftest(int argc, char **argv)
+{
+    cli_option opts[] = {
+        {"device", 1, "device selector (P:D, gpu/cpu/accelerator, or a name part)", NULL},
+    };
+    cli_args args = {opts, 1, NULL, 0};
+    int rc = cli_parse(argc, argv, 2,
+                       "usage: sharesnet selftest [--device X]\n\n"
+                       "Builds the kernels on the device and checks their results on random\n"
+                       "data against the host. Exits non-zero with the reason on failure.",
+                       &args);
+    cli_args_free(&args);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+
+    sn_context_options o;
+    sn_context_options_default(&o);
+    o.device = cli_get(&args, "device");
+    sn_context *ctx;
+    sn_status st = sn_context_create(&o, &ctx);
+    if (st != SN_OK)
+        return cli_error("selftest", st);
+    const sn_device_info dev = *sn_context_device(ctx), *d = &dev;
+    printf("device   %d:%d %s (%s, %s)\n", d->platform_index, d->device_index, d->name,
+           d->platform, d->driver_version);
+    printf("program  %s in %.3f s\n", sn_program_origin_name(sn_context_program_origin(ctx)),
+           sn_context_program_seconds(ctx));
+
+    int failures = 0;
+    for (const sn_selftest_case *c = sn_selftest_cases; c->name; c++) {
+        char detail[512] = "";
+        double start = sn_now_seconds();
+        st = c->run(ctx, detail, sizeof detail);
+        double ms = 1e3 * (sn_now_seconds() - start);
+        if (st == SN_OK) {
+            printf("  ok    %-28s %8.1f ms  %s\n", c->name, ms, detail);
+        } else {
+            failures++;
+            printf("  FAIL  %-28s %s (%s)\n", c->name, sn_last_error(), sn_status_name(st));
+        }
+    }
+    sn_context_free(ctx);
+    if (failures) {
+        fprintf(stderr, "sharesnet: selftest: %d check(s) failed on %s\n", failures, d->name);
+        return 1;
+    }
+    printf("selftest passed\n");
+    return 0;
+}

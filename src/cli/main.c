@@ -1,0 +1,44 @@
+/* sharesnet — command-line entry point: dispatches to the sub-commands. */
+#include "cli/cli.h"
+
+#include <string.h>
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"devices", cmd_devices, "list every OpenCL platform and device"},
+    {"selftest", cmd_selftest, "build the kernels on a device and check them against the host"},
+    {"compile-kernels", cmd_compile_kernels, "write the kernel program binary of a device"},
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sharesnet COMMAND [options]   (sharesnet COMMAND --help for details)\n\n"
+                 "Commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\nEnvironment: SN_DEVICE (device selector), SN_CACHE_DIR, SN_CACHE=0, "
+                 "SN_KERNEL_BINARY\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc, argv);
+    fprintf(stderr, "sharesnet: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,125 @@
+/* Internal view of a context: the OpenCL objects, the kernel table and the
+ * helpers every op uses to allocate buffers and enqueue kernels. */
+#ifndef SN_RUNTIME_INTERNAL_H
+#define SN_RUNTIME_INTERNAL_H
+
+#include <CL/cl.h>
+
+#include "runtime/error_internal.h"
+#include "sharesnet/runtime.h"
+
+#define SN_MAX_KERNELS 128
+
+typedef struct sn_kernel_entry {
+    char name[64];
+    cl_kernel kernel;
+} sn_kernel_entry;
+
+struct sn_context {
+    sn_device_info info;
+    cl_platform_id platform;
+    cl_device_id device;
+    cl_context cl;
+    cl_command_queue queue;
+    cl_program program;
+    sn_program_origin origin;
+    double program_seconds;
+    int offline_build; /* building for compile-kernels: accelerators may compile */
+
+    sn_kernel_entry kernels[SN_MAX_KERNELS];
+    int n_kernels;
+
+    sn_mem_stats mem;
+
+    /* Scratch buffer shared by ops (one op runs at a time on the queue). */
+    cl_mem workspace;
+    size_t workspace_bytes;
+};
+
+/* ---- devices (device.c) ---- */
+/* Resolve a selector to OpenCL handles and the filled info. */
+sn_status sn_device_open(const char *selector, sn_device_info *info,
+                         cl_platform_id *platform, cl_device_id *device);
+
+/* ---- program (program.c) ---- */
+/* Build options of the library program for this context's device. */
+void sn_program_options(const sn_context *ctx, char *out, size_t size);
+/* Build `source` for the context's device; on failure SN_ERR_BUILD with the
+ * full build log in the message. */
+sn_status sn_program_build_source(sn_context *ctx, const char *source,
+                                  const char *options, cl_program *out);
+/* Set up ctx->program: offline binary, cache or compile (and cache). */
+sn_status sn_program_load(sn_context *ctx, const sn_context_options *opts);
+
+/* ---- program binaries and the on-disk cache (program_cache.c) ---- */
+/* Text that identifies device, driver, source and options: equal text means
+ * a binary can be reused. */
+void sn_program_key(const sn_context *ctx, const char *options, char *key, size_t size);
+/* Directory of the cache for these options, or "" when caching is off. */
+void sn_cache_dir(const sn_context_options *opts, char *dir, size_t size);
+/* Read a binary file written by sn_program_binary_write; SN_ERR_FORMAT when it
+ * is corrupt or truncated, SN_ERR_INVALID_ARG when it was built for another
+ * device/source (message says which). Caller frees *binary. */
+sn_status sn_program_binary_read(const char *path, const char *expected_key,
+                                 unsigned char **binary, size_t *size);
+/* Write atomically (temp file + rename). */
+sn_status sn_program_binary_write(const char *path, const char *key,
+                                  const unsigned char *binary, size_t size);
+/* Program binary of a built program. Caller frees. */
+sn_status sn_program_get_binary(sn_context *ctx, cl_program program,
+                                unsigned char **binary, size_t *size);
+
+/* ---- hashing (hash.c) ---- */
+uint64_t sn_hash64(const void *data, size_t size, uint64_t seed);
+
+/* ---- memory (memory.c) ---- */
+sn_status sn_buffer_alloc(sn_context *ctx, size_t bytes, sn_mem_category cat,
+                          const char *what, cl_mem *out);
+void sn_buffer_release(sn_context *ctx, cl_mem buffer, size_t bytes,
+                       sn_mem_category cat);
+/* Scratch of at least `bytes` bytes, grown on demand, valid until the next
+ * call. Ops use it for temporaries such as im2col columns. */
+sn_status sn_workspace(sn_context *ctx, size_t bytes, cl_mem *out);
+
+/* ---- kernels (context.c) ---- */
+sn_status sn_kernel_get(sn_context *ctx, const char *name, cl_kernel *out);
+
+typedef struct sn_karg {
+    size_t size;
+    const void *value; /* NULL: __local memory of `size` bytes */
+} sn_karg;
+
+#define SN_ARG_MEM(m) ((sn_karg){sizeof(cl_mem), &(cl_mem){(cl_mem)(m)}})
+#define SN_ARG_INT(v) ((sn_karg){sizeof(cl_int), &(cl_int){(cl_int)(v)}})
+#define SN_ARG_FLOAT(v) ((sn_karg){sizeof(cl_float), &(cl_float){(cl_float)(v)}})
+#define SN_ARG_LOCAL(bytes) ((sn_karg){(bytes), NULL})
+
+/* Set the arguments of a kernel and enqueue it. `global` is rounded up to a
+ * multiple of `local` (when local is not NULL); kernels check bounds. */
+sn_status sn_enqueue(sn_context *ctx, const char *kernel, int dims,
+                     const size_t *global, const size_t *local, int nargs,
+                     const sn_karg *args);
+
+#define SN_ENQUEUE(ctx, kernel, dims, global, local, ...)                    \
+    sn_enqueue((ctx), (kernel), (dims), (global), (local),                   \
+               (int)(sizeof((sn_karg[]){__VA_ARGS__}) / sizeof(sn_karg)),    \
+               (sn_karg[]){__VA_ARGS__})
+
+/* Turn a failing OpenCL return code into an SN status with a message. */
+sn_status sn_cl_fail(cl_int err, const char *what);
+#define SN_CL_TRY(call, what)                      \
+    do {                                           \
+        cl_int sn_cl_err_ = (call);                \
+        if (sn_cl_err_ != CL_SUCCESS)              \
+            return sn_cl_fail(sn_cl_err_, (what)); \
+    } while (0)
+
+/* Embedded kernel source (generated by tools/embed_kernels.py). */
+extern const char sn_kernel_source[];
+extern const size_t sn_kernel_source_len;
+extern const char *const sn_kernel_files[];
+
+/* Monotonic seconds. */
+double sn_now(void);
+
+#endif
