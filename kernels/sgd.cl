@@ -1,0 +1,1 @@
+/* sgd kernels: being written. */

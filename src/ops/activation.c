@@ -1,0 +1,2 @@
+/* activation: being written. */
+typedef int sn_placeholder_activation;

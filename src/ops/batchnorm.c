@@ -1,0 +1,2 @@
+/* batchnorm: being written. */
+typedef int sn_placeholder_batchnorm;

@@ -1,0 +1,2 @@
+/* blas1: being written. */
+typedef int sn_placeholder_blas1;

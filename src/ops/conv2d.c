@@ -1,0 +1,2 @@
+/* conv2d: being written. */
+typedef int sn_placeholder_conv2d;

@@ -1,0 +1,2 @@
+/* gemm: being written. */
+typedef int sn_placeholder_gemm;

@@ -1,0 +1,2 @@
+/* linear: being written. */
+typedef int sn_placeholder_linear;

@@ -1,0 +1,2 @@
+/* pool: being written. */
+typedef int sn_placeholder_pool;

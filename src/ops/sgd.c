@@ -1,0 +1,2 @@
+/* sgd: being written. */
+typedef int sn_placeholder_sgd;

@@ -1,0 +1,2 @@
+/* shortcut: being written. */
+typedef int sn_placeholder_shortcut;

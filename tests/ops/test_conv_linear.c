@@ -1,0 +1,2 @@
+/* test_conv_linear: being written. */
+#include <criterion/criterion.h>

@@ -1,0 +1,2 @@
+/* test_norm_pool_loss: being written. */
+#include <criterion/criterion.h>

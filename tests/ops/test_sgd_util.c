@@ -1,0 +1,2 @@
+/* test_sgd_util: being written. */
+#include <criterion/criterion.h>
