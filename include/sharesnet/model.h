@@ -1,0 +1,104 @@
+/* sharesnet — a graph instantiated on a device: parameters, gradients,
+ * optimizer state, activations, and the forward/backward schedule.
+ *
+ * Memory layout (the ShaResNet invariant): one value, one gradient and one
+ * momentum buffer per parameter of the graph. A shared 3x3 weight is one
+ * parameter referred to by several layers, so its memory exists once per
+ * stage; forward enqueues the same buffer once per use, and backward adds
+ * every use's gradient into its one gradient buffer (the ops' accumulate
+ * flag). The optimizer updates each parameter once per step.
+ *
+ * A training step:
+ *   sn_model_set_batch   upload images and labels (n <= the batch capacity)
+ *   sn_model_forward     every layer in order, then the loss per sample
+ *   sn_model_backward    every layer in reverse; gradients overwrite, or add
+ *                        when accumulating micro-batches
+ *   sn_model_sgd_step    each parameter once
+ *   sn_model_metrics     one blocking read: loss, top-1, top-5
+ */
+#ifndef SHARESNET_MODEL_H
+#define SHARESNET_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sharesnet/graph.h"
+#include "sharesnet/runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sn_model sn_model;
+
+/* Batch norm hyper-parameters used by every BN layer (PyTorch defaults). */
+#define SN_BN_MOMENTUM 0.1f
+#define SN_BN_EPS 1e-5f
+
+/* Instantiate `graph` on ctx for batches of up to `batch` samples. The model
+ * keeps its own copy of the graph. Parameters are initialised from `seed`:
+ * conv weights N(0, sqrt(2 / (K*K*OC))), BN gamma 1 and beta 0, linear
+ * weights U(-1/sqrt(IN), 1/sqrt(IN)) and bias 0; running mean 0, var 1. */
+sn_status sn_model_create(sn_context *ctx, const sn_graph *graph, int batch, uint64_t seed,
+                          sn_model **out);
+void sn_model_free(sn_model *m);
+
+const sn_graph *sn_model_graph(const sn_model *m);
+int sn_model_batch_capacity(const sn_model *m);
+
+/* Upload n images (float32 NCHW, the graph's input shape) and their labels
+ * (class indices). Labels outside [0, classes) are SN_ERR_INVALID_ARG. */
+sn_status sn_model_set_batch(sn_model *m, const float *images, const int32_t *labels, int n);
+
+/* Enqueue the forward pass of the current batch. training = 1 uses batch
+ * statistics in BN (and updates the running ones), 0 the running ones. The
+ * per-sample loss is computed too. */
+sn_status sn_model_forward(sn_model *m, int training);
+
+/* Enqueue the backward pass of the last training forward. The loss gradient
+ * is scaled by grad_scale (1/n for the batch mean; 1/(n*k) when k
+ * micro-batches are accumulated). accumulate = 0 overwrites the parameter
+ * gradients, 1 adds to them. */
+sn_status sn_model_backward(sn_model *m, float grad_scale, int accumulate);
+
+/* Blocking: mean loss of the current batch and the number of samples whose
+ * label is the top-1 / within the top-5 logits. */
+sn_status sn_model_metrics(sn_model *m, double *mean_loss, int *top1, int *top5);
+
+/* SGD with momentum (torch.optim.SGD rule) on every parameter, once each. */
+typedef struct sn_sgd_options {
+    float lr, momentum, weight_decay;
+    int nesterov;
+} sn_sgd_options;
+sn_status sn_model_sgd_step(sn_model *m, const sn_sgd_options *opt);
+
+/* Blocking: copy the logits [n, classes] of the current batch to the host. */
+sn_status sn_model_logits(sn_model *m, float *out, int n);
+
+/* ---- parameters and state, for checkpoints and tests ---- */
+
+/* The value, gradient or momentum tensor of parameter i (graph order). */
+typedef enum sn_param_buffer { SN_PARAM_VALUE, SN_PARAM_GRAD, SN_PARAM_MOMENTUM } sn_param_buffer;
+sn_tensor *sn_model_param(sn_model *m, int i, sn_param_buffer which);
+
+/* Running mean / var of the BN layer at graph layer index `layer`; NULL when
+ * that layer is not BN. */
+sn_tensor *sn_model_bn_running_mean(sn_model *m, int layer);
+sn_tensor *sn_model_bn_running_var(sn_model *m, int layer);
+
+/* The activation tensor a of the graph (batch capacity as first dim), and
+ * its gradient (NULL for the input, which has none). */
+sn_tensor *sn_model_activation(sn_model *m, int a);
+sn_tensor *sn_model_activation_grad(sn_model *m, int a);
+
+/* Device bytes this model holds, per category. */
+typedef struct sn_model_memory {
+    size_t params, grads, optimizer, activations, other;
+    size_t param_buffers; /* device buffers holding parameter values */
+} sn_model_memory;
+void sn_model_memory_usage(const sn_model *m, sn_model_memory *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

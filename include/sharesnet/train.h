@@ -1,0 +1,149 @@
+/* sharesnet — training: learning-rate schedules, the trainer loop,
+ * evaluation, and checkpoints (safetensors) of a model on a device.
+ *
+ * The trainer never prints: it reports through callbacks, and writes only
+ * the files asked for (checkpoints and a JSON-lines log in `out_dir`).
+ */
+#ifndef SHARESNET_TRAIN_H
+#define SHARESNET_TRAIN_H
+
+#include <stdint.h>
+
+#include "sharesnet/data.h"
+#include "sharesnet/model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- learning-rate schedules ------------------------------------------- */
+
+typedef enum sn_lr_kind {
+    SN_LR_MULTISTEP, /* lr * gamma^(milestones passed) — the papers' recipe */
+    SN_LR_COSINE,    /* 0.5 * lr * (1 + cos(pi * t / T))                   */
+    SN_LR_CONSTANT
+} sn_lr_kind;
+
+#define SN_MAX_MILESTONES 8
+
+typedef struct sn_lr_schedule {
+    sn_lr_kind kind;
+    double base_lr;
+    double milestones[SN_MAX_MILESTONES]; /* in epochs, increasing */
+    int n_milestones;
+    double gamma;                         /* multistep factor, e.g. 0.1 */
+    double warmup_epochs;                 /* linear warm-up from 0; 0 = none */
+    double total_epochs;                  /* cosine period */
+} sn_lr_schedule;
+
+/* Learning rate at fractional epoch t (t = epoch + batch / batches). */
+double sn_lr_at(const sn_lr_schedule *s, double t);
+
+/* ---- trainer -------------------------------------------------------------- */
+
+typedef struct sn_train_config {
+    int epochs;
+    int batch;              /* micro-batch size (what fits on the device) */
+    int accum;              /* micro-batches per optimizer step (>= 1) */
+    sn_lr_schedule lr;
+    double momentum, weight_decay;
+    int nesterov;
+    uint64_t seed;          /* weights init, data order, augmentation */
+    int64_t limit_train;    /* first N training examples; <= 0: all */
+    int64_t limit_test;     /* first N test examples; <= 0: all; < 0 skips eval */
+    int crop_padding;       /* random crop padding (0: off) */
+    int flip;               /* random horizontal flip */
+    int eval_every;         /* evaluate every K epochs (>= 1) */
+    const char *out_dir;    /* checkpoints + log.jsonl; NULL: write nothing */
+} sn_train_config;
+
+/* The recipe of the papers (SGD 0.9 Nesterov, lr 0.1, weight decay 5e-4,
+ * batch 128, milestones at 50% and 75% of the epochs, crop 4 + flip). */
+void sn_train_config_default(sn_train_config *c, int epochs);
+
+/* Progress of the current step (called after every optimizer step). */
+typedef struct sn_train_progress {
+    int epoch, epochs;
+    int64_t step_in_epoch, steps_per_epoch;
+    int64_t global_step;
+    double lr;
+    double loss;            /* mean loss of the last step */
+    double accuracy;        /* running top-1 accuracy of this epoch */
+    double images_per_second;
+    double elapsed_seconds; /* of this epoch */
+} sn_train_progress;
+
+/* Summary of one epoch (also written to log.jsonl). */
+typedef struct sn_epoch_report {
+    int epoch;              /* 1-based, finished epochs */
+    int64_t global_step;
+    double lr;
+    double train_loss, train_top1;            /* top1 as a fraction */
+    double test_loss, test_top1, test_top5;   /* NaN when not evaluated */
+    int evaluated;
+    double train_images_per_second, eval_images_per_second;
+    double data_wait_fraction;                /* share of step time waiting for data */
+    double epoch_seconds;
+    size_t peak_device_bytes;
+} sn_epoch_report;
+
+typedef struct sn_train_callbacks {
+    void (*progress)(const sn_train_progress *p, void *user);
+    void (*epoch)(const sn_epoch_report *r, void *user);
+    void *user;
+} sn_train_callbacks;
+
+/* Where a run stands: saved with every checkpoint, restored on resume. */
+typedef struct sn_train_state {
+    int epoch;              /* epochs finished */
+    int64_t global_step;    /* optimizer steps taken */
+    float mean[SN_DATA_MAX_CHANNELS], std[SN_DATA_MAX_CHANNELS]; /* normalisation */
+    int channels;
+} sn_train_state;
+
+/* Train `model` on `train` (evaluating on `test`, which may be NULL) for
+ * config->epochs epochs, starting from `state` (zeroed for a new run, or as
+ * loaded by sn_checkpoint_load to resume). After every epoch the checkpoint
+ * out_dir/checkpoint.safetensors is replaced atomically. A NaN or infinite
+ * loss stops training with SN_ERR_NUMERIC; the last checkpoint stays intact.
+ * `last` (may be NULL) receives the last epoch's report. */
+sn_status sn_train(sn_model *model, const sn_dataset *train, const sn_dataset *test,
+                   const sn_train_config *config, sn_train_state *state,
+                   const sn_train_callbacks *callbacks, sn_epoch_report *last);
+
+/* Evaluate on the first `limit` examples of `data` (<= 0: all) with the
+ * given normalisation: mean loss, top-1 and top-5 accuracy (fractions). */
+sn_status sn_evaluate(sn_model *model, const sn_dataset *data, int64_t limit, const float *mean,
+                      const float *std, double *loss, double *top1, double *top5,
+                      double *images_per_second);
+
+/* ---- checkpoints (safetensors) ------------------------------------------- */
+
+/* What a checkpoint says about its model, enough to rebuild the graph. */
+typedef struct sn_checkpoint_info {
+    char model[64];
+    sn_graph_options graph; /* classes, in_channels, size, policy, shortcut, stem */
+    sn_train_state state;
+} sn_checkpoint_info;
+
+/* Write the model's parameters (a shared weight once), BN running
+ * statistics, momentum buffers and `state` to `path`, atomically. Tensor
+ * names are the graph's parameter names; "<bn layer>.running_mean/var";
+ * "optimizer.momentum.<param>". Metadata: model, policy, classes, channels,
+ * size, epoch, step, normalisation. */
+sn_status sn_checkpoint_save(sn_model *model, const sn_train_state *state, const char *path);
+
+/* Read only the metadata (to build the right graph before loading). */
+sn_status sn_checkpoint_info_read(const char *path, sn_checkpoint_info *info);
+
+/* Load every tensor of the model from `path`, checking each one's dtype and
+ * shape against the model (a mismatch names the tensor); momentum buffers
+ * too when with_optimizer. `state` (may be NULL) receives the run state.
+ * On failure the model may be partially loaded: discard it. */
+sn_status sn_checkpoint_load(sn_model *model, const char *path, int with_optimizer,
+                             sn_train_state *state);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

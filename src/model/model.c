@@ -1,0 +1,380 @@
+/* A graph on a device: allocation, initialisation, the training step
+ * schedule (forward in order, backward in reverse) and the optimizer. */
+#include "model/model_internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+sn_tensor sn_batch_view(const sn_tensor *t, int n)
+{
+    sn_tensor v = *t;
+    if (v.ndim > 0 && v.shape[0] > 0) {
+        v.count = v.count / (size_t)v.shape[0] * (size_t)n;
+        v.shape[0] = n;
+    }
+    return v;
+}
+
+/* ---- graph copy ---- */
+
+static void *dup_array(const void *src, size_t count, size_t size)
+{
+    void *p = malloc(count ? count * size : 1);
+    if (p && count)
+        memcpy(p, src, count * size);
+    return p;
+}
+
+static sn_status copy_graph(sn_graph *dst, const sn_graph *src)
+{
+    *dst = *src;
+    dst->acts = dup_array(src->acts, (size_t)src->n_acts, sizeof *src->acts);
+    dst->layers = dup_array(src->layers, (size_t)src->n_layers, sizeof *src->layers);
+    dst->params = dup_array(src->params, (size_t)src->n_params, sizeof *src->params);
+    if (!dst->acts || !dst->layers || !dst->params)
+        return sn_fail(SN_ERR_OUT_OF_MEMORY, "model %s: out of host memory", src->model);
+    return SN_OK;
+}
+
+/* ---- initialisation (host RNG, then one upload per parameter) ---- */
+
+static uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+static double uniform01(uint64_t *s) { return ((double)(splitmix64(s) >> 11) + 0.5) / 9007199254740992.0; }
+
+static double normal(uint64_t *s)
+{
+    /* Box-Muller; one value per call keeps the stream simple. */
+    double u1 = uniform01(s), u2 = uniform01(s);
+    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static sn_status init_param(sn_model *m, int i, uint64_t seed)
+{
+    const sn_param_spec *p = &m->graph.params[i];
+    size_t n = (size_t)p->count;
+    float *host = malloc(n * sizeof *host);
+    if (!host)
+        return sn_fail(SN_ERR_OUT_OF_MEMORY, "init %s: out of host memory", p->name);
+    /* Each parameter draws from its own stream: adding a layer does not
+     * change the initial values of the others. */
+    uint64_t s = seed ^ (0x51ed270b2f4a3c1dULL * (uint64_t)(i + 1));
+    switch (p->role) {
+    case SN_PARAM_CONV_WEIGHT: {
+        double std = sqrt(2.0 / ((double)p->shape[2] * p->shape[3] * p->shape[0]));
+        for (size_t k = 0; k < n; k++)
+            host[k] = (float)(std * normal(&s));
+        break;
+    }
+    case SN_PARAM_LINEAR_WEIGHT: {
+        double bound = 1.0 / sqrt((double)p->shape[1]);
+        for (size_t k = 0; k < n; k++)
+            host[k] = (float)(bound * (2.0 * uniform01(&s) - 1.0));
+        break;
+    }
+    case SN_PARAM_BN_GAMMA:
+        for (size_t k = 0; k < n; k++)
+            host[k] = 1.0f;
+        break;
+    case SN_PARAM_BN_BETA:
+    case SN_PARAM_LINEAR_BIAS:
+        for (size_t k = 0; k < n; k++)
+            host[k] = 0.0f;
+        break;
+    }
+    sn_status st = sn_tensor_upload(&m->params[i].value, host, n);
+    free(host);
+    return st;
+}
+
+/* ---- create / free ---- */
+
+static sn_status alloc_param(sn_model *m, int i)
+{
+    const sn_param_spec *p = &m->graph.params[i];
+    sn_param_state *s = &m->params[i];
+    SN_TRY(sn_tensor_alloc(m->ctx, &s->value, p->ndim, p->shape, SN_MEM_PARAM));
+    SN_TRY(sn_tensor_alloc(m->ctx, &s->grad, p->ndim, p->shape, SN_MEM_GRAD));
+    SN_TRY(sn_tensor_alloc(m->ctx, &s->momentum, p->ndim, p->shape, SN_MEM_OPTIM));
+    SN_TRY(sn_tensor_fill(&s->grad, 0.0f));
+    return sn_tensor_fill(&s->momentum, 0.0f);
+}
+
+static sn_status alloc_bn(sn_model *m, int layer)
+{
+    const sn_layer_spec *l = &m->graph.layers[layer];
+    sn_bn_state *s = &m->bn[layer];
+    int c[1] = {m->graph.acts[l->in].c};
+    SN_TRY(sn_tensor_alloc(m->ctx, &s->running_mean, 1, c, SN_MEM_OTHER));
+    SN_TRY(sn_tensor_alloc(m->ctx, &s->running_var, 1, c, SN_MEM_OTHER));
+    SN_TRY(sn_tensor_alloc(m->ctx, &s->save_mean, 1, c, SN_MEM_ACTIVATION));
+    SN_TRY(sn_tensor_alloc(m->ctx, &s->save_invstd, 1, c, SN_MEM_ACTIVATION));
+    SN_TRY(sn_tensor_fill(&s->running_mean, 0.0f));
+    return sn_tensor_fill(&s->running_var, 1.0f);
+}
+
+static sn_status alloc_activations(sn_model *m)
+{
+    for (int a = 0; a < m->graph.n_acts; a++) {
+        const sn_act_shape *s = &m->graph.acts[a];
+        int shape[4] = {m->batch, s->c, s->h, s->w};
+        SN_TRY(sn_tensor_alloc(m->ctx, &m->acts[a], 4, shape, a == 0 ? SN_MEM_OTHER : SN_MEM_ACTIVATION));
+        if (a > 0)
+            SN_TRY(sn_tensor_alloc(m->ctx, &m->grads[a], 4, shape, SN_MEM_ACTIVATION));
+    }
+    int lshape[1] = {m->batch}, sshape[2] = {m->batch, 2};
+    SN_TRY(sn_tensor_alloc(m->ctx, &m->labels, 1, lshape, SN_MEM_OTHER));
+    return sn_tensor_alloc(m->ctx, &m->per_sample, 2, sshape, SN_MEM_OTHER);
+}
+
+sn_status sn_model_create(sn_context *ctx, const sn_graph *graph, int batch, uint64_t seed,
+                          sn_model **out)
+{
+    *out = NULL;
+    if (batch <= 0)
+        return sn_fail(SN_ERR_INVALID_ARG, "model %s: batch size %d must be positive", graph->model,
+                       batch);
+    SN_TRY(sn_graph_check(graph));
+    sn_model *m = calloc(1, sizeof *m);
+    if (!m)
+        return sn_fail(SN_ERR_OUT_OF_MEMORY, "model %s: out of host memory", graph->model);
+    m->ctx = ctx;
+    m->batch = batch;
+    sn_status st = copy_graph(&m->graph, graph);
+    const sn_graph *g = &m->graph;
+    if (st == SN_OK) {
+        m->params = calloc((size_t)g->n_params + 1, sizeof *m->params);
+        m->bn = calloc((size_t)g->n_layers + 1, sizeof *m->bn);
+        m->acts = calloc((size_t)g->n_acts, sizeof *m->acts);
+        m->grads = calloc((size_t)g->n_acts, sizeof *m->grads);
+        m->grad_written = calloc((size_t)g->n_acts, sizeof *m->grad_written);
+        m->host_labels = calloc((size_t)batch, sizeof *m->host_labels);
+        if (!m->params || !m->bn || !m->acts || !m->grads || !m->grad_written || !m->host_labels)
+            st = sn_fail(SN_ERR_OUT_OF_MEMORY, "model %s: out of host memory", g->model);
+    }
+    for (int i = 0; st == SN_OK && i < g->n_params; i++) {
+        st = alloc_param(m, i);
+        if (st == SN_OK)
+            st = init_param(m, i, seed);
+        if (st != SN_OK)
+            sn_fail_context(st, "model %s: parameter %s", g->model, g->params[i].name);
+    }
+    for (int l = 0; st == SN_OK && l < g->n_layers; l++)
+        if (g->layers[l].op == SN_OP_BN)
+            st = alloc_bn(m, l);
+    if (st == SN_OK) {
+        st = alloc_activations(m);
+        if (st != SN_OK)
+            sn_fail_context(st, "model %s: activations for batch %d", g->model, batch);
+    }
+    if (st != SN_OK) {
+        sn_model_free(m);
+        return st;
+    }
+    *out = m;
+    return SN_OK;
+}
+
+void sn_model_free(sn_model *m)
+{
+    if (!m)
+        return;
+    sn_graph *g = &m->graph;
+    if (m->params)
+        for (int i = 0; i < g->n_params; i++) {
+            sn_tensor_release(&m->params[i].value);
+            sn_tensor_release(&m->params[i].grad);
+            sn_tensor_release(&m->params[i].momentum);
+        }
+    if (m->bn)
+        for (int l = 0; l < g->n_layers; l++) {
+            sn_tensor_release(&m->bn[l].running_mean);
+            sn_tensor_release(&m->bn[l].running_var);
+            sn_tensor_release(&m->bn[l].save_mean);
+            sn_tensor_release(&m->bn[l].save_invstd);
+        }
+    if (m->acts)
+        for (int a = 0; a < g->n_acts; a++) {
+            sn_tensor_release(&m->acts[a]);
+            sn_tensor_release(&m->grads[a]);
+        }
+    sn_tensor_release(&m->labels);
+    sn_tensor_release(&m->per_sample);
+    free(m->params);
+    free(m->bn);
+    free(m->acts);
+    free(m->grads);
+    free(m->grad_written);
+    free(m->host_labels);
+    free(g->acts);
+    free(g->layers);
+    free(g->params);
+    free(m);
+}
+
+const sn_graph *sn_model_graph(const sn_model *m) { return &m->graph; }
+int sn_model_batch_capacity(const sn_model *m) { return m->batch; }
+
+/* ---- the training step ---- */
+
+sn_status sn_model_set_batch(sn_model *m, const float *images, const int32_t *labels, int n)
+{
+    if (n <= 0 || n > m->batch)
+        return sn_fail(SN_ERR_SHAPE, "model %s: batch of %d samples, capacity is %d",
+                       m->graph.model, n, m->batch);
+    for (int i = 0; i < n; i++) {
+        if (labels[i] < 0 || labels[i] >= m->graph.classes)
+            return sn_fail(SN_ERR_INVALID_ARG, "model %s: label %d of sample %d is outside [0, %d)",
+                           m->graph.model, (int)labels[i], i, m->graph.classes);
+        m->host_labels[i] = (float)labels[i];
+    }
+    m->n = n;
+    sn_tensor x = sn_batch_view(&m->acts[0], n), y = sn_batch_view(&m->labels, n);
+    SN_TRY(sn_tensor_upload(&x, images, x.count));
+    return sn_tensor_upload(&y, m->host_labels, (size_t)n);
+}
+
+sn_status sn_model_forward(sn_model *m, int training)
+{
+    if (m->n <= 0)
+        return sn_fail(SN_ERR_INVALID_ARG, "model %s: forward before set_batch", m->graph.model);
+    for (int l = 0; l < m->graph.n_layers; l++) {
+        sn_status st = sn_layer_forward(m, &m->graph.layers[l], training);
+        if (st != SN_OK)
+            return sn_fail_context(st, "forward of layer %s", m->graph.layers[l].name);
+    }
+    m->trained_forward = training;
+    sn_tensor logits = sn_batch_view(&m->acts[m->graph.logits], m->n);
+    sn_tensor labels = sn_batch_view(&m->labels, m->n);
+    sn_tensor stats = sn_batch_view(&m->per_sample, m->n);
+    return sn_softmax_ce_forward(m->ctx, &logits, &labels, &stats);
+}
+
+sn_status sn_model_backward(sn_model *m, float grad_scale, int accumulate)
+{
+    if (!m->trained_forward)
+        return sn_fail(SN_ERR_INVALID_ARG,
+                       "model %s: backward needs a training-mode forward of the same batch",
+                       m->graph.model);
+    const sn_graph *g = &m->graph;
+    memset(m->grad_written, 0, (size_t)g->n_acts * sizeof *m->grad_written);
+    for (int i = 0; i < g->n_params; i++)
+        m->params[i].grad_written = accumulate;
+
+    sn_tensor logits = sn_batch_view(&m->acts[g->logits], m->n);
+    sn_tensor labels = sn_batch_view(&m->labels, m->n);
+    sn_tensor dlogits = sn_batch_view(&m->grads[g->logits], m->n);
+    SN_TRY(sn_softmax_ce_backward(m->ctx, &logits, &labels, grad_scale, &dlogits, 0));
+    m->grad_written[g->logits] = 1;
+
+    for (int l = g->n_layers - 1; l >= 0; l--) {
+        sn_status st = sn_layer_backward(m, &g->layers[l]);
+        if (st != SN_OK)
+            return sn_fail_context(st, "backward of layer %s", g->layers[l].name);
+    }
+    /* A parameter no layer reached (impossible in a checked graph) would keep
+     * a stale gradient: make that loud rather than silent. */
+    for (int i = 0; i < g->n_params; i++)
+        if (!m->params[i].grad_written)
+            return sn_fail(SN_ERR_INTERNAL, "model %s: parameter %s got no gradient", g->model,
+                           g->params[i].name);
+    return SN_OK;
+}
+
+sn_status sn_model_metrics(sn_model *m, double *mean_loss, int *top1, int *top5)
+{
+    sn_tensor stats = sn_batch_view(&m->per_sample, m->n);
+    return sn_softmax_ce_summary(m->ctx, &stats, mean_loss, top1, top5);
+}
+
+sn_status sn_model_sgd_step(sn_model *m, const sn_sgd_options *o)
+{
+    for (int i = 0; i < m->graph.n_params; i++) {
+        sn_param_state *p = &m->params[i];
+        sn_status st = sn_sgd_step(m->ctx, &p->value, &p->grad, &p->momentum, o->lr, o->momentum,
+                                   o->weight_decay, o->nesterov);
+        if (st != SN_OK)
+            return sn_fail_context(st, "sgd step of %s", m->graph.params[i].name);
+    }
+    return SN_OK;
+}
+
+sn_status sn_model_logits(sn_model *m, float *out, int n)
+{
+    if (n != m->n)
+        return sn_fail(SN_ERR_SHAPE, "model %s: asked for %d logits rows, batch has %d",
+                       m->graph.model, n, m->n);
+    sn_tensor logits = sn_batch_view(&m->acts[m->graph.logits], m->n);
+    return sn_tensor_download(&logits, out, logits.count);
+}
+
+/* ---- accessors ---- */
+
+sn_tensor *sn_model_param(sn_model *m, int i, sn_param_buffer which)
+{
+    if (i < 0 || i >= m->graph.n_params)
+        return NULL;
+    sn_param_state *p = &m->params[i];
+    return which == SN_PARAM_VALUE ? &p->value : which == SN_PARAM_GRAD ? &p->grad : &p->momentum;
+}
+
+static sn_bn_state *bn_of(sn_model *m, int layer)
+{
+    if (layer < 0 || layer >= m->graph.n_layers || m->graph.layers[layer].op != SN_OP_BN)
+        return NULL;
+    return &m->bn[layer];
+}
+
+sn_tensor *sn_model_bn_running_mean(sn_model *m, int layer)
+{
+    sn_bn_state *s = bn_of(m, layer);
+    return s ? &s->running_mean : NULL;
+}
+
+sn_tensor *sn_model_bn_running_var(sn_model *m, int layer)
+{
+    sn_bn_state *s = bn_of(m, layer);
+    return s ? &s->running_var : NULL;
+}
+
+sn_tensor *sn_model_activation(sn_model *m, int a)
+{
+    return a >= 0 && a < m->graph.n_acts ? &m->acts[a] : NULL;
+}
+
+sn_tensor *sn_model_activation_grad(sn_model *m, int a)
+{
+    return a > 0 && a < m->graph.n_acts ? &m->grads[a] : NULL;
+}
+
+void sn_model_memory_usage(const sn_model *m, sn_model_memory *out)
+{
+    memset(out, 0, sizeof *out);
+    const sn_graph *g = &m->graph;
+    for (int i = 0; i < g->n_params; i++) {
+        out->params += m->params[i].value.count * sizeof(float);
+        out->grads += m->params[i].grad.count * sizeof(float);
+        out->optimizer += m->params[i].momentum.count * sizeof(float);
+        out->param_buffers++;
+    }
+    for (int l = 0; l < g->n_layers; l++) {
+        const sn_bn_state *s = &m->bn[l];
+        out->other += (s->running_mean.count + s->running_var.count) * sizeof(float);
+        out->activations += (s->save_mean.count + s->save_invstd.count) * sizeof(float);
+    }
+    for (int a = 0; a < g->n_acts; a++) {
+        size_t bytes = m->acts[a].count * sizeof(float);
+        if (a == 0)
+            out->other += bytes;
+        else
+            out->activations += bytes + m->grads[a].count * sizeof(float);
+    }
+    out->other += (m->labels.count + m->per_sample.count) * sizeof(float);
+}

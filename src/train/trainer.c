@@ -1,0 +1,242 @@
+/* The training loop: epochs of micro-batches from the prefetching loader,
+ * optimizer steps every `accum` micro-batches, evaluation, an epoch log and
+ * an atomic checkpoint after every epoch. */
+#include "train/train_internal.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+void sn_train_config_default(sn_train_config *c, int epochs)
+{
+    memset(c, 0, sizeof *c);
+    c->epochs = epochs;
+    c->batch = 128;
+    c->accum = 1;
+    c->lr.kind = SN_LR_MULTISTEP;
+    c->lr.base_lr = 0.1;
+    c->lr.gamma = 0.1;
+    c->lr.n_milestones = 2;
+    c->lr.milestones[0] = 0.5 * epochs;
+    c->lr.milestones[1] = 0.75 * epochs;
+    c->lr.total_epochs = epochs;
+    c->momentum = 0.9;
+    c->weight_decay = 5e-4;
+    c->nesterov = 1;
+    c->crop_padding = 4;
+    c->flip = 1;
+    c->eval_every = 1;
+}
+
+static sn_status check_config(const sn_train_config *c, const sn_model *m, const sn_dataset *train)
+{
+    const sn_graph *g = sn_model_graph(m);
+    if (c->epochs < 0 || c->batch <= 0 || c->accum <= 0 || c->eval_every <= 0)
+        return sn_fail(SN_ERR_INVALID_ARG,
+                       "train: epochs %d, batch %d, accum %d, eval_every %d must be positive",
+                       c->epochs, c->batch, c->accum, c->eval_every);
+    if (c->batch > sn_model_batch_capacity(m))
+        return sn_fail(SN_ERR_INVALID_ARG, "train: batch %d exceeds the model's capacity %d",
+                       c->batch, sn_model_batch_capacity(m));
+    if (!(c->lr.base_lr > 0) || c->momentum < 0 || c->weight_decay < 0)
+        return sn_fail(SN_ERR_INVALID_ARG, "train: lr %g must be > 0, momentum %g and weight "
+                       "decay %g >= 0", c->lr.base_lr, c->momentum, c->weight_decay);
+    if (train->channels != g->in_channels || train->height != g->size || train->width != g->size)
+        return sn_fail(SN_ERR_SHAPE, "train: data is %dx%dx%d but model %s expects %dx%dx%d",
+                       train->channels, train->height, train->width, g->model, g->in_channels,
+                       g->size, g->size);
+    if (train->classes > g->classes)
+        return sn_fail(SN_ERR_SHAPE, "train: data has %d classes, model %s only %d",
+                       train->classes, g->model, g->classes);
+    return SN_OK;
+}
+
+/* Append one JSON line to out_dir/log.jsonl. */
+static sn_status log_epoch(const char *out_dir, const char *model, const sn_epoch_report *r)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/log.jsonl", out_dir);
+    FILE *f = fopen(path, "a");
+    if (!f)
+        return sn_fail(SN_ERR_IO, "cannot append to %s: %s", path, strerror(errno));
+    /* NaN is not JSON: print null for a skipped evaluation. */
+    char test[160] = "\"test_loss\": null, \"test_top1\": null, \"test_top5\": null";
+    if (r->evaluated)
+        snprintf(test, sizeof test, "\"test_loss\": %.6f, \"test_top1\": %.6f, \"test_top5\": %.6f",
+                 r->test_loss, r->test_top1, r->test_top5);
+    fprintf(f,
+            "{\"model\": \"%s\", \"epoch\": %d, \"step\": %lld, \"lr\": %.6g, \"train_loss\": %.6f, "
+            "\"train_top1\": %.6f, %s, \"train_img_s\": %.1f, \"eval_img_s\": %.1f, "
+            "\"data_wait\": %.4f, \"seconds\": %.2f, \"peak_device_bytes\": %zu}\n",
+            model, r->epoch, (long long)r->global_step, r->lr, r->train_loss, r->train_top1, test,
+            r->train_images_per_second, r->eval_images_per_second, r->data_wait_fraction,
+            r->epoch_seconds, r->peak_device_bytes);
+    if (fclose(f) != 0)
+        return sn_fail(SN_ERR_IO, "cannot write %s: %s", path, strerror(errno));
+    return SN_OK;
+}
+
+/* Samples in micro-batch i of an epoch of `examples` split into `batch`. */
+static int64_t micro_size(int64_t i, int64_t examples, int batch)
+{
+    int64_t left = examples - i * batch;
+    return left < batch ? left : batch;
+}
+
+typedef struct epoch_totals {
+    double loss_sum;
+    int64_t correct, seen;
+    double step_seconds;
+} epoch_totals;
+
+/* One optimizer step over up to `accum` micro-batches; *done = 1 at the end
+ * of the epoch. */
+static sn_status train_step(sn_model *m, sn_loader *loader, const sn_train_config *c,
+                            int64_t step, int64_t examples, double lr, epoch_totals *t, int *done)
+{
+    int64_t first = step * c->accum, batches = sn_loader_batches_per_epoch(loader);
+    int64_t step_samples = 0;
+    for (int64_t i = first; i < first + c->accum && i < batches; i++)
+        step_samples += micro_size(i, examples, c->batch);
+    for (int k = 0; k < c->accum; k++) {
+        const sn_batch *b;
+        SN_TRY(sn_loader_next(loader, &b));
+        if (!b) {
+            *done = 1;
+            if (k == 0)
+                return SN_OK;
+            break;
+        }
+        double loss;
+        int top1, top5;
+        SN_TRY(sn_model_set_batch(m, b->images, b->labels, b->count));
+        SN_TRY(sn_model_forward(m, 1));
+        /* The gradient of the mean loss over every sample of the step. */
+        SN_TRY(sn_model_backward(m, (float)(1.0 / (double)step_samples), k > 0));
+        SN_TRY(sn_model_metrics(m, &loss, &top1, &top5));
+        if (!isfinite(loss))
+            return sn_fail(SN_ERR_NUMERIC,
+                           "loss became %s at epoch %lld, batch %lld (lr %g): training stopped; "
+                           "the last checkpoint is intact",
+                           isnan(loss) ? "NaN" : "infinite", (long long)b->epoch + 1,
+                           (long long)b->index, lr);
+        t->loss_sum += loss * b->count;
+        t->correct += top1;
+        t->seen += b->count;
+    }
+    sn_sgd_options o = {(float)lr, (float)c->momentum, (float)c->weight_decay, c->nesterov};
+    return sn_model_sgd_step(m, &o);
+}
+
+static sn_status train_epoch(sn_model *m, sn_loader *loader, const sn_train_config *c,
+                             sn_train_state *s, const sn_train_callbacks *cb, sn_epoch_report *r)
+{
+    int64_t examples = sn_loader_examples_per_epoch(loader);
+    int64_t batches = sn_loader_batches_per_epoch(loader);
+    int64_t steps = (batches + c->accum - 1) / c->accum;
+    SN_TRY(sn_loader_start_epoch(loader, s->epoch, 0));
+    double wait0 = sn_loader_wait_seconds(loader), start = sn_now();
+    epoch_totals t = {0};
+    double lr = 0;
+    for (int64_t step = 0;; step++) {
+        lr = sn_lr_at(&c->lr, s->epoch + (double)step / (double)(steps ? steps : 1));
+        int done = 0;
+        int64_t seen_before = t.seen;
+        SN_TRY(train_step(m, loader, c, step, examples, lr, &t, &done));
+        if (t.seen > seen_before)
+            s->global_step++;
+        if (cb && cb->progress && t.seen > seen_before) {
+            double elapsed = sn_now() - start;
+            sn_train_progress p = {s->epoch + 1, c->epochs, step + 1, steps, s->global_step, lr,
+                                   0, (double)t.correct / (double)t.seen,
+                                   (double)t.seen / elapsed, elapsed};
+            p.loss = t.loss_sum / (double)t.seen;
+            cb->progress(&p, cb->user);
+        }
+        if (done)
+            break;
+    }
+    double seconds = sn_now() - start;
+    if (t.seen == 0)
+        return sn_fail(SN_ERR_INVALID_ARG, "train: the training split has no examples");
+    memset(r, 0, sizeof *r);
+    r->epoch = s->epoch + 1;
+    r->global_step = s->global_step;
+    r->lr = lr;
+    r->train_loss = t.loss_sum / (double)t.seen;
+    r->train_top1 = (double)t.correct / (double)t.seen;
+    r->train_images_per_second = (double)t.seen / seconds;
+    r->data_wait_fraction = (sn_loader_wait_seconds(loader) - wait0) / seconds;
+    r->epoch_seconds = seconds;
+    r->test_loss = r->test_top1 = r->test_top5 = NAN;
+    return SN_OK;
+}
+
+static sn_status make_dir(const char *dir)
+{
+    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+        return sn_fail(SN_ERR_IO, "cannot create output directory %s: %s", dir, strerror(errno));
+    return SN_OK;
+}
+
+sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
+                   const sn_train_config *c, sn_train_state *s, const sn_train_callbacks *cb,
+                   sn_epoch_report *last)
+{
+    SN_TRY(check_config(c, m, train));
+    if (c->out_dir)
+        SN_TRY(make_dir(c->out_dir));
+    sn_loader_options lo = sn_loader_options_default();
+    lo.batch_size = c->batch;
+    lo.seed = c->seed;
+    lo.shuffle = 1;
+    lo.drop_last = 0;
+    lo.max_examples = c->limit_train;
+    lo.crop_padding = c->crop_padding;
+    lo.flip = c->flip;
+    /* A resumed run normalises with the statistics it started with. */
+    lo.normalization = s->channels ? SN_NORM_GIVEN : SN_NORM_DATASET;
+    if (s->channels) {
+        memcpy(lo.mean, s->mean, sizeof lo.mean);
+        memcpy(lo.std, s->std, sizeof lo.std);
+    }
+    sn_loader *loader;
+    SN_TRY(sn_loader_create(&loader, train, &lo));
+    sn_loader_normalization(loader, s->mean, s->std);
+    s->channels = train->channels;
+
+    sn_status st = SN_OK;
+    sn_epoch_report r = {0};
+    r.test_loss = r.test_top1 = r.test_top5 = NAN;
+    while (st == SN_OK && s->epoch < c->epochs) {
+        sn_context_reset_peak(m->ctx);
+        if ((st = train_epoch(m, loader, c, s, cb, &r)) != SN_OK)
+            break;
+        s->epoch++;
+        if (test && c->limit_test >= 0 && (s->epoch % c->eval_every == 0 || s->epoch == c->epochs)) {
+            st = sn_evaluate(m, test, c->limit_test, s->mean, s->std, &r.test_loss, &r.test_top1,
+                             &r.test_top5, &r.eval_images_per_second);
+            if (st != SN_OK)
+                break;
+            r.evaluated = 1;
+        }
+        sn_mem_stats mem;
+        sn_context_mem_stats(m->ctx, &mem);
+        r.peak_device_bytes = mem.peak;
+        if (c->out_dir) {
+            char path[4096];
+            snprintf(path, sizeof path, "%s/checkpoint.safetensors", c->out_dir);
+            if ((st = sn_checkpoint_save(m, s, path)) != SN_OK ||
+                (st = log_epoch(c->out_dir, sn_model_graph(m)->model, &r)) != SN_OK)
+                break;
+        }
+        if (cb && cb->epoch)
+            cb->epoch(&r, cb->user);
+    }
+    sn_loader_destroy(loader);
+    if (last)
+        *last = r;
+    return st;
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# The README's two commands: set up a fresh Debian 12 machine, build, and
+# either run the main job or the whole test suite.
+#
+#   bash tools/quickstart.sh main [sharesnet options...]   install, build, run the main job
+#   bash tools/quickstart.sh test                          install, build, run every test
+#
+# Installs only the Debian packages that are missing (sudo when not root),
+# builds into ./build with meson, and exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+mode=${1:-main}
+shift || true
+
+packages=(build-essential meson ninja-build pkg-config python3
+          ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
+          libclblast-dev libpng-dev zlib1g-dev libjansson-dev libcriterion-dev
+          dataset-fashion-mnist)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  as_root=()
+  [ "$(id -u)" -eq 0 ] || as_root=(sudo)
+  echo "quickstart: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${as_root[@]}" apt-get update -qq
+  "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# Warnings fail the build: they are fixed, not silenced.
+if [ ! -f build/build.ninja ]; then
+  meson setup build --buildtype=debugoptimized -Dwerror=true
+fi
+ninja -C build
+
+case "$mode" in
+  main)
+    ./build/src/cli/sharesnet devices
+    ./build/src/cli/sharesnet selftest "$@"
+    ;;
+  test)
+    # --verbose shows each Criterion program's own summary of the tests it ran.
+    meson test -C build --print-errorlogs --verbose --num-processes 1
+    ;;
+  *)
+    echo "usage: $0 main|test" >&2
+    exit 2
+    ;;
+esac
