@@ -1,0 +1,380 @@
+/* sharesnet-bench-ops: time the three convolution passes (forward,
+ * backward-data, backward-weights) on the conv shapes of ResNet-20 (CIFAR,
+ * 32x32) and of ResNet-50's stages (ImageNet, 224x224), through the public
+ * ops API on one device.
+ *
+ * Method: every pass runs `warmup` times first (kernel compiles, CLBlast's
+ * in-process kernel cache, first-touch allocations), then `reps` timed runs.
+ * Each timed run is bracketed by sn_context_finish() so the wall clock
+ * (sn_now_seconds) covers exactly the enqueued work of that pass, host-side
+ * enqueue cost included. The table reports the median (and min/max, to show
+ * the spread); GFLOP/s = 2*N*OC*OH*OW*C*K*K / median for every pass.
+ *
+ * Output: a Markdown table on stdout (device, driver and date above it) and,
+ * with --csv, one CSV row per (shape, pass). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sharesnet.h"
+#include "sharesnet/ops.h"
+
+static const char usage[] =
+    "usage: sharesnet-bench-ops [options]\n"
+    "\n"
+    "Median time and GFLOP/s of conv2d forward, backward-data and backward-weights\n"
+    "on the conv shapes of ResNet-20 (32x32) and ResNet-50 (224x224).\n"
+    "\n"
+    "options:\n"
+    "  --device X                  device selector (P:D, gpu, cpu, name substring;\n"
+    "                              default $SN_DEVICE, else the first GPU)\n"
+    "  --reps N                    timed repetitions per pass (default 5)\n"
+    "  --warmup N                  discarded runs before timing (default 2)\n"
+    "  --shapes resnet20|resnet50|all   shape families (default all)\n"
+    "  --batch B                   batch for every shape (default 128 for ResNet-20,\n"
+    "                              8 for ResNet-50; --quick: 4 and 2)\n"
+    "  --quick                     a few small shapes (CI smoke run, seconds)\n"
+    "  --csv FILE                  also write the results as CSV\n"
+    "  --help                      this text\n";
+
+enum family { RESNET20 = 1, RESNET50 = 2 };
+
+/* One convolution of a network: input [N,C,H,H], weights [OC,C,K,K]. */
+typedef struct conv_shape {
+    enum family family;
+    const char *name;
+    int c, oc, h, k, stride, pad;
+    int quick_h; /* input size under --quick; 0: not in the quick set */
+} conv_shape;
+
+/* ResNet-20 (He et al. 2016, CIFAR): 3x3 convs, 16/32/64 channels, the first
+ * conv of stages 2 and 3 strided. ResNet-50 (torchvision v1.5: stride on the
+ * 3x3): the stem, then each stage's 1x1 reduce, 3x3, 1x1 expand and the
+ * strided convs of the first blocks. */
+static const conv_shape shapes[] = {
+    {RESNET20, "r20.stem", 3, 16, 32, 3, 1, 1, 32},
+    {RESNET20, "r20.s1.3x3", 16, 16, 32, 3, 1, 1, 32},
+    {RESNET20, "r20.s2.3x3.down", 16, 32, 32, 3, 2, 1, 0},
+    {RESNET20, "r20.s2.3x3", 32, 32, 16, 3, 1, 1, 0},
+    {RESNET20, "r20.s3.3x3.down", 32, 64, 16, 3, 2, 1, 16},
+    {RESNET20, "r20.s3.3x3", 64, 64, 8, 3, 1, 1, 0},
+    {RESNET50, "r50.stem.7x7", 3, 64, 224, 7, 2, 3, 32},
+    {RESNET50, "r50.s1.1x1.in", 64, 64, 56, 1, 1, 0, 0},
+    {RESNET50, "r50.s1.3x3", 64, 64, 56, 3, 1, 1, 0},
+    {RESNET50, "r50.s1.1x1.out", 64, 256, 56, 1, 1, 0, 14},
+    {RESNET50, "r50.s1.1x1.reduce", 256, 64, 56, 1, 1, 0, 0},
+    {RESNET50, "r50.s2.3x3.down", 128, 128, 56, 3, 2, 1, 0},
+    {RESNET50, "r50.s2.proj", 256, 512, 56, 1, 2, 0, 0},
+    {RESNET50, "r50.s2.3x3", 128, 128, 28, 3, 1, 1, 8},
+    {RESNET50, "r50.s2.1x1.reduce", 512, 128, 28, 1, 1, 0, 0},
+    {RESNET50, "r50.s3.3x3", 256, 256, 14, 3, 1, 1, 0},
+    {RESNET50, "r50.s3.1x1.reduce", 1024, 256, 14, 1, 1, 0, 0},
+    {RESNET50, "r50.s3.1x1.out", 256, 1024, 14, 1, 1, 0, 0},
+    {RESNET50, "r50.s4.3x3", 512, 512, 7, 3, 1, 1, 0},
+    {RESNET50, "r50.s4.1x1.out", 512, 2048, 7, 1, 1, 0, 0},
+};
+#define N_SHAPES (int)(sizeof shapes / sizeof shapes[0])
+
+enum pass { FORWARD, BACKWARD_DATA, BACKWARD_WEIGHTS, N_PASSES };
+static const char *const pass_names[N_PASSES] = {"forward", "backward_data", "backward_weights"};
+
+typedef struct options {
+    const char *device, *csv;
+    int reps, warmup, quick, batch, families;
+} options;
+
+typedef struct result {
+    double median_ms, min_ms, max_ms, gflops;
+} result;
+
+static int parse_int(const char *opt, const char *text, int min, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > INT_MAX) {
+        fprintf(stderr, "sharesnet-bench-ops: %s wants an integer >= %d, got '%s'\n", opt, min,
+                text);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+/* 0 to run, 1 for --help, 2 on a usage error. */
+static int parse_args(int argc, char **argv, options *o)
+{
+    *o = (options){NULL, NULL, 5, 2, 0, 0, RESNET20 | RESNET50};
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (!strcmp(a, "--quick")) {
+            o->quick = 1;
+            continue;
+        }
+        const char *names[] = {"--device", "--reps", "--warmup", "--csv", "--shapes", "--batch"};
+        int k = 0;
+        while (k < 6 && strcmp(a, names[k]))
+            k++;
+        if (k == 6) {
+            fprintf(stderr, "sharesnet-bench-ops: unknown option '%s' (see --help)\n", a);
+            return 2;
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "sharesnet-bench-ops: %s needs a value\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        int bad = 0;
+        switch (k) {
+        case 0: o->device = v; break;
+        case 1: bad = parse_int(a, v, 1, &o->reps); break;
+        case 2: bad = parse_int(a, v, 0, &o->warmup); break;
+        case 3: o->csv = v; break;
+        case 4:
+            if (!strcmp(v, "resnet20"))
+                o->families = RESNET20;
+            else if (!strcmp(v, "resnet50"))
+                o->families = RESNET50;
+            else if (!strcmp(v, "all"))
+                o->families = RESNET20 | RESNET50;
+            else {
+                fprintf(stderr, "sharesnet-bench-ops: --shapes is resnet20, resnet50 or all\n");
+                bad = 1;
+            }
+            break;
+        default: bad = parse_int(a, v, 1, &o->batch); break;
+        }
+        if (bad)
+            return 2;
+    }
+    return 0;
+}
+
+static int compare_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Uniform [-scale, scale): the values do not matter for timing, as long as
+ * they stay normal (denormals would slow CPUs down). */
+static sn_status upload_random(sn_tensor *t, unsigned seed, float scale)
+{
+    float *host = malloc(t->count * sizeof *host);
+    if (!host) {
+        fprintf(stderr, "sharesnet-bench-ops: out of host memory\n");
+        return SN_ERR_OUT_OF_MEMORY;
+    }
+    unsigned long long s = 0x9e3779b97f4a7c15ULL * (seed + 1);
+    for (size_t i = 0; i < t->count; i++) {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        host[i] = scale * (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+    }
+    sn_status st = sn_tensor_upload(t, host, t->count);
+    free(host);
+    return st;
+}
+
+typedef struct conv_buffers {
+    sn_conv2d_desc desc;
+    sn_tensor x, w, y, dy, dx, dw;
+} conv_buffers;
+
+static sn_status run_pass(sn_context *ctx, conv_buffers *b, enum pass p)
+{
+    switch (p) {
+    case FORWARD: return sn_conv2d_forward(ctx, &b->desc, &b->x, &b->w, &b->y);
+    case BACKWARD_DATA: return sn_conv2d_backward_data(ctx, &b->desc, &b->dy, &b->w, &b->dx, 0);
+    default: return sn_conv2d_backward_weights(ctx, &b->desc, &b->x, &b->dy, &b->dw, 0);
+    }
+}
+
+/* Warm up, then time `reps` runs of one pass, each between two finishes. */
+static sn_status time_pass(sn_context *ctx, conv_buffers *b, enum pass p, const options *o,
+                           double flops, result *r)
+{
+    double *ms = malloc((size_t)o->reps * sizeof *ms);
+    if (!ms) {
+        fprintf(stderr, "sharesnet-bench-ops: out of host memory\n");
+        return SN_ERR_OUT_OF_MEMORY;
+    }
+    sn_status st = SN_OK;
+    for (int i = 0; i < o->warmup && st == SN_OK; i++)
+        st = run_pass(ctx, b, p);
+    if (st == SN_OK)
+        st = sn_context_finish(ctx);
+    for (int i = 0; i < o->reps && st == SN_OK; i++) {
+        double start = sn_now_seconds();
+        st = run_pass(ctx, b, p);
+        if (st == SN_OK)
+            st = sn_context_finish(ctx);
+        ms[i] = 1e3 * (sn_now_seconds() - start);
+    }
+    if (st == SN_OK) {
+        qsort(ms, (size_t)o->reps, sizeof *ms, compare_double);
+        int n = o->reps;
+        r->median_ms = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+        r->min_ms = ms[0];
+        r->max_ms = ms[n - 1];
+        r->gflops = r->median_ms > 0 ? flops / (r->median_ms * 1e6) : 0;
+    }
+    free(ms);
+    return st;
+}
+
+static void release_buffers(conv_buffers *b)
+{
+    sn_tensor_release(&b->x);
+    sn_tensor_release(&b->w);
+    sn_tensor_release(&b->y);
+    sn_tensor_release(&b->dy);
+    sn_tensor_release(&b->dx);
+    sn_tensor_release(&b->dw);
+}
+
+static sn_status alloc_buffers(sn_context *ctx, conv_buffers *b, int n, const conv_shape *s, int h,
+                               int oh)
+{
+    int xs[4] = {n, s->c, h, h}, ws[4] = {s->oc, s->c, s->k, s->k}, ys[4] = {n, s->oc, oh, oh};
+    b->desc = (sn_conv2d_desc){s->k, s->stride, s->pad};
+    sn_status st;
+    if ((st = sn_tensor_alloc(ctx, &b->x, 4, xs, SN_MEM_ACTIVATION)) != SN_OK ||
+        (st = sn_tensor_alloc(ctx, &b->w, 4, ws, SN_MEM_PARAM)) != SN_OK ||
+        (st = sn_tensor_alloc(ctx, &b->y, 4, ys, SN_MEM_ACTIVATION)) != SN_OK ||
+        (st = sn_tensor_alloc(ctx, &b->dy, 4, ys, SN_MEM_ACTIVATION)) != SN_OK ||
+        (st = sn_tensor_alloc(ctx, &b->dx, 4, xs, SN_MEM_ACTIVATION)) != SN_OK ||
+        (st = sn_tensor_alloc(ctx, &b->dw, 4, ws, SN_MEM_GRAD)) != SN_OK ||
+        (st = upload_random(&b->x, 1, 1.0f)) != SN_OK ||
+        (st = upload_random(&b->w, 2, 0.1f)) != SN_OK ||
+        (st = upload_random(&b->dy, 3, 1.0f)) != SN_OK)
+        return st;
+    return SN_OK;
+}
+
+static int default_batch(const options *o, enum family f)
+{
+    if (o->batch)
+        return o->batch;
+    if (f == RESNET20)
+        return o->quick ? 4 : 128;
+    return o->quick ? 2 : 8;
+}
+
+static void csv_escape(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+int main(int argc, char **argv)
+{
+    options o;
+    int rc = parse_args(argc, argv, &o);
+    if (rc)
+        return rc == 1 ? 0 : 2;
+
+    sn_context_options copts;
+    sn_context_options_default(&copts);
+    copts.device = o.device;
+    sn_context *ctx = NULL;
+    if (sn_context_create(&copts, &ctx) != SN_OK) {
+        fprintf(stderr, "sharesnet-bench-ops: %s\n", sn_last_error());
+        return 1;
+    }
+    const sn_device_info *dev = sn_context_device(ctx);
+
+    char date[64];
+    time_t now = time(NULL);
+    struct tm tm_now;
+    localtime_r(&now, &tm_now);
+    strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%S%z", &tm_now);
+
+    FILE *csv = NULL;
+    if (o.csv) {
+        csv = fopen(o.csv, "w");
+        if (!csv) {
+            fprintf(stderr, "sharesnet-bench-ops: cannot write %s: %s\n", o.csv, strerror(errno));
+            sn_context_free(ctx);
+            return 1;
+        }
+        fprintf(csv, "shape,pass,batch,C,OC,H,W,K,stride,pad,median_ms,gflops,min_ms,max_ms,"
+                     "reps,device,driver,date\n");
+    }
+
+    printf("# sharesnet conv2d benchmark\n\n");
+    printf("- device: %s (%s, %s, %u compute units)\n", dev->name, sn_device_type_name(dev->type),
+           dev->platform, dev->compute_units);
+    printf("- driver: %s, %s\n", dev->driver_version, dev->device_version);
+    printf("- date: %s\n", date);
+    printf("- method: %d warm-up runs discarded, median of %d timed runs, each between "
+           "clFinish calls (wall clock)%s\n\n",
+           o.warmup, o.reps, o.quick ? "; --quick shapes" : "");
+    printf("| shape | pass | N | C | OC | H x W | K | stride | pad | median ms | min ms | max ms "
+           "| GFLOP/s |\n");
+    printf("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    fflush(stdout);
+
+    int failures = 0;
+    for (int i = 0; i < N_SHAPES; i++) {
+        const conv_shape *s = &shapes[i];
+        if (!(o.families & s->family) || (o.quick && !s->quick_h))
+            continue;
+        int n = default_batch(&o, s->family);
+        int h = o.quick ? s->quick_h : s->h;
+        int oh = (h + 2 * s->pad - s->k) / s->stride + 1;
+        double flops = 2.0 * n * s->oc * oh * oh * (double)s->c * s->k * s->k;
+
+        conv_buffers b;
+        memset(&b, 0, sizeof b);
+        sn_status st = alloc_buffers(ctx, &b, n, s, h, oh);
+        for (int p = 0; p < N_PASSES; p++) {
+            result r = {0};
+            if (st == SN_OK)
+                st = time_pass(ctx, &b, (enum pass)p, &o, flops, &r);
+            if (st != SN_OK) {
+                fprintf(stderr, "sharesnet-bench-ops: %s %s (N=%d): %s: %s\n", s->name,
+                        pass_names[p], n, sn_status_name(st), sn_last_error());
+                failures++;
+                break;
+            }
+            printf("| %s | %s | %d | %d | %d | %dx%d | %d | %d | %d | %.3f | %.3f | %.3f | "
+                   "%.1f |\n",
+                   s->name, pass_names[p], n, s->c, s->oc, h, h, s->k, s->stride, s->pad,
+                   r.median_ms, r.min_ms, r.max_ms, r.gflops);
+            fflush(stdout);
+            if (csv) {
+                fprintf(csv, "%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%.4f,%.3f,%.4f,%.4f,%d,", s->name,
+                        pass_names[p], n, s->c, s->oc, h, h, s->k, s->stride, s->pad,
+                        r.median_ms, r.gflops, r.min_ms, r.max_ms, o.reps);
+                csv_escape(csv, dev->name);
+                fputc(',', csv);
+                csv_escape(csv, dev->driver_version);
+                fprintf(csv, ",%s\n", date);
+            }
+        }
+        release_buffers(&b);
+    }
+
+    if (csv && fclose(csv) != 0) {
+        fprintf(stderr, "sharesnet-bench-ops: error writing %s\n", o.csv);
+        failures++;
+    }
+    sn_context_free(ctx);
+    if (failures)
+        fprintf(stderr, "sharesnet-bench-ops: %d shape(s) failed\n", failures);
+    return failures ? 1 : 0;
+}

@@ -1,0 +1,23 @@
+/* Batch norm with an explicit work-group size for its reductions, so tests
+ * can check that every size the device allows gives the same result. */
+#ifndef SN_BATCHNORM_INTERNAL_H
+#define SN_BATCHNORM_INTERNAL_H
+
+#include "sharesnet/ops.h"
+
+/* As sn_batchnorm_forward_train / sn_batchnorm_backward; `local` is the
+ * work-group size of the per-channel reductions, 0 for the default. A size
+ * the kernel cannot run with is SN_ERR_INVALID_ARG. */
+sn_status sn_batchnorm_forward_train_local(sn_context *ctx, const sn_tensor *x,
+                                           const sn_tensor *gamma, const sn_tensor *beta,
+                                           sn_tensor *running_mean, sn_tensor *running_var,
+                                           float momentum, float eps, sn_tensor *y,
+                                           sn_tensor *save_mean, sn_tensor *save_invstd,
+                                           size_t local);
+sn_status sn_batchnorm_backward_local(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
+                                      const sn_tensor *gamma, const sn_tensor *save_mean,
+                                      const sn_tensor *save_invstd, sn_tensor *dx,
+                                      int accumulate_dx, sn_tensor *dgamma, sn_tensor *dbeta,
+                                      int accumulate_params, size_t local);
+
+#endif
