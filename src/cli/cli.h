@@ -5,6 +5,10 @@
 #include <stdio.h>
 
 #include "sharesnet.h"
+#include "sharesnet/data.h"
+#include "sharesnet/graph.h"
+#include "sharesnet/model.h"
+#include "sharesnet/train.h"
 
 /* Simple "--name value" / "--name=value" / "--flag" option parser. Options
  * are declared up front so an unknown option is an error, not ignored. */
@@ -34,7 +38,21 @@ void cli_args_free(cli_args *args);
 /* Print "sharesnet: <what>: <last error>" to stderr; returns 1. */
 int cli_error(const char *what, sn_status status);
 
+/* Graph options from --classes --in-ch --size --policy --shortcut --stem.
+ * Returns 0 (after printing why) on a malformed value. */
+int cli_graph_options(const cli_args *args, sn_graph_options *o);
+/* Open a context on `device` (NULL: default); prints and returns 1 on error. */
+int cli_open_context(const char *device, sn_context **ctx);
+/* Load one split (uses --skip-bad, --reject-wrong-size, --in-ch, --size). */
+int cli_load_split(const char *source, sn_split split, const cli_args *args, sn_dataset *out);
+void cli_format_bytes(char *buf, size_t size, double bytes);
+
 int cmd_devices(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_compile_kernels(int argc, char **argv);
 

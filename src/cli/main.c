@@ -13,6 +13,11 @@ static const command commands[] = {
     {"devices", cmd_devices, "list every OpenCL platform and device"},
     {"selftest", cmd_selftest, "build the kernels on a device and check them against the host"},
     {"compile-kernels", cmd_compile_kernels, "write the kernel program binary of a device"},
+    {"info", cmd_info, "layers, parameters and memory of a model, or the whole zoo"},
+    {"train", cmd_train, "train a model on a dataset (checkpoints, log, resume)"},
+    {"compare", cmd_compare, "train several models with one recipe and compare them"},
+    {"eval", cmd_eval, "test a checkpoint on a dataset"},
+    {"predict", cmd_predict, "top-k classes of PNG images under a checkpoint"},
 };
 
 static void usage(FILE *out)

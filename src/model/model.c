@@ -235,6 +235,8 @@ sn_status sn_model_set_batch(sn_model *m, const float *images, const int32_t *la
                            m->graph.model, (int)labels[i], i, m->graph.classes);
         m->host_labels[i] = (float)labels[i];
     }
+    /* the activations of the last forward no longer match images and labels */
+    m->trained_forward = 0;
     m->n = n;
     sn_tensor x = sn_batch_view(&m->acts[0], n), y = sn_batch_view(&m->labels, n);
     SN_TRY(sn_tensor_upload(&x, images, x.count));
@@ -245,8 +247,9 @@ sn_status sn_model_forward(sn_model *m, int training)
 {
     if (m->n <= 0)
         return sn_fail(SN_ERR_INVALID_ARG, "model %s: forward before set_batch", m->graph.model);
+    m->trained_forward = 0; /* set again only when this forward completes */
     for (int l = 0; l < m->graph.n_layers; l++) {
-        sn_status st = sn_layer_forward(m, &m->graph.layers[l], training);
+        sn_status st = sn_layer_forward(m, l, training);
         if (st != SN_OK)
             return sn_fail_context(st, "forward of layer %s", m->graph.layers[l].name);
     }
@@ -275,7 +278,7 @@ sn_status sn_model_backward(sn_model *m, float grad_scale, int accumulate)
     m->grad_written[g->logits] = 1;
 
     for (int l = g->n_layers - 1; l >= 0; l--) {
-        sn_status st = sn_layer_backward(m, &g->layers[l]);
+        sn_status st = sn_layer_backward(m, l);
         if (st != SN_OK)
             return sn_fail_context(st, "backward of layer %s", g->layers[l].name);
     }

@@ -38,7 +38,7 @@ struct sn_model {
 sn_tensor sn_batch_view(const sn_tensor *t, int n);
 
 /* Forward / backward of one layer for the current batch (model_layers.c). */
-sn_status sn_layer_forward(sn_model *m, const sn_layer_spec *l, int training);
-sn_status sn_layer_backward(sn_model *m, const sn_layer_spec *l);
+sn_status sn_layer_forward(sn_model *m, int layer, int training);
+sn_status sn_layer_backward(sn_model *m, int layer);
 
 #endif

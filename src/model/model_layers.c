@@ -29,8 +29,9 @@ static int param_acc(sn_model *m, int p)
 static sn_tensor *value(sn_model *m, int p) { return &m->params[p].value; }
 static sn_tensor *grad(sn_model *m, int p) { return &m->params[p].grad; }
 
-sn_status sn_layer_forward(sn_model *m, const sn_layer_spec *l, int training)
+sn_status sn_layer_forward(sn_model *m, int index, int training)
 {
+    const sn_layer_spec *l = &m->graph.layers[index];
     sn_context *ctx = m->ctx;
     sn_tensor x = act(m, l->in), y = act(m, l->out);
     switch (l->op) {
@@ -39,7 +40,7 @@ sn_status sn_layer_forward(sn_model *m, const sn_layer_spec *l, int training)
         return sn_conv2d_forward(ctx, &d, &x, value(m, l->weight), &y);
     }
     case SN_OP_BN: { /* x [n,C,H,W] -> y, same shape */
-        sn_bn_state *s = &m->bn[l - m->graph.layers];
+        sn_bn_state *s = &m->bn[index];
         if (training)
             return sn_batchnorm_forward_train(ctx, &x, value(m, l->weight), value(m, l->bias),
                                               &s->running_mean, &s->running_var, SN_BN_MOMENTUM,
@@ -65,8 +66,9 @@ sn_status sn_layer_forward(sn_model *m, const sn_layer_spec *l, int training)
     return sn_fail(SN_ERR_INTERNAL, "layer %s: unknown op %d", l->name, (int)l->op);
 }
 
-sn_status sn_layer_backward(sn_model *m, const sn_layer_spec *l)
+sn_status sn_layer_backward(sn_model *m, int index)
 {
+    const sn_layer_spec *l = &m->graph.layers[index];
     sn_context *ctx = m->ctx;
     if (!m->grad_written[l->out])
         return SN_OK; /* nothing downstream depends on this layer */
@@ -84,7 +86,7 @@ sn_status sn_layer_backward(sn_model *m, const sn_layer_spec *l)
         return SN_OK;
     }
     case SN_OP_BN: {
-        sn_bn_state *s = &m->bn[l - m->graph.layers];
+        sn_bn_state *s = &m->bn[index];
         /* gamma and beta are written together, so one flag serves both */
         int acc = param_acc(m, l->weight);
         param_acc(m, l->bias);

@@ -1,0 +1,87 @@
+/* `sharesnet eval`: test a checkpoint on a dataset split. */
+#include "cli/cli.h"
+
+static const char usage[] =
+    "usage: sharesnet eval --checkpoint FILE --data D [--limit-test N] [--device X] [--batch B]\n\n"
+    "Loads the model a checkpoint describes and reports loss, top-1 and top-5 accuracy on\n"
+    "the test split of D, normalised with the checkpoint's training statistics.";
+
+/* Build the graph a checkpoint describes and load its weights. */
+int cli_model_from_checkpoint(const char *path, sn_context *ctx, int batch, sn_graph **g,
+                              sn_model **m, sn_checkpoint_info *info)
+{
+    sn_status st = sn_checkpoint_info_read(path, info);
+    if (st == SN_OK)
+        st = sn_graph_build(info->model, &info->graph, g);
+    if (st == SN_OK)
+        st = sn_model_create(ctx, *g, batch, 0, m);
+    if (st == SN_OK)
+        st = sn_checkpoint_load(*m, path, 0, NULL);
+    if (st != SN_OK)
+        return cli_error("checkpoint", st);
+    return 0;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    cli_option opts[] = {
+        {"checkpoint", 1, "checkpoint file (safetensors) written by sharesnet train", NULL},
+        {"data", 1, "dataset: fashion-mnist, or a path", NULL},
+        {"limit-test", 1, "use the first N test examples", NULL},
+        {"device", 1, "device selector", NULL},
+        {"batch", 1, "batch size (default 256)", NULL},
+        {"skip-bad", 0, "skip PNG files that fail to decode", NULL},
+        {"reject-wrong-size", 0, "PNG images of another size are errors", NULL},
+        {"in-ch", 1, "(PNG folders) channels to convert to; default: the model's", NULL},
+        {"size", 1, "(PNG folders) image size; default: the model's", NULL},
+    };
+    cli_args args = {opts, sizeof opts / sizeof opts[0], NULL, 0};
+    int rc = cli_parse(argc, argv, 2, usage, &args);
+    cli_args_free(&args);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    const char *path = cli_get(&args, "checkpoint"), *data = cli_get(&args, "data");
+    long limit, batch;
+    if (!path || !data) {
+        fprintf(stderr, "sharesnet: eval needs --checkpoint FILE and --data D\n");
+        return 2;
+    }
+    if (!cli_int(&args, "limit-test", 0, &limit) || !cli_int(&args, "batch", 256, &batch))
+        return 2;
+    if (batch <= 0) {
+        fprintf(stderr, "sharesnet: --batch must be positive\n");
+        return 2;
+    }
+    sn_context *ctx = NULL;
+    sn_graph *g = NULL;
+    sn_model *m = NULL;
+    sn_dataset test = {0};
+    sn_checkpoint_info info;
+    rc = cli_open_context(cli_get(&args, "device"), &ctx);
+    if (!rc)
+        rc = cli_model_from_checkpoint(path, ctx, (int)batch, &g, &m, &info);
+    if (!rc)
+        rc = cli_load_split(data, SN_SPLIT_TEST, &args, &test);
+    if (!rc && (test.channels != g->in_channels || test.height != g->size)) {
+        fprintf(stderr, "sharesnet: %s images are %dx%dx%d, the model takes %dx%dx%d\n", data,
+                test.channels, test.height, test.width, g->in_channels, g->size, g->size);
+        rc = 2;
+    }
+    if (!rc) {
+        double loss, top1, top5, ips;
+        sn_status st = sn_evaluate(m, &test, limit, info.state.mean, info.state.std, &loss, &top1,
+                                   &top5, &ips);
+        if (st != SN_OK)
+            rc = cli_error("eval", st);
+        else
+            printf("%s (epoch %d) on %s: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (%lld images, "
+                   "%.0f img/s)\n",
+                   g->model, info.state.epoch, data, loss, 100 * top1, 100 * top5,
+                   (long long)(limit > 0 && limit < test.count ? limit : test.count), ips);
+    }
+    sn_model_free(m);
+    sn_graph_free(g);
+    sn_context_free(ctx);
+    sn_dataset_free(&test);
+    return rc;
+}

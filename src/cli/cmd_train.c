@@ -1,0 +1,105 @@
+/* `sharesnet train`: train one model on a dataset, with checkpoints, a log
+ * and resume. */
+#include "cli/train_options.h"
+
+#include <math.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: sharesnet train --model M --data D [options]\n\n"
+    "Trains a ResNet or ShaResNet (see `sharesnet info --all`) with SGD. With --out DIR,\n"
+    "DIR/checkpoint.safetensors is replaced atomically after every epoch and DIR/log.jsonl\n"
+    "gets one JSON line per epoch. --resume FILE continues a run from its checkpoint.";
+
+int cmd_train(int argc, char **argv)
+{
+    cli_option extra[] = {
+        {"model", 1, "model name, e.g. resnet20, sharesnet20, wrn-16-4 (required unless --resume)", NULL},
+        {"out", 1, "directory for checkpoints and the epoch log", NULL},
+        {"resume", 1, "checkpoint to continue from", NULL},
+    };
+    cli_option opts[64];
+    cli_args args = {opts, train_options(opts, 64, extra, 3), NULL, 0};
+    int rc = cli_parse(argc, argv, 2, usage, &args);
+    int n_pos = args.n_positional;
+    cli_args_free(&args);
+    if (rc)
+        return rc == 1 ? 0 : rc;
+    sn_train_config config;
+    if (n_pos || !train_config_from_args(&args, &config)) {
+        if (n_pos)
+            fprintf(stderr, "sharesnet: train takes no positional arguments (see --help)\n");
+        return 2;
+    }
+    const char *data = cli_get(&args, "data"), *model_name = cli_get(&args, "model");
+    const char *resume = cli_get(&args, "resume");
+    config.out_dir = cli_get(&args, "out");
+    if (!data) {
+        fprintf(stderr, "sharesnet: train needs --data (e.g. --data fashion-mnist)\n");
+        return 2;
+    }
+    sn_train_state state = {0};
+    sn_checkpoint_info info;
+    if (resume) {
+        sn_status st = sn_checkpoint_info_read(resume, &info);
+        if (st != SN_OK)
+            return cli_error("resume", st);
+        if (model_name && strcmp(model_name, info.model) != 0) {
+            fprintf(stderr, "sharesnet: --model %s but %s holds %s\n", model_name, resume, info.model);
+            return 2;
+        }
+        model_name = info.model;
+    }
+    if (!model_name) {
+        fprintf(stderr, "sharesnet: train needs --model (see sharesnet info --all)\n");
+        return 2;
+    }
+
+    sn_dataset train = {0}, test = {0};
+    sn_context *ctx = NULL;
+    sn_graph *graph = NULL;
+    sn_model *model = NULL;
+    rc = cli_load_split(data, SN_SPLIT_TRAIN, &args, &train);
+    if (!rc && config.limit_test >= 0)
+        rc = cli_load_split(data, SN_SPLIT_TEST, &args, &test);
+    if (!rc)
+        rc = cli_open_context(cli_get(&args, "device"), &ctx);
+    if (!rc)
+        rc = build_model_for_data(model_name, &args, &train, ctx, config.batch, config.seed, &graph,
+                                  &model);
+    if (!rc && resume) {
+        sn_status st = sn_checkpoint_load(model, resume, 1, &state);
+        if (st != SN_OK)
+            rc = cli_error("resume", st);
+        else
+            printf("resumed %s from %s after epoch %d (step %lld)\n", model_name, resume,
+                   state.epoch, (long long)state.global_step);
+    }
+    if (!rc) {
+        const sn_device_info *d = sn_context_device(ctx);
+        printf("training %s (%lld parameters, policy %s) on %s for %d epoch(s), batch %d x %d, "
+               "%lld training examples\n",
+               graph->model, sn_graph_param_count(graph), sn_share_policy_name(graph->policy),
+               d->name, config.epochs, config.batch, config.accum,
+               (long long)(config.limit_train > 0 && config.limit_train < train.count
+                               ? config.limit_train
+                               : train.count));
+        train_printer printer;
+        train_printer_init(&printer, graph->model);
+        sn_train_callbacks cb = train_printer_callbacks(&printer);
+        sn_epoch_report last;
+        sn_status st = sn_train(model, &train, config.limit_test >= 0 ? &test : NULL, &config,
+                                &state, &cb, &last);
+        if (st != SN_OK)
+            rc = cli_error("train", st);
+        else if (config.out_dir)
+            printf("checkpoint %s/checkpoint.safetensors, log %s/log.jsonl\n", config.out_dir,
+                   config.out_dir);
+    }
+    sn_model_free(model);
+    sn_graph_free(graph);
+    sn_context_free(ctx);
+    sn_dataset_free(&train);
+    sn_dataset_free(&test);
+    return rc;
+}

@@ -1,0 +1,202 @@
+/* Options shared by `train` and `compare`, and the progress printer. */
+#include "cli/train_options.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const cli_option common[] = {
+    {"data", 1, "dataset: fashion-mnist, or a path (IDX, CIFAR binary, PNG folders)", NULL},
+    {"device", 1, "device selector (P:D, gpu/cpu/accelerator, or a name part)", NULL},
+    {"epochs", 1, "epochs to train (default 1)", NULL},
+    {"batch", 1, "micro-batch size (default 128)", NULL},
+    {"accum", 1, "micro-batches per optimizer step (default 1)", NULL},
+    {"lr", 1, "base learning rate (default 0.1)", NULL},
+    {"schedule", 1, "multistep | cosine | constant (default multistep)", NULL},
+    {"milestones", 1, "multistep epochs, comma-separated (default 50%,75% of epochs)", NULL},
+    {"gamma", 1, "multistep factor (default 0.1)", NULL},
+    {"warmup", 1, "linear warm-up epochs (default 0)", NULL},
+    {"momentum", 1, "SGD momentum (default 0.9)", NULL},
+    {"wd", 1, "weight decay (default 5e-4)", NULL},
+    {"no-nesterov", 0, "plain momentum instead of Nesterov", NULL},
+    {"crop-pad", 1, "random-crop padding in pixels, 0 disables (default 4)", NULL},
+    {"no-flip", 0, "no random horizontal flip", NULL},
+    {"seed", 1, "seed of weights, data order and augmentation (default 1)", NULL},
+    {"limit-train", 1, "use the first N training examples", NULL},
+    {"limit-test", 1, "use the first N test examples (-1: no evaluation)", NULL},
+    {"eval-every", 1, "evaluate every K epochs (default 1)", NULL},
+    {"classes", 1, "number of classes (default: from the data)", NULL},
+    {"in-ch", 1, "input channels (default: from the data)", NULL},
+    {"size", 1, "input size (default: from the data)", NULL},
+    {"policy", 1, "weight sharing: none | paper | stage (default: from the name)", NULL},
+    {"shortcut", 1, "He CIFAR shortcuts: A (zero-pad) or B (projection)", NULL},
+    {"stem", 1, "ImageNet families: small (3x3) or imagenet (7x7 + pool)", NULL},
+    {"skip-bad", 0, "skip (and count) PNG files that fail to decode", NULL},
+    {"reject-wrong-size", 0, "PNG images of another size are errors (default: crop/pad)", NULL},
+};
+
+int train_options(cli_option *out, int capacity, const cli_option *extra, int n_extra)
+{
+    int n = 0;
+    for (size_t i = 0; i < sizeof common / sizeof common[0] && n < capacity; i++)
+        out[n++] = common[i];
+    for (int i = 0; i < n_extra && n < capacity; i++)
+        out[n++] = extra[i];
+    return n;
+}
+
+int train_config_from_args(const cli_args *args, sn_train_config *c)
+{
+    long epochs, v;
+    if (!cli_int(args, "epochs", 1, &epochs))
+        return 0;
+    sn_train_config_default(c, (int)epochs);
+    double d;
+    if (!cli_int(args, "batch", 128, &v))
+        return 0;
+    c->batch = (int)v;
+    if (!cli_int(args, "accum", 1, &v))
+        return 0;
+    c->accum = (int)v;
+    if (!cli_double(args, "lr", 0.1, &c->lr.base_lr) || !cli_double(args, "gamma", 0.1, &c->lr.gamma) ||
+        !cli_double(args, "warmup", 0, &c->lr.warmup_epochs) ||
+        !cli_double(args, "momentum", 0.9, &c->momentum) ||
+        !cli_double(args, "wd", 5e-4, &c->weight_decay))
+        return 0;
+    const char *s = cli_get(args, "schedule");
+    if (s) {
+        if (!strcmp(s, "multistep"))
+            c->lr.kind = SN_LR_MULTISTEP;
+        else if (!strcmp(s, "cosine"))
+            c->lr.kind = SN_LR_COSINE;
+        else if (!strcmp(s, "constant"))
+            c->lr.kind = SN_LR_CONSTANT;
+        else {
+            fprintf(stderr, "sharesnet: --schedule must be multistep, cosine or constant\n");
+            return 0;
+        }
+    }
+    const char *ms = cli_get(args, "milestones");
+    if (ms) {
+        c->lr.n_milestones = 0;
+        while (*ms) {
+            char *end;
+            d = strtod(ms, &end);
+            if (end == ms || (*end && *end != ',') || c->lr.n_milestones == SN_MAX_MILESTONES) {
+                fprintf(stderr, "sharesnet: --milestones expects up to %d comma-separated epochs\n",
+                        SN_MAX_MILESTONES);
+                return 0;
+            }
+            c->lr.milestones[c->lr.n_milestones++] = d;
+            ms = *end ? end + 1 : end;
+        }
+    }
+    c->nesterov = cli_get(args, "no-nesterov") == NULL;
+    c->flip = cli_get(args, "no-flip") == NULL;
+    if (!cli_int(args, "crop-pad", 4, &v))
+        return 0;
+    c->crop_padding = (int)v;
+    if (!cli_int(args, "seed", 1, &v))
+        return 0;
+    c->seed = (uint64_t)v;
+    if (!cli_int(args, "limit-train", 0, &v))
+        return 0;
+    c->limit_train = v;
+    if (!cli_int(args, "limit-test", 0, &v))
+        return 0;
+    c->limit_test = v;
+    if (!cli_int(args, "eval-every", 1, &v))
+        return 0;
+    c->eval_every = (int)v;
+    if (c->epochs <= 0 || c->batch <= 0 || c->accum <= 0 || c->eval_every <= 0 || c->crop_padding < 0) {
+        fprintf(stderr, "sharesnet: --epochs, --batch, --accum and --eval-every must be positive\n");
+        return 0;
+    }
+    return 1;
+}
+
+static void progress(const sn_train_progress *p, void *user)
+{
+    train_printer *tp = user;
+    double eta = p->elapsed_seconds / (double)p->step_in_epoch *
+                 (double)(p->steps_per_epoch - p->step_in_epoch);
+    if (tp->tty) {
+        int width = 24, filled = (int)(width * p->step_in_epoch / (p->steps_per_epoch ? p->steps_per_epoch : 1));
+        char bar[32];
+        for (int i = 0; i < width; i++)
+            bar[i] = i < filled ? '#' : '.';
+        bar[width] = '\0';
+        fprintf(stderr, "\r%s epoch %d/%d [%s] %lld/%lld  loss %.4f  acc %5.1f%%  %6.0f img/s  ETA %4.0fs ",
+                tp->model, p->epoch, p->epochs, bar, (long long)p->step_in_epoch,
+                (long long)p->steps_per_epoch, p->loss, 100 * p->accuracy, p->images_per_second, eta);
+        fflush(stderr);
+        return;
+    }
+    /* Not a terminal (logs, CI): a plain line about every 10% of an epoch. */
+    int64_t every = p->steps_per_epoch / 10 > 0 ? p->steps_per_epoch / 10 : 1;
+    if (p->step_in_epoch % every == 0 || p->step_in_epoch == p->steps_per_epoch)
+        fprintf(stderr, "%s epoch %d/%d step %lld/%lld loss %.4f acc %.1f%% %.0f img/s ETA %.0fs\n",
+                tp->model, p->epoch, p->epochs, (long long)p->step_in_epoch,
+                (long long)p->steps_per_epoch, p->loss, 100 * p->accuracy, p->images_per_second, eta);
+}
+
+static void epoch_done(const sn_epoch_report *r, void *user)
+{
+    train_printer *tp = user;
+    char mem[32];
+    cli_format_bytes(mem, sizeof mem, (double)r->peak_device_bytes);
+    if (tp->tty)
+        fprintf(stderr, "\n");
+    printf("%s epoch %d: train loss %.4f acc %.2f%%", tp->model, r->epoch, r->train_loss,
+           100 * r->train_top1);
+    if (r->evaluated)
+        printf(" | test loss %.4f top-1 %.2f%% top-5 %.2f%%", r->test_loss, 100 * r->test_top1,
+               100 * r->test_top5);
+    printf(" | %.0f img/s train, %.0f eval | data wait %.1f%% | %.1f s | peak %s\n",
+           r->train_images_per_second, r->eval_images_per_second, 100 * r->data_wait_fraction,
+           r->epoch_seconds, mem);
+    fflush(stdout);
+}
+
+void train_printer_init(train_printer *p, const char *model)
+{
+    p->model = model;
+    p->tty = isatty(fileno(stderr));
+    p->last_plain_step = 0;
+}
+
+sn_train_callbacks train_printer_callbacks(train_printer *p)
+{
+    sn_train_callbacks cb = {progress, epoch_done, p};
+    return cb;
+}
+
+int build_model_for_data(const char *model, const cli_args *args, const sn_dataset *train,
+                         sn_context *ctx, int batch, uint64_t seed, sn_graph **g, sn_model **m)
+{
+    sn_graph_options o;
+    if (!cli_graph_options(args, &o))
+        return 2;
+    if (!o.classes)
+        o.classes = train->classes;
+    if (!o.in_channels)
+        o.in_channels = train->channels;
+    if (!o.size)
+        o.size = train->height;
+    if (train->height != train->width) {
+        fprintf(stderr, "sharesnet: images are %dx%d; models take square inputs\n", train->height,
+                train->width);
+        return 2;
+    }
+    sn_status st = sn_graph_build(model, &o, g);
+    if (st != SN_OK)
+        return cli_error("model", st);
+    st = sn_model_create(ctx, *g, batch, seed, m);
+    if (st != SN_OK) {
+        sn_graph_free(*g);
+        *g = NULL;
+        return cli_error("model", st);
+    }
+    return 0;
+}

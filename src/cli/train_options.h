@@ -1,0 +1,28 @@
+/* Options shared by `train` and `compare`: data, model shape, recipe. */
+#ifndef SN_CLI_TRAIN_OPTIONS_H
+#define SN_CLI_TRAIN_OPTIONS_H
+
+#include "cli/cli.h"
+
+/* The option table (terminated by a NULL name); `extra` options are
+ * appended by the command. Returns the count. */
+int train_options(cli_option *out, int capacity, const cli_option *extra, int n_extra);
+
+/* Fill the config from the parsed options; 0 (after printing) on error. */
+int train_config_from_args(const cli_args *args, sn_train_config *c);
+
+/* Progress and epoch printers (progress bar on a TTY, plain lines otherwise). */
+typedef struct train_printer {
+    const char *model;
+    int tty;
+    int64_t last_plain_step;
+} train_printer;
+void train_printer_init(train_printer *p, const char *model);
+sn_train_callbacks train_printer_callbacks(train_printer *p);
+
+/* Build the graph of `model` for the dataset (classes, channels, size from
+ * the data unless given) and the model for `batch`. */
+int build_model_for_data(const char *model, const cli_args *args, const sn_dataset *train,
+                         sn_context *ctx, int batch, uint64_t seed, sn_graph **g, sn_model **m);
+
+#endif
