@@ -1,2 +1,402 @@
-/* test_conv_linear: being written. */
+/* conv2d and linear on the device against the double reference: random
+ * inputs, awkward shapes, NaN-poisoned outputs, the accumulate contract and
+ * the shape errors. */
 #include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "op_test.h"
+#include "ops/conv2d.h"
+#include "runtime/runtime_internal.h"
+
+/* One convolution: x [N,C,H,W], w [OC,C,K,K]. */
+typedef struct conv_case {
+    int N, C, H, W, OC, K, stride, pad;
+} conv_case;
+
+static const double rtol = 1e-4;
+
+/* Absolute tolerance for sums of `terms` products of values in [-1, 1). */
+static double atol_for(size_t terms) { return 1e-5 * sqrt((double)(terms ? terms : 1)); }
+
+/* Element-wise a += b. */
+static void add_into(double *a, const double *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        a[i] += b[i];
+}
+
+/* Fill the context's scratch buffer (16 MiB, reused by the ops of these
+ * small cases) with NaN: a GEMM that reads C with beta = 0, or a slice of
+ * columns left unwritten, shows up as NaN in the results. */
+static void poison_workspace(sn_context *ctx)
+{
+    const size_t bytes = (size_t)16 << 20;
+    cl_mem ws;
+    cr_assert_eq(sn_workspace(ctx, bytes, &ws), SN_OK, "%s", sn_last_error());
+    const cl_float nan = NAN;
+    cr_assert_eq(clEnqueueFillBuffer(ctx->queue, ws, &nan, sizeof nan, 0, bytes, 0, NULL, NULL),
+                 CL_SUCCESS);
+}
+
+/* Forward, backward data and backward weights of one case, each first with
+ * accumulate = 0 into a NaN-poisoned output, then with accumulate = 1 and a
+ * second dy into the same buffer (must equal the sum of both references). */
+static void check_conv(conv_case cs, unsigned long long seed)
+{
+    const int OH = ref_out_size(cs.H, cs.K, cs.stride, cs.pad);
+    const int OW = ref_out_size(cs.W, cs.K, cs.stride, cs.pad);
+    const size_t nx = (size_t)cs.N * cs.C * cs.H * cs.W;
+    const size_t nw = (size_t)cs.OC * cs.C * cs.K * cs.K;
+    const size_t ny = (size_t)cs.N * cs.OC * OH * OW;
+    const int sx[4] = {cs.N, cs.C, cs.H, cs.W}, sw[4] = {cs.OC, cs.C, cs.K, cs.K},
+              sy[4] = {cs.N, cs.OC, OH, OW};
+    const sn_conv2d_desc d = {cs.K, cs.stride, cs.pad};
+
+    ref_rng rng;
+    ref_rng_seed(&rng, seed);
+    double *x = op_random(&rng, nx, -1, 1), *w = op_random(&rng, nw, -1, 1);
+    double *dy = op_random(&rng, ny, -1, 1), *dy2 = op_random(&rng, ny, -1, 1);
+    double *want_y = malloc(ny * sizeof *want_y), *want_dx = malloc(nx * sizeof *want_dx),
+           *want_dx2 = malloc(nx * sizeof *want_dx2), *want_dw = malloc(nw * sizeof *want_dw),
+           *want_dw2 = malloc(nw * sizeof *want_dw2);
+    cr_assert(want_y && want_dx && want_dx2 && want_dw && want_dw2);
+    ref_conv2d_forward(x, cs.N, cs.C, cs.H, cs.W, w, cs.OC, cs.K, cs.stride, cs.pad, want_y);
+    ref_conv2d_backward_data(dy, cs.N, cs.C, cs.H, cs.W, w, cs.OC, cs.K, cs.stride, cs.pad,
+                             want_dx);
+    ref_conv2d_backward_data(dy2, cs.N, cs.C, cs.H, cs.W, w, cs.OC, cs.K, cs.stride, cs.pad,
+                             want_dx2);
+    ref_conv2d_backward_weights(x, cs.N, cs.C, cs.H, cs.W, dy, cs.OC, cs.K, cs.stride, cs.pad,
+                                want_dw, 0);
+    ref_conv2d_backward_weights(x, cs.N, cs.C, cs.H, cs.W, dy2, cs.OC, cs.K, cs.stride, cs.pad,
+                                want_dw2, 0);
+
+    sn_context *ctx = op_test_context();
+    sn_tensor tx, tw, tdy, tdy2, ty, tdx, tdw;
+    op_tensor_from(ctx, &tx, 4, sx, x);
+    op_tensor_from(ctx, &tw, 4, sw, w);
+    op_tensor_from(ctx, &tdy, 4, sy, dy);
+    op_tensor_from(ctx, &tdy2, 4, sy, dy2);
+    op_tensor_poisoned(ctx, &ty, 4, sy);
+    op_tensor_poisoned(ctx, &tdx, 4, sx);
+    op_tensor_poisoned(ctx, &tdw, 4, sw);
+    poison_workspace(ctx);
+
+    const double atol_y = atol_for((size_t)cs.C * cs.K * cs.K);
+    const double atol_dx = atol_for((size_t)2 * cs.OC * cs.K * cs.K);
+    const double atol_dw = atol_for((size_t)2 * cs.N * OH * OW);
+
+    cr_assert_eq(sn_conv2d_forward(ctx, &d, &tx, &tw, &ty), SN_OK, "%s", sn_last_error());
+    op_expect_close("conv2d_forward y", &ty, want_y, rtol, atol_y);
+
+    cr_assert_eq(sn_conv2d_backward_data(ctx, &d, &tdy, &tw, &tdx, 0), SN_OK, "%s",
+                 sn_last_error());
+    op_expect_close("conv2d_backward_data dx (accumulate 0)", &tdx, want_dx, rtol, atol_dx);
+    cr_assert_eq(sn_conv2d_backward_data(ctx, &d, &tdy2, &tw, &tdx, 1), SN_OK, "%s",
+                 sn_last_error());
+    add_into(want_dx, want_dx2, nx);
+    op_expect_close("conv2d_backward_data dx (accumulate 1)", &tdx, want_dx, rtol, atol_dx);
+
+    cr_assert_eq(sn_conv2d_backward_weights(ctx, &d, &tx, &tdy, &tdw, 0), SN_OK, "%s",
+                 sn_last_error());
+    op_expect_close("conv2d_backward_weights dw (accumulate 0)", &tdw, want_dw, rtol, atol_dw);
+    cr_assert_eq(sn_conv2d_backward_weights(ctx, &d, &tx, &tdy2, &tdw, 1), SN_OK, "%s",
+                 sn_last_error());
+    add_into(want_dw, want_dw2, nw);
+    op_expect_close("conv2d_backward_weights dw (accumulate 1)", &tdw, want_dw, rtol, atol_dw);
+
+    sn_tensor *all[] = {&tx, &tw, &tdy, &tdy2, &ty, &tdx, &tdw};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        sn_tensor_release(all[i]);
+    sn_context_free(ctx);
+    free(x);
+    free(w);
+    free(dy);
+    free(dy2);
+    free(want_y);
+    free(want_dx);
+    free(want_dx2);
+    free(want_dw);
+    free(want_dw2);
+}
+
+#define CONV_TEST(name, N, C, H, W, OC, K, S, P)                      \
+    Test(conv2d, name) { check_conv((conv_case){N, C, H, W, OC, K, S, P}, __LINE__); }
+
+/*        name                     N  C   H   W  OC  K  s  p */
+CONV_TEST(batch1_3x3_odd,          1, 3,  5,  5,  4, 3, 1, 1)
+CONV_TEST(batch3_c5_oc6_7x7,       3, 5,  7,  7,  6, 3, 1, 1)
+CONV_TEST(stride2_odd_9x9,         3, 6,  9,  9,  5, 3, 2, 1)
+CONV_TEST(stride2_nonsquare,       2, 4,  8,  6,  4, 3, 2, 1)
+CONV_TEST(pad0_3x3,                3, 5,  5,  5,  7, 3, 1, 0)
+CONV_TEST(k1_1x1_spatial,          3, 3,  1,  1,  5, 1, 1, 0)
+CONV_TEST(k3_1x1_spatial_pad1,     2, 4,  1,  1,  3, 3, 1, 1)
+CONV_TEST(k1_stride2_projection,   3, 6,  9,  9,  6, 1, 2, 0)
+CONV_TEST(k5_pad2_nonsquare,       2, 5,  9,  7,  3, 5, 1, 2)
+CONV_TEST(k5_stride2_pad2,         3, 3,  7,  7,  4, 5, 2, 2)
+CONV_TEST(k5_pad3_tiny_input,      2, 3,  2,  3,  4, 5, 1, 3)
+CONV_TEST(k7_pad0_whole_input,     2, 3,  7,  7,  2, 7, 1, 0)
+CONV_TEST(stem_7x7_stride2_pad3,   2, 3, 15, 15,  8, 7, 2, 3)
+CONV_TEST(one_channel_one_pixel,   1, 1,  1,  1,  1, 1, 1, 0)
+CONV_TEST(resnet20_stage1,         4, 16, 32, 32, 16, 3, 1, 1)
+/* 2187 columns: on a 2-unit CPU two weight-gradient slices of 1093 columns
+ * and one left over (other devices slice it otherwise). */
+CONV_TEST(weight_slices_uneven,    3, 4, 27, 27,  4, 3, 1, 1)
+
+/* Workspace limit of two images: chunks of 2, 2 and 1 (the last takes the
+ * one-image path without permutes). */
+Test(conv2d, several_chunks)
+{
+    conv_case cs = {5, 3, 9, 9, 4, 3, 2, 1};
+    const int OH = ref_out_size(9, 3, 2, 1);
+    sn_conv2d_set_workspace_limit((size_t)2 * (3 * 9 + 4) * OH * OH);
+    check_conv(cs, 77);
+    sn_conv2d_set_workspace_limit(0);
+}
+
+/* Workspace limit below one image: every chunk is one image. */
+Test(conv2d, one_image_chunks)
+{
+    sn_conv2d_set_workspace_limit(1);
+    check_conv((conv_case){3, 5, 7, 7, 6, 3, 1, 1}, 78);
+    sn_conv2d_set_workspace_limit(0);
+}
+
+/* Gradients added into buffers holding earlier values: two accumulate = 1
+ * calls give old + ref(dy) + ref(dy2). */
+Test(conv2d, accumulate_into_existing)
+{
+    const conv_case cs = {3, 5, 7, 7, 6, 3, 2, 1};
+    const int OH = ref_out_size(cs.H, cs.K, cs.stride, cs.pad);
+    const size_t nx = (size_t)cs.N * cs.C * cs.H * cs.W, nw = (size_t)cs.OC * cs.C * 9,
+                 ny = (size_t)cs.N * cs.OC * OH * OH;
+    const int sx[4] = {cs.N, cs.C, cs.H, cs.W}, sw[4] = {cs.OC, cs.C, 3, 3},
+              sy[4] = {cs.N, cs.OC, OH, OH};
+    const sn_conv2d_desc d = {cs.K, cs.stride, cs.pad};
+    ref_rng rng;
+    ref_rng_seed(&rng, 5);
+    double *x = op_random(&rng, nx, -1, 1), *w = op_random(&rng, nw, -1, 1);
+    double *dy[2] = {op_random(&rng, ny, -1, 1), op_random(&rng, ny, -1, 1)};
+    double *want_dx = op_random(&rng, nx, -1, 1), *want_dw = op_random(&rng, nw, -1, 1);
+    double *part_dx = malloc(nx * sizeof *part_dx), *part_dw = malloc(nw * sizeof *part_dw);
+    cr_assert(part_dx && part_dw);
+
+    sn_context *ctx = op_test_context();
+    sn_tensor tx, tw, tdy[2], tdx, tdw;
+    op_tensor_from(ctx, &tx, 4, sx, x);
+    op_tensor_from(ctx, &tw, 4, sw, w);
+    op_tensor_from(ctx, &tdx, 4, sx, want_dx);
+    op_tensor_from(ctx, &tdw, 4, sw, want_dw);
+    for (int k = 0; k < 2; k++) {
+        op_tensor_from(ctx, &tdy[k], 4, sy, dy[k]);
+        ref_conv2d_backward_data(dy[k], cs.N, cs.C, cs.H, cs.W, w, cs.OC, cs.K, cs.stride,
+                                 cs.pad, part_dx);
+        add_into(want_dx, part_dx, nx);
+        ref_conv2d_backward_weights(x, cs.N, cs.C, cs.H, cs.W, dy[k], cs.OC, cs.K, cs.stride,
+                                    cs.pad, part_dw, 0);
+        add_into(want_dw, part_dw, nw);
+        cr_assert_eq(sn_conv2d_backward_data(ctx, &d, &tdy[k], &tw, &tdx, 1), SN_OK, "%s",
+                     sn_last_error());
+        cr_assert_eq(sn_conv2d_backward_weights(ctx, &d, &tx, &tdy[k], &tdw, 1), SN_OK, "%s",
+                     sn_last_error());
+    }
+    op_expect_close("dx old + two uses", &tdx, want_dx, rtol, atol_for(3 * 6 * 9));
+    op_expect_close("dw old + two uses", &tdw, want_dw, rtol, atol_for(3 * 3 * 16));
+
+    sn_tensor_release(&tx);
+    sn_tensor_release(&tw);
+    sn_tensor_release(&tdx);
+    sn_tensor_release(&tdw);
+    sn_tensor_release(&tdy[0]);
+    sn_tensor_release(&tdy[1]);
+    sn_context_free(ctx);
+    free(x);
+    free(w);
+    free(dy[0]);
+    free(dy[1]);
+    free(want_dx);
+    free(want_dw);
+    free(part_dx);
+    free(part_dw);
+}
+
+/* ---- linear ------------------------------------------------------------- */
+
+/* Forward, backward data and backward params of x [N, IN] (given as
+ * `xdims` dims of `xshape`), w [OUT, IN]; accumulate as in check_conv. */
+static void check_linear(int N, int IN, int OUT, int xdims, const int *xshape,
+                         unsigned long long seed)
+{
+    const size_t nx = (size_t)N * IN, nw = (size_t)OUT * IN, ny = (size_t)N * OUT;
+    const int sw[2] = {OUT, IN}, sb[1] = {OUT}, sy[2] = {N, OUT};
+    ref_rng rng;
+    ref_rng_seed(&rng, seed);
+    double *x = op_random(&rng, nx, -1, 1), *w = op_random(&rng, nw, -1, 1);
+    double *b = op_random(&rng, (size_t)OUT, -1, 1);
+    double *dy = op_random(&rng, ny, -1, 1), *dy2 = op_random(&rng, ny, -1, 1);
+    double *y = malloc(ny * sizeof *y), *dx = malloc(nx * sizeof *dx),
+           *dx2 = malloc(nx * sizeof *dx2), *dw = malloc(nw * sizeof *dw),
+           *db = malloc((size_t)OUT * sizeof *db);
+    cr_assert(y && dx && dx2 && dw && db);
+    ref_linear_forward(x, N, IN, w, b, OUT, y);
+
+    sn_context *ctx = op_test_context();
+    sn_tensor tx, tw, tb, tdy, tdy2, ty, tdx, tdw, tdb;
+    op_tensor_from(ctx, &tx, xdims, xshape, x);
+    op_tensor_from(ctx, &tw, 2, sw, w);
+    op_tensor_from(ctx, &tb, 1, sb, b);
+    op_tensor_from(ctx, &tdy, 2, sy, dy);
+    op_tensor_from(ctx, &tdy2, 2, sy, dy2);
+    op_tensor_poisoned(ctx, &ty, 2, sy);
+    op_tensor_poisoned(ctx, &tdx, xdims, xshape);
+    op_tensor_poisoned(ctx, &tdw, 2, sw);
+    op_tensor_poisoned(ctx, &tdb, 1, sb);
+
+    cr_assert_eq(sn_linear_forward(ctx, &tx, &tw, &tb, &ty), SN_OK, "%s", sn_last_error());
+    op_expect_close("linear_forward y", &ty, y, rtol, atol_for((size_t)IN + 1));
+
+    /* First dy with accumulate 0 into NaN, then dy2 with accumulate 1. */
+    ref_linear_backward(dy, x, N, IN, w, OUT, dx, dw, db, 0);
+    cr_assert_eq(sn_linear_backward_data(ctx, &tdy, &tw, &tdx, 0), SN_OK, "%s", sn_last_error());
+    cr_assert_eq(sn_linear_backward_params(ctx, &tdy, &tx, &tdw, &tdb, 0), SN_OK, "%s",
+                 sn_last_error());
+    op_expect_close("linear dx (accumulate 0)", &tdx, dx, rtol, atol_for((size_t)OUT));
+    op_expect_close("linear dw (accumulate 0)", &tdw, dw, rtol, atol_for((size_t)N));
+    op_expect_close("linear db (accumulate 0)", &tdb, db, rtol, atol_for((size_t)N));
+
+    memcpy(dx2, dx, nx * sizeof *dx);
+    ref_linear_backward(dy2, x, N, IN, w, OUT, dx, dw, db, 1); /* dw, db accumulate */
+    add_into(dx, dx2, nx);                                       /* dx overwritten: add back */
+    cr_assert_eq(sn_linear_backward_data(ctx, &tdy2, &tw, &tdx, 1), SN_OK, "%s",
+                 sn_last_error());
+    cr_assert_eq(sn_linear_backward_params(ctx, &tdy2, &tx, &tdw, &tdb, 1), SN_OK, "%s",
+                 sn_last_error());
+    op_expect_close("linear dx (accumulate 1)", &tdx, dx, rtol, atol_for((size_t)2 * OUT));
+    op_expect_close("linear dw (accumulate 1)", &tdw, dw, rtol, atol_for((size_t)2 * N));
+    op_expect_close("linear db (accumulate 1)", &tdb, db, rtol, atol_for((size_t)2 * N));
+
+    sn_tensor *all[] = {&tx, &tw, &tb, &tdy, &tdy2, &ty, &tdx, &tdw, &tdb};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        sn_tensor_release(all[i]);
+    sn_context_free(ctx);
+    free(x);
+    free(w);
+    free(b);
+    free(dy);
+    free(dy2);
+    free(y);
+    free(dx);
+    free(dx2);
+    free(dw);
+    free(db);
+}
+
+Test(linear, batch1_in7_out10) { check_linear(1, 7, 10, 2, (const int[]){1, 7}, 11); }
+Test(linear, batch5_in7_out10) { check_linear(5, 7, 10, 2, (const int[]){5, 7}, 12); }
+Test(linear, after_global_pool) { check_linear(3, 6, 4, 4, (const int[]){3, 6, 1, 1}, 13); }
+Test(linear, classifier_64_to_100) { check_linear(128, 64, 100, 2, (const int[]){128, 64}, 14); }
+
+/* ---- shape errors ------------------------------------------------------- */
+
+/* Status must be `want` and the message must mention every string given. */
+static void expect_error(sn_status got, sn_status want, const char *const *needles)
+{
+    const char *msg = sn_last_error();
+    cr_expect_eq(got, want, "status %s, expected %s (%s)", sn_status_name(got),
+                 sn_status_name(want), msg);
+    for (; *needles; needles++)
+        cr_expect(strstr(msg, *needles) != NULL, "message '%s' lacks '%s'", msg, *needles);
+}
+
+#define EXPECT_ERROR(call, want, ...) \
+    expect_error((call), (want), (const char *const[]){__VA_ARGS__, NULL})
+
+/* Allocate an uninitialised tensor of the given dims. */
+static sn_tensor make(sn_context *ctx, int ndim, const int *shape)
+{
+    sn_tensor t;
+    cr_assert_eq(sn_tensor_alloc(ctx, &t, ndim, shape, SN_MEM_OTHER), SN_OK, "%s",
+                 sn_last_error());
+    return t;
+}
+
+Test(conv2d, shape_errors)
+{
+    sn_context *ctx = op_test_context();
+    sn_tensor x = make(ctx, 4, (const int[]){2, 5, 8, 8});
+    sn_tensor w = make(ctx, 4, (const int[]){4, 5, 3, 3});
+    sn_tensor w_c3 = make(ctx, 4, (const int[]){4, 3, 3, 3});
+    sn_tensor y = make(ctx, 4, (const int[]){2, 4, 8, 8});
+    sn_tensor y_bad = make(ctx, 4, (const int[]){2, 4, 7, 8});
+    sn_tensor y_small = make(ctx, 3, (const int[]){2, 4, 8});
+    sn_tensor x_tiny = make(ctx, 4, (const int[]){1, 5, 2, 2});
+    sn_tensor w5 = make(ctx, 4, (const int[]){4, 5, 5, 5});
+    sn_tensor y_tiny = make(ctx, 4, (const int[]){1, 4, 1, 1});
+    const sn_conv2d_desc d = {3, 1, 1}, d5 = {5, 1, 1};
+
+    EXPECT_ERROR(sn_conv2d_forward(ctx, &d, &x, &w_c3, &y), SN_ERR_SHAPE, "conv2d_forward",
+                 "[4, 3, 3, 3]", "[2, 5, 8, 8]");
+    EXPECT_ERROR(sn_conv2d_forward(ctx, &d, &x, &w, &y_bad), SN_ERR_SHAPE, "conv2d_forward",
+                 "[2, 4, 7, 8]", "[2, 4, 8, 8]");
+    EXPECT_ERROR(sn_conv2d_forward(ctx, &d, &x, &w, &y_small), SN_ERR_SHAPE, "conv2d_forward",
+                 "[2, 4, 8]");
+    EXPECT_ERROR(sn_conv2d_forward(ctx, &d5, &x, &w, &y), SN_ERR_SHAPE, "conv2d_forward",
+                 "[4, 5, 3, 3]", "[4, 5, 5, 5]");
+    EXPECT_ERROR(sn_conv2d_forward(ctx, &d5, &x_tiny, &w5, &y_tiny), SN_ERR_SHAPE,
+                 "conv2d_forward", "kernel 5", "[1, 5, 2, 2]");
+    EXPECT_ERROR(sn_conv2d_forward(ctx, &(sn_conv2d_desc){3, 0, 1}, &x, &w, &y),
+                 SN_ERR_INVALID_ARG, "conv2d_forward", "stride 0");
+    EXPECT_ERROR(sn_conv2d_forward(ctx, &(sn_conv2d_desc){0, 1, 1}, &x, &w, &y),
+                 SN_ERR_INVALID_ARG, "conv2d_forward", "kernel 0");
+    EXPECT_ERROR(sn_conv2d_forward(ctx, &(sn_conv2d_desc){3, 1, -1}, &x, &w, &y),
+                 SN_ERR_INVALID_ARG, "conv2d_forward", "pad -1");
+    EXPECT_ERROR(sn_conv2d_forward(ctx, NULL, &x, &w, &y), SN_ERR_INVALID_ARG, "conv2d_forward");
+    EXPECT_ERROR(sn_conv2d_backward_data(ctx, &d, &y_bad, &w, &x, 0), SN_ERR_SHAPE,
+                 "conv2d_backward_data", "dy", "[2, 4, 7, 8]");
+    EXPECT_ERROR(sn_conv2d_backward_data(ctx, &d, &y, &w_c3, &x, 1), SN_ERR_SHAPE,
+                 "conv2d_backward_data", "[4, 3, 3, 3]", "[2, 5, 8, 8]");
+    EXPECT_ERROR(sn_conv2d_backward_weights(ctx, &d, &x, &y, &w5, 0), SN_ERR_SHAPE,
+                 "conv2d_backward_weights", "dw", "[4, 5, 5, 5]");
+    EXPECT_ERROR(sn_conv2d_backward_weights(ctx, &d, &x, &y_small, &w, 0), SN_ERR_SHAPE,
+                 "conv2d_backward_weights", "dy");
+    sn_tensor unallocated = {0};
+    EXPECT_ERROR(sn_conv2d_forward(ctx, &d, &unallocated, &w, &y), SN_ERR_INVALID_ARG,
+                 "conv2d_forward", "x");
+
+    sn_tensor *all[] = {&x, &w, &w_c3, &y, &y_bad, &y_small, &x_tiny, &w5, &y_tiny};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        sn_tensor_release(all[i]);
+    sn_context_free(ctx);
+}
+
+Test(linear, shape_errors)
+{
+    sn_context *ctx = op_test_context();
+    sn_tensor x = make(ctx, 2, (const int[]){5, 7});
+    sn_tensor w = make(ctx, 2, (const int[]){10, 7});
+    sn_tensor w8 = make(ctx, 2, (const int[]){10, 8});
+    sn_tensor b = make(ctx, 1, (const int[]){10});
+    sn_tensor b9 = make(ctx, 1, (const int[]){9});
+    sn_tensor y = make(ctx, 2, (const int[]){5, 10});
+    sn_tensor y9 = make(ctx, 2, (const int[]){5, 9});
+    sn_tensor y4 = make(ctx, 2, (const int[]){4, 10});
+
+    EXPECT_ERROR(sn_linear_forward(ctx, &x, &w8, &b, &y), SN_ERR_SHAPE, "linear_forward",
+                 "[10, 8]", "[5, 7]");
+    EXPECT_ERROR(sn_linear_forward(ctx, &x, &w, &b, &y9), SN_ERR_SHAPE, "linear_forward",
+                 "[5, 9]");
+    EXPECT_ERROR(sn_linear_forward(ctx, &x, &w, &b9, &y), SN_ERR_SHAPE, "linear_forward", "b",
+                 "[9]");
+    EXPECT_ERROR(sn_linear_backward_data(ctx, &y4, &w, &x, 0), SN_ERR_SHAPE,
+                 "linear_backward_data", "[4, 10]");
+    EXPECT_ERROR(sn_linear_backward_params(ctx, &y, &x, &w8, &b, 0), SN_ERR_SHAPE,
+                 "linear_backward_params", "[10, 8]");
+    EXPECT_ERROR(sn_linear_backward_params(ctx, &y, &x, &w, &b9, 0), SN_ERR_SHAPE,
+                 "linear_backward_params", "db");
+
+    sn_tensor *all[] = {&x, &w, &w8, &b, &b9, &y, &y9, &y4};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        sn_tensor_release(all[i]);
+    sn_context_free(ctx);
+}
