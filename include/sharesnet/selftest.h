@@ -18,8 +18,10 @@ typedef struct sn_selftest_case {
     sn_status (*run)(sn_context *ctx, char *detail, size_t detail_size);
 } sn_selftest_case;
 
-/* Every check, terminated by an entry whose name is NULL. */
+/* Runtime checks (kernel launch, tensors) and op checks (conv2d, linear
+ * through CLBlast), each terminated by an entry whose name is NULL. */
 extern const sn_selftest_case sn_selftest_cases[];
+extern const sn_selftest_case sn_selftest_ops_cases[];
 
 /* Monotonic clock in seconds (for timing around library calls). */
 double sn_now_seconds(void);

@@ -5,6 +5,25 @@
 
 
 
+/* Run and print each case of a list; returns the number that failed. */
+static int run_cases(sn_context *ctx, const sn_selftest_case *cases)
+{
+    int failures = 0;
+    for (const sn_selftest_case *c = cases; c->name; c++) {
+        char detail[512] = "";
+        double start = sn_now_seconds();
+        sn_status st = c->run(ctx, detail, sizeof detail);
+        double ms = 1e3 * (sn_now_seconds() - start);
+        if (st == SN_OK) {
+            printf("  ok    %-28s %8.1f ms  %s\n", c->name, ms, detail);
+        } else {
+            failures++;
+            printf("  FAIL  %-28s %s (%s)\n", c->name, sn_last_error(), sn_status_name(st));
+        }
+    }
+    return failures;
+}
+
 int cmd_selftest(int argc, char **argv)
 {
     cli_option opts[] = {
@@ -33,19 +52,7 @@ int cmd_selftest(int argc, char **argv)
     printf("program  %s in %.3f s\n", sn_program_origin_name(sn_context_program_origin(ctx)),
            sn_context_program_seconds(ctx));
 
-    int failures = 0;
-    for (const sn_selftest_case *c = sn_selftest_cases; c->name; c++) {
-        char detail[512] = "";
-        double start = sn_now_seconds();
-        st = c->run(ctx, detail, sizeof detail);
-        double ms = 1e3 * (sn_now_seconds() - start);
-        if (st == SN_OK) {
-            printf("  ok    %-28s %8.1f ms  %s\n", c->name, ms, detail);
-        } else {
-            failures++;
-            printf("  FAIL  %-28s %s (%s)\n", c->name, sn_last_error(), sn_status_name(st));
-        }
-    }
+    int failures = run_cases(ctx, sn_selftest_cases) + run_cases(ctx, sn_selftest_ops_cases);
     sn_context_free(ctx);
     if (failures) {
         fprintf(stderr, "sharesnet: selftest: %d check(s) failed on %s\n", failures, d->name);
