@@ -251,3 +251,52 @@ __kernel void sn_bn_backward_data(const int C, const int HW, const int NC, const
     else
         dx[k] = v;
 }
+
+/* ---- backward of the eval forward (frozen statistics) ----
+ * y = gamma * (x - running_mean) * invstd + beta with invstd =
+ * 1 / sqrt(running_var + eps) constant, so the batch does not enter the
+ * statistics: dx = dy * gamma * invstd, dgamma = sum dy * xhat, dbeta =
+ * sum dy. The sums reuse sn_bn_grad_partial with mean = running_mean. */
+
+/* partial [2, C, G] -> dbeta = sum dy, dgamma = invstd * sum dy * (x - rm)
+ * (added when acc). */
+__kernel void sn_bn_eval_grad_finalize(const int C, const int G, const int acc, const float eps,
+                                       __global const float *partial,
+                                       __global const float *running_var,
+                                       __global float *dgamma, __global float *dbeta)
+{
+    const int c = get_global_id(0);
+    if (c >= C)
+        return;
+    float sum = 0.0f, sumx = 0.0f;
+    for (int g = 0; g < G; g++) {
+        sum += partial[c * G + g];
+        sumx += partial[(C + c) * G + g];
+    }
+    const float dg = sumx * (1.0f / sqrt(running_var[c] + eps));
+    if (acc) {
+        dgamma[c] += dg;
+        dbeta[c] += sum;
+    } else {
+        dgamma[c] = dg;
+        dbeta[c] = sum;
+    }
+}
+
+/* dx = dy * gamma * invstd (added when acc); global (HW, N*C). dx may be dy. */
+__kernel void sn_bn_eval_backward_data(const int C, const int HW, const int NC, const int acc,
+                                       const float eps, __global const float *dy,
+                                       __global const float *gamma,
+                                       __global const float *running_var, __global float *dx)
+{
+    const int i = get_global_id(0), nc = get_global_id(1);
+    if (i >= HW || nc >= NC)
+        return;
+    const int c = nc % C;
+    const int k = nc * HW + i;
+    const float v = dy[k] * (gamma[c] * (1.0f / sqrt(running_var[c] + eps)));
+    if (acc)
+        dx[k] += v;
+    else
+        dx[k] = v;
+}

@@ -51,9 +51,19 @@ int sn_model_batch_capacity(const sn_model *m);
 sn_status sn_model_set_batch(sn_model *m, const float *images, const int32_t *labels, int n);
 
 /* Enqueue the forward pass of the current batch. training = 1 uses batch
- * statistics in BN (and updates the running ones), 0 the running ones. The
- * per-sample loss is computed too. */
+ * statistics in BN (and updates the running ones) unless BN is frozen (see
+ * sn_model_set_frozen_bn), 0 the running ones. The per-sample loss is
+ * computed too. */
 sn_status sn_model_forward(sn_model *m, int training);
+
+/* Frozen batch norm (fine-tuning, or micro-batches too small for batch
+ * statistics): when on, a training forward normalises with the running
+ * statistics and leaves them unchanged, and backward treats them as
+ * constants (sn_batchnorm_backward_eval); gamma and beta still train. Off
+ * after sn_model_create. Changing it discards the last forward: run a new
+ * one before backward. */
+void sn_model_set_frozen_bn(sn_model *m, int frozen);
+int sn_model_frozen_bn(const sn_model *m);
 
 /* Enqueue the backward pass of the last training forward. The loss gradient
  * is scaled by grad_scale (1/n for the batch mean; 1/(n*k) when k

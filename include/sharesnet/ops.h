@@ -56,6 +56,16 @@ sn_status sn_batchnorm_backward(sn_context *ctx, const sn_tensor *dy, const sn_t
                                 const sn_tensor *gamma, const sn_tensor *save_mean,
                                 const sn_tensor *save_invstd, sn_tensor *dx, int accumulate_dx,
                                 sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params);
+/* Backward of the eval forward, for frozen batch norm (fine-tuning, tiny
+ * micro-batches): the running statistics are constants, so with invstd =
+ * 1/sqrt(running_var + eps) and xhat = (x - running_mean) * invstd,
+ *   dx = dy * gamma * invstd,  dgamma = sum dy * xhat,  dbeta = sum dy
+ * (sums over N, H, W). Accumulate flags as sn_batchnorm_backward; dx may be dy. */
+sn_status sn_batchnorm_backward_eval(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
+                                     const sn_tensor *gamma, const sn_tensor *running_mean,
+                                     const sn_tensor *running_var, float eps, sn_tensor *dx,
+                                     int accumulate_dx, sn_tensor *dgamma, sn_tensor *dbeta,
+                                     int accumulate_params);
 
 /* ---- element-wise --------------------------------------------------------- */
 

@@ -54,6 +54,9 @@ typedef struct sn_train_config {
     int crop_padding;       /* random crop padding (0: off) */
     int flip;               /* random horizontal flip */
     int eval_every;         /* evaluate every K epochs (>= 1) */
+    int freeze_bn;          /* 1: batch norm uses (and keeps) its running
+                               statistics in training, see sn_model_set_frozen_bn;
+                               the model's setting is restored afterwards */
     const char *out_dir;    /* checkpoints + log.jsonl; NULL: write nothing */
 } sn_train_config;
 
@@ -99,6 +102,10 @@ typedef struct sn_train_state {
     int64_t global_step;    /* optimizer steps taken */
     float mean[SN_DATA_MAX_CHANNELS], std[SN_DATA_MAX_CHANNELS]; /* normalisation */
     int channels;
+    uint64_t seed;          /* the run's data order / augmentation seed (set by
+                               sn_train); a resumed run needs it to see the data
+                               an uninterrupted one would; 0 if unrecorded */
+    char class_names[16384]; /* newline-separated, for predictions; may be "" */
 } sn_train_state;
 
 /* Train `model` on `train` (evaluating on `test`, which may be NULL) for
@@ -130,7 +137,7 @@ typedef struct sn_checkpoint_info {
  * statistics, momentum buffers and `state` to `path`, atomically. Tensor
  * names are the graph's parameter names; "<bn layer>.running_mean/var";
  * "optimizer.momentum.<param>". Metadata: model, policy, classes, channels,
- * size, epoch, step, normalisation. */
+ * size, epoch, step, seed, normalisation, class names. */
 sn_status sn_checkpoint_save(sn_model *model, const sn_train_state *state, const char *path);
 
 /* Read only the metadata (to build the right graph before loading). */

@@ -9,14 +9,16 @@ static const char usage[] =
     "usage: sharesnet train --model M --data D [options]\n\n"
     "Trains a ResNet or ShaResNet (see `sharesnet info --all`) with SGD. With --out DIR,\n"
     "DIR/checkpoint.safetensors is replaced atomically after every epoch and DIR/log.jsonl\n"
-    "gets one JSON line per epoch. --resume FILE continues a run from its checkpoint.";
+    "gets one JSON line per epoch. --resume FILE continues a run from its checkpoint: the\n"
+    "model, sharing, shape, optimizer state and seed come from the file; give the recipe\n"
+    "(--epochs is the total) as for the first run.";
 
 int cmd_train(int argc, char **argv)
 {
     cli_option extra[] = {
         {"model", 1, "model name, e.g. resnet20, sharesnet20, wrn-16-4 (required unless --resume)", NULL},
         {"out", 1, "directory for checkpoints and the epoch log", NULL},
-        {"resume", 1, "checkpoint to continue from", NULL},
+        {"resume", 1, "checkpoint to continue from (its model, sharing and seed)", NULL},
     };
     cli_option opts[64];
     cli_args args = {opts, train_options(opts, 64, extra, 3), NULL, 0};
@@ -49,6 +51,9 @@ int cmd_train(int argc, char **argv)
             return 2;
         }
         model_name = info.model;
+        /* The data order and augmentation of the interrupted run. */
+        if (!cli_get(&args, "seed") && info.state.seed)
+            config.seed = info.state.seed;
     }
     if (!model_name) {
         fprintf(stderr, "sharesnet: train needs --model (see sharesnet info --all)\n");
@@ -65,15 +70,21 @@ int cmd_train(int argc, char **argv)
     if (!rc)
         rc = cli_open_context(cli_get(&args, "device"), &ctx);
     if (!rc)
-        rc = build_model_for_data(model_name, &args, &train, ctx, config.batch, config.seed, &graph,
-                                  &model);
+        /* A resumed run rebuilds the checkpoint's architecture. */
+        rc = build_model_for_data(model_name, &args, resume ? &info.graph : NULL, &train, ctx,
+                                  config.batch, config.seed, &graph, &model);
     if (!rc && resume) {
         sn_status st = sn_checkpoint_load(model, resume, 1, &state);
         if (st != SN_OK)
             rc = cli_error("resume", st);
-        else
-            printf("resumed %s from %s after epoch %d (step %lld)\n", model_name, resume,
-                   state.epoch, (long long)state.global_step);
+        else if (state.epoch >= config.epochs) {
+            fprintf(stderr, "sharesnet: %s is at epoch %d: nothing to train with --epochs %d "
+                    "(the total, not the epochs to add)\n", resume, state.epoch, config.epochs);
+            rc = 2;
+        } else
+            printf("resumed %s from %s after epoch %d (step %lld, seed %llu)\n", model_name,
+                   resume, state.epoch, (long long)state.global_step,
+                   (unsigned long long)config.seed);
     }
     if (!rc) {
         const sn_device_info *d = sn_context_device(ctx);

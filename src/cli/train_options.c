@@ -9,7 +9,7 @@
 static const cli_option common[] = {
     {"data", 1, "dataset: fashion-mnist, or a path (IDX, CIFAR binary, PNG folders)", NULL},
     {"device", 1, "device selector (P:D, gpu/cpu/accelerator, or a name part)", NULL},
-    {"epochs", 1, "epochs to train (default 1)", NULL},
+    {"epochs", 1, "epochs to train, in total (--resume: including those done; default 1)", NULL},
     {"batch", 1, "micro-batch size (default 128)", NULL},
     {"accum", 1, "micro-batches per optimizer step (default 1)", NULL},
     {"lr", 1, "base learning rate (default 0.1)", NULL},
@@ -22,10 +22,11 @@ static const cli_option common[] = {
     {"no-nesterov", 0, "plain momentum instead of Nesterov", NULL},
     {"crop-pad", 1, "random-crop padding in pixels, 0 disables (default 4)", NULL},
     {"no-flip", 0, "no random horizontal flip", NULL},
-    {"seed", 1, "seed of weights, data order and augmentation (default 1)", NULL},
+    {"seed", 1, "seed of weights, data order and augmentation (default 1; --resume: the run's)", NULL},
     {"limit-train", 1, "use the first N training examples", NULL},
     {"limit-test", 1, "use the first N test examples (-1: no evaluation)", NULL},
     {"eval-every", 1, "evaluate every K epochs (default 1)", NULL},
+    {"freeze-bn", 0, "batch norm uses its running statistics in training (fine-tuning, tiny batches)", NULL},
     {"classes", 1, "number of classes (default: from the data)", NULL},
     {"in-ch", 1, "input channels (default: from the data)", NULL},
     {"size", 1, "input size (default: from the data)", NULL},
@@ -94,6 +95,7 @@ int train_config_from_args(const cli_args *args, sn_train_config *c)
     }
     c->nesterov = cli_get(args, "no-nesterov") == NULL;
     c->flip = cli_get(args, "no-flip") == NULL;
+    c->freeze_bn = cli_get(args, "freeze-bn") != NULL;
     if (!cli_int(args, "crop-pad", 4, &v))
         return 0;
     c->crop_padding = (int)v;
@@ -172,11 +174,14 @@ sn_train_callbacks train_printer_callbacks(train_printer *p)
     return cb;
 }
 
-int build_model_for_data(const char *model, const cli_args *args, const sn_dataset *train,
-                         sn_context *ctx, int batch, uint64_t seed, sn_graph **g, sn_model **m)
+int build_model_for_data(const char *model, const cli_args *args, const sn_graph_options *given,
+                         const sn_dataset *train, sn_context *ctx, int batch, uint64_t seed,
+                         sn_graph **g, sn_model **m)
 {
     sn_graph_options o;
-    if (!cli_graph_options(args, &o))
+    if (given)
+        o = *given;
+    else if (!cli_graph_options(args, &o))
         return 2;
     if (!o.classes)
         o.classes = train->classes;

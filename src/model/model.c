@@ -260,6 +260,16 @@ sn_status sn_model_forward(sn_model *m, int training)
     return sn_softmax_ce_forward(m->ctx, &logits, &labels, &stats);
 }
 
+void sn_model_set_frozen_bn(sn_model *m, int frozen)
+{
+    frozen = frozen != 0;
+    if (frozen != m->frozen_bn)
+        m->trained_forward = 0; /* its BN backward would be the other one */
+    m->frozen_bn = frozen;
+}
+
+int sn_model_frozen_bn(const sn_model *m) { return m->frozen_bn; }
+
 sn_status sn_model_backward(sn_model *m, float grad_scale, int accumulate)
 {
     if (!m->trained_forward)

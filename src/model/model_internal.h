@@ -22,6 +22,7 @@ struct sn_model {
     int batch;             /* capacity */
     int n;                 /* samples in the current batch */
     int trained_forward;   /* last forward was in training mode */
+    int frozen_bn;         /* BN uses running statistics in training too */
 
     sn_param_state *params;  /* [graph.n_params] */
     sn_bn_state *bn;         /* [graph.n_layers], used for BN layers only */

@@ -41,7 +41,7 @@ sn_status sn_layer_forward(sn_model *m, int index, int training)
     }
     case SN_OP_BN: { /* x [n,C,H,W] -> y, same shape */
         sn_bn_state *s = &m->bn[index];
-        if (training)
+        if (training && !m->frozen_bn)
             return sn_batchnorm_forward_train(ctx, &x, value(m, l->weight), value(m, l->bias),
                                               &s->running_mean, &s->running_var, SN_BN_MOMENTUM,
                                               SN_BN_EPS, &y, &s->save_mean, &s->save_invstd);
@@ -92,6 +92,10 @@ sn_status sn_layer_backward(sn_model *m, int index)
         param_acc(m, l->bias);
         if (!need_dx)
             return sn_fail(SN_ERR_INTERNAL, "layer %s: BN directly on the input", l->name);
+        if (m->frozen_bn) /* the forward used the running statistics */
+            return sn_batchnorm_backward_eval(ctx, &dy, &x, value(m, l->weight), &s->running_mean,
+                                              &s->running_var, SN_BN_EPS, &dx, act_acc(m, l->in),
+                                              grad(m, l->weight), grad(m, l->bias), acc);
         return sn_batchnorm_backward(ctx, &dy, &x, value(m, l->weight), &s->save_mean,
                                      &s->save_invstd, &dx, act_acc(m, l->in), grad(m, l->weight),
                                      grad(m, l->bias), acc);

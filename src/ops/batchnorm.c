@@ -1,5 +1,6 @@
 /* Batch norm 2d: training forward (batch statistics, running statistics
- * updated), eval forward, and the backward of the training forward.
+ * updated), eval forward, the backward of the training forward, and the
+ * backward of the eval forward (frozen batch norm).
  *
  * x [N,C,H,W] (any tensor viewed as 4-D: [N,C] is batch norm 1d), per-channel
  * tensors [C]. The per-channel reductions run in two kernels: partials over
@@ -242,4 +243,61 @@ sn_status sn_batchnorm_backward(sn_context *ctx, const sn_tensor *dy, const sn_t
 {
     return sn_batchnorm_backward_local(ctx, dy, x, gamma, save_mean, save_invstd, dx,
                                        accumulate_dx, dgamma, dbeta, accumulate_params, 0);
+}
+
+/* dy, x, dx [N,C,H,W]; gamma, running_*, dgamma, dbeta [C]. */
+sn_status sn_batchnorm_backward_eval_local(sn_context *ctx, const sn_tensor *dy,
+                                           const sn_tensor *x, const sn_tensor *gamma,
+                                           const sn_tensor *running_mean,
+                                           const sn_tensor *running_var, float eps,
+                                           sn_tensor *dx, int accumulate_dx, sn_tensor *dgamma,
+                                           sn_tensor *dbeta, int accumulate_params, size_t local)
+{
+    static const char op[] = "batchnorm_backward_eval";
+    const char *const names[] = {"x", "dy", "dx", "gamma", "running_mean", "running_var",
+                                 "dgamma", "dbeta"};
+    const sn_tensor *const tensors[] = {x, dy, dx, gamma, running_mean, running_var, dgamma,
+                                        dbeta};
+    SN_TRY(bn_check_allocated(ctx, op, 8, names, tensors));
+    int N, C, H, W;
+    sn_dims4(x, &N, &C, &H, &W);
+    SN_TRY(sn_check_dims(op, "dy", dy, N, C, H, W));
+    SN_TRY(sn_check_dims(op, "dx", dx, N, C, H, W));
+    SN_TRY(bn_check_channels(op, C, 5, names + 3, tensors + 3));
+    SN_TRY(bn_check_eps(op, eps));
+
+    size_t L;
+    SN_TRY(bn_local_size(ctx, op, "sn_bn_grad_partial", 2 * sizeof(cl_float), local, &L));
+    const int HW = H * W, M = N * HW;
+    int chunk, G;
+    bn_split((size_t)M, L, &chunk, &G);
+    cl_mem ws;
+    SN_TRY(sn_workspace(ctx, 2 * (size_t)C * (size_t)G * sizeof(cl_float), &ws));
+
+    /* The sums read dy before dx (which may be dy) is written. */
+    size_t global[2] = {L * (size_t)G, (size_t)C}, group[2] = {L, 1};
+    SN_TRY(SN_ENQUEUE(ctx, "sn_bn_grad_partial", 2, global, group, SN_ARG_INT(N), SN_ARG_INT(C),
+                      SN_ARG_INT(HW), SN_ARG_INT(chunk), SN_ARG_INT(G), SN_ARG_MEM(dy->buffer),
+                      SN_ARG_MEM(x->buffer), SN_ARG_MEM(running_mean->buffer), SN_ARG_MEM(ws),
+                      SN_ARG_LOCAL(L * sizeof(cl_float)), SN_ARG_LOCAL(L * sizeof(cl_float))));
+    size_t channels = (size_t)C;
+    SN_TRY(SN_ENQUEUE(ctx, "sn_bn_eval_grad_finalize", 1, &channels, NULL, SN_ARG_INT(C),
+                      SN_ARG_INT(G), SN_ARG_INT(accumulate_params ? 1 : 0), SN_ARG_FLOAT(eps),
+                      SN_ARG_MEM(ws), SN_ARG_MEM(running_var->buffer),
+                      SN_ARG_MEM(dgamma->buffer), SN_ARG_MEM(dbeta->buffer)));
+    size_t pixels[2] = {(size_t)HW, (size_t)N * (size_t)C};
+    return SN_ENQUEUE(ctx, "sn_bn_eval_backward_data", 2, pixels, NULL, SN_ARG_INT(C),
+                      SN_ARG_INT(HW), SN_ARG_INT(N * C), SN_ARG_INT(accumulate_dx ? 1 : 0),
+                      SN_ARG_FLOAT(eps), SN_ARG_MEM(dy->buffer), SN_ARG_MEM(gamma->buffer),
+                      SN_ARG_MEM(running_var->buffer), SN_ARG_MEM(dx->buffer));
+}
+
+sn_status sn_batchnorm_backward_eval(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
+                                     const sn_tensor *gamma, const sn_tensor *running_mean,
+                                     const sn_tensor *running_var, float eps, sn_tensor *dx,
+                                     int accumulate_dx, sn_tensor *dgamma, sn_tensor *dbeta,
+                                     int accumulate_params)
+{
+    return sn_batchnorm_backward_eval_local(ctx, dy, x, gamma, running_mean, running_var, eps, dx,
+                                            accumulate_dx, dgamma, dbeta, accumulate_params, 0);
 }

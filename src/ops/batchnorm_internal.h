@@ -5,8 +5,8 @@
 
 #include "sharesnet/ops.h"
 
-/* As sn_batchnorm_forward_train / sn_batchnorm_backward; `local` is the
- * work-group size of the per-channel reductions, 0 for the default. A size
+/* As sn_batchnorm_forward_train / _backward / _backward_eval; `local` is
+ * the work-group size of the per-channel reductions, 0 for the default. A size
  * the kernel cannot run with is SN_ERR_INVALID_ARG. */
 sn_status sn_batchnorm_forward_train_local(sn_context *ctx, const sn_tensor *x,
                                            const sn_tensor *gamma, const sn_tensor *beta,
@@ -19,5 +19,11 @@ sn_status sn_batchnorm_backward_local(sn_context *ctx, const sn_tensor *dy, cons
                                       const sn_tensor *save_invstd, sn_tensor *dx,
                                       int accumulate_dx, sn_tensor *dgamma, sn_tensor *dbeta,
                                       int accumulate_params, size_t local);
+sn_status sn_batchnorm_backward_eval_local(sn_context *ctx, const sn_tensor *dy,
+                                           const sn_tensor *x, const sn_tensor *gamma,
+                                           const sn_tensor *running_mean,
+                                           const sn_tensor *running_var, float eps,
+                                           sn_tensor *dx, int accumulate_dx, sn_tensor *dgamma,
+                                           sn_tensor *dbeta, int accumulate_params, size_t local);
 
 #endif

@@ -8,6 +8,7 @@
 #include "train/train_internal.h"
 #include "sharesnet/safetensors.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +31,9 @@ static void list_free(tensor_list *l)
     free(l->data);
 }
 
-/* Download t and append it under `name`. */
-static sn_status list_add(tensor_list *l, const char *name, const sn_tensor *t)
+/* Download t and append it under `name`; with `finite`, a NaN or an
+ * infinity in it is SN_ERR_NUMERIC. */
+static sn_status list_add(tensor_list *l, const char *name, const sn_tensor *t, int finite)
 {
     if (l->count == l->capacity) {
         size_t cap = l->capacity ? 2 * l->capacity : 64;
@@ -56,6 +58,13 @@ static sn_status list_add(tensor_list *l, const char *name, const sn_tensor *t)
         free(host);
         return sn_fail_context(st, "checkpoint: reading %s", name);
     }
+    for (size_t k = 0; finite && k < t->count; k++)
+        if (!isfinite(host[k])) {
+            sn_status bad = sn_fail(SN_ERR_NUMERIC, "checkpoint: %s[%zu] is %s", name, k,
+                                    isnan(host[k]) ? "NaN" : "infinite");
+            free(host);
+            return bad;
+        }
     size_t i = l->count++;
     snprintf(l->names[i], sizeof l->names[i], "%s", name);
     l->data[i] = host;
@@ -88,25 +97,25 @@ static void float_list(char *out, size_t size, const float *v, int n)
         used += (size_t)snprintf(out + used, size - used, i ? ",%.9g" : "%.9g", (double)v[i]);
 }
 
-sn_status sn_checkpoint_save(sn_model *m, const sn_train_state *s, const char *path)
+static sn_status save(sn_model *m, const sn_train_state *s, const char *path, int finite)
 {
     const sn_graph *g = sn_model_graph(m);
     tensor_list l = {0};
     sn_status st = SN_OK;
     char name[128], name2[128];
     for (int i = 0; st == SN_OK && i < g->n_params; i++)
-        st = list_add(&l, g->params[i].name, sn_model_param(m, i, SN_PARAM_VALUE));
+        st = list_add(&l, g->params[i].name, sn_model_param(m, i, SN_PARAM_VALUE), finite);
     for (int i = 0; st == SN_OK && i < g->n_layers; i++) {
         if (g->layers[i].op != SN_OP_BN)
             continue;
         bn_names(&g->layers[i], name, name2, sizeof name);
-        st = list_add(&l, name, sn_model_bn_running_mean(m, i));
+        st = list_add(&l, name, sn_model_bn_running_mean(m, i), finite);
         if (st == SN_OK)
-            st = list_add(&l, name2, sn_model_bn_running_var(m, i));
+            st = list_add(&l, name2, sn_model_bn_running_var(m, i), finite);
     }
     for (int i = 0; st == SN_OK && i < g->n_params; i++) {
         momentum_name(name, sizeof name, g->params[i].name);
-        st = list_add(&l, name, sn_model_param(m, i, SN_PARAM_MOMENTUM));
+        st = list_add(&l, name, sn_model_param(m, i, SN_PARAM_MOMENTUM), finite);
     }
     if (st != SN_OK) {
         list_free(&l);
@@ -116,7 +125,7 @@ sn_status sn_checkpoint_save(sn_model *m, const sn_train_state *s, const char *p
         l.items[i].name = l.names[i];
 
     char classes[16], in_ch[16], size[16], shortcut[8], stem[8], epoch[24], step[24], chans[8],
-        params[24], mean[128], stdv[128];
+        params[24], mean[128], stdv[128], seed[24];
     snprintf(classes, sizeof classes, "%d", g->classes);
     snprintf(in_ch, sizeof in_ch, "%d", g->in_channels);
     snprintf(size, sizeof size, "%d", g->size);
@@ -125,6 +134,7 @@ sn_status sn_checkpoint_save(sn_model *m, const sn_train_state *s, const char *p
     snprintf(epoch, sizeof epoch, "%d", s ? s->epoch : 0);
     snprintf(step, sizeof step, "%lld", s ? (long long)s->global_step : 0LL);
     snprintf(chans, sizeof chans, "%d", s ? s->channels : 0);
+    snprintf(seed, sizeof seed, "%llu", s ? (unsigned long long)s->seed : 0ULL);
     snprintf(params, sizeof params, "%lld", sn_graph_param_count(g));
     float_list(mean, sizeof mean, s ? s->mean : NULL, s ? s->channels : 0);
     float_list(stdv, sizeof stdv, s ? s->std : NULL, s ? s->channels : 0);
@@ -140,13 +150,25 @@ sn_status sn_checkpoint_save(sn_model *m, const sn_train_state *s, const char *p
         {"parameters", params},
         {"epoch", epoch},
         {"global_step", step},
+        {"seed", seed},
         {"norm_channels", chans},
         {"norm_mean", mean},
         {"norm_std", stdv},
+        {"class_names", s ? s->class_names : ""},
     };
     st = sn_safetensors_write(path, l.items, l.count, meta, sizeof meta / sizeof meta[0]);
     list_free(&l);
     return st;
+}
+
+sn_status sn_checkpoint_save(sn_model *m, const sn_train_state *s, const char *path)
+{
+    return save(m, s, path, 0);
+}
+
+sn_status sn_checkpoint_save_finite(sn_model *m, const sn_train_state *s, const char *path)
+{
+    return save(m, s, path, 1);
 }
 
 /* ---- reading ---- */
@@ -221,6 +243,16 @@ static sn_status read_info(const sn_safetensors *f, sn_checkpoint_info *info)
     if (v < 0 || v > SN_DATA_MAX_CHANNELS)
         return sn_fail(SN_ERR_FORMAT, "checkpoint %s: norm_channels %lld out of range", path, v);
     info->state.channels = (int)v;
+    const char *seed = sn_safetensors_metadata(f, "seed"); /* optional */
+    if (seed) {
+        char *end;
+        info->state.seed = strtoull(seed, &end, 10);
+        if (end == seed || *end)
+            return sn_fail(SN_ERR_FORMAT, "checkpoint %s: metadata 'seed' = '%s' is not an integer",
+                           path, seed);
+    }
+    const char *names = sn_safetensors_metadata(f, "class_names");
+    snprintf(info->state.class_names, sizeof info->state.class_names, "%s", names ? names : "");
     if (v > 0) {
         SN_TRY(meta_floats(f, "norm_mean", info->state.mean, (int)v));
         SN_TRY(meta_floats(f, "norm_std", info->state.std, (int)v));

@@ -9,4 +9,10 @@
 sn_loader_options sn_eval_loader_options(int batch, int64_t limit, const float *mean,
                                          const float *std);
 
+/* sn_checkpoint_save, but a NaN or an infinity in any tensor is
+ * SN_ERR_NUMERIC (naming the tensor) and leaves `path` untouched: the
+ * trainer never replaces a good checkpoint with a diverged model. */
+sn_status sn_checkpoint_save_finite(sn_model *model, const sn_train_state *state,
+                                    const char *path);
+
 #endif

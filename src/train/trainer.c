@@ -206,6 +206,15 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
     SN_TRY(sn_loader_create(&loader, train, &lo));
     sn_loader_normalization(loader, s->mean, s->std);
     s->channels = train->channels;
+    s->seed = c->seed;
+    size_t used = 0;
+    s->class_names[0] = '\0';
+    for (int k = 0; train->class_names && k < train->classes && used < sizeof s->class_names; k++)
+        used += (size_t)snprintf(s->class_names + used, sizeof s->class_names - used, "%s%s",
+                                 k ? "\n" : "", train->class_names[k]);
+
+    const int was_frozen = sn_model_frozen_bn(m);
+    sn_model_set_frozen_bn(m, c->freeze_bn);
 
     sn_status st = SN_OK;
     sn_epoch_report r = {0};
@@ -228,14 +237,25 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
         if (c->out_dir) {
             char path[4096];
             snprintf(path, sizeof path, "%s/checkpoint.safetensors", c->out_dir);
-            if ((st = sn_checkpoint_save(m, s, path)) != SN_OK ||
-                (st = log_epoch(c->out_dir, sn_model_graph(m)->model, &r)) != SN_OK)
+            /* A step can diverge without a non-finite loss yet (the last of
+             * an epoch): never replace a good checkpoint with such a model. */
+            if ((st = sn_checkpoint_save_finite(m, s, path)) != SN_OK) {
+                if (st == SN_ERR_NUMERIC) {
+                    sn_fail_context(st, "epoch %d ended with a diverged model (lr %g): "
+                                    "training stopped; the last checkpoint is intact",
+                                    s->epoch, r.lr);
+                    s->epoch--; /* it did not finish well */
+                }
+                break;
+            }
+            if ((st = log_epoch(c->out_dir, sn_model_graph(m)->model, &r)) != SN_OK)
                 break;
         }
         if (cb && cb->epoch)
             cb->epoch(&r, cb->user);
     }
     sn_loader_destroy(loader);
+    sn_model_set_frozen_bn(m, was_frozen);
     if (last)
         *last = r;
     return st;

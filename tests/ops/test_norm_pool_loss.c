@@ -293,6 +293,94 @@ Test(batchnorm, forward_eval)
     sn_context_free(ctx);
 }
 
+/* Backward of the eval forward (frozen batch norm) against the reference,
+ * with work-group size `local`; then in place (dx = dy). */
+typedef struct bn_eval_backward_args {
+    sn_context *ctx;
+    sn_tensor *dy, *x, *gamma, *rmean, *rvar, *dx, *dgamma, *dbeta;
+    size_t local;
+    int which; /* 0: accumulate only dx, 1: only the parameters */
+} bn_eval_backward_args;
+
+static sn_status bn_eval_backward_call(void *p, int accumulate)
+{
+    bn_eval_backward_args *a = p;
+    return sn_batchnorm_backward_eval_local(a->ctx, a->dy, a->x, a->gamma, a->rmean, a->rvar,
+                                            BN_EPS, a->dx, a->which == 0 ? accumulate : 0,
+                                            a->dgamma, a->dbeta, a->which == 1 ? accumulate : 0,
+                                            a->local);
+}
+
+static void bn_eval_backward_case(sn_context *ctx, int N, int C, int H, int W, size_t local,
+                                  unsigned long long seed)
+{
+    ref_rng rng;
+    ref_rng_seed(&rng, seed);
+    const size_t n = (size_t)N * C * H * W;
+    double *x = op_random(&rng, n, -1.0, 2.0);
+    double *dy = op_random(&rng, n, -1.0, 1.0);
+    double *gamma = op_random(&rng, (size_t)C, 0.5, 1.5);
+    double *rmean = op_random(&rng, (size_t)C, -0.5, 0.5);
+    double *rvar = op_random(&rng, (size_t)C, 0.2, 2.0);
+    double *want_dx = doubles(n), *want_dg = doubles(C), *want_db = doubles(C);
+    ref_bn_backward_eval(dy, x, N, C, H, W, gamma, (double)BN_EPS, rmean, rvar, want_dx, 0,
+                         want_dg, want_db, 0);
+
+    const int *s4 = SHAPE(N, C, H, W), *s1 = SHAPE(C);
+    sn_tensor tx, tdy, tg, trm, trv, tdx, tdg, tdb;
+    op_tensor_from(ctx, &tx, 4, s4, x);
+    op_tensor_from(ctx, &tdy, 4, s4, dy);
+    op_tensor_from(ctx, &tg, 1, s1, gamma);
+    op_tensor_from(ctx, &trm, 1, s1, rmean);
+    op_tensor_from(ctx, &trv, 1, s1, rvar);
+    op_tensor_poisoned(ctx, &tdx, 4, s4);
+    op_tensor_poisoned(ctx, &tdg, 1, s1);
+    op_tensor_poisoned(ctx, &tdb, 1, s1);
+    cr_log_info("bn backward eval [%d,%d,%d,%d] local %zu", N, C, H, W, local);
+
+    bn_eval_backward_args args = {ctx, &tdy, &tx, &tg, &trm, &trv, &tdx, &tdg, &tdb, local, 0};
+    expect_gradient("bn eval dx", bn_eval_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    op_expect_close("bn eval dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
+    op_expect_close("bn eval dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
+    args.which = 1;
+    sn_tensor_fill(&tdg, NAN);
+    sn_tensor_fill(&tdb, NAN);
+    expect_gradient("bn eval dgamma", bn_eval_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    double *three_db = scaled(want_db, C, 3.0);
+    op_expect_close("bn eval dbeta", &tdb, three_db, RTOL, 3e-5);
+    free(three_db);
+    op_expect_close("bn eval dx (params accumulating)", &tdx, want_dx, RTOL, 1e-5);
+
+    /* In place: dx = dy, the sums still see the incoming gradient. */
+    expect_ok(sn_batchnorm_backward_eval_local(ctx, &tdy, &tx, &tg, &trm, &trv, BN_EPS, &tdy, 0,
+                                               &tdg, &tdb, 0, local),
+              "batchnorm_backward_eval in place");
+    op_expect_close("bn eval dx in place", &tdy, want_dx, RTOL, 1e-5);
+    op_expect_close("bn eval dgamma in place", &tdg, want_dg, RTOL, 1e-5);
+    op_expect_close("bn eval dbeta in place", &tdb, want_db, RTOL, 1e-5);
+
+    sn_tensor *all[] = {&tx, &tdy, &tg, &trm, &trv, &tdx, &tdg, &tdb};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        sn_tensor_release(all[i]);
+    free(x), free(dy), free(gamma), free(rmean), free(rvar);
+    free(want_dx), free(want_dg), free(want_db);
+}
+
+Test(batchnorm, backward_eval)
+{
+    sn_context *ctx = op_test_context();
+    bn_eval_backward_case(ctx, 1, 3, 5, 5, 0, 80);
+    bn_eval_backward_case(ctx, 3, 5, 7, 7, 0, 81);
+    bn_eval_backward_case(ctx, 3, 6, 1, 1, 0, 82);
+    bn_eval_backward_case(ctx, 1, 3, 1, 1, 0, 83); /* one value per channel */
+    bn_eval_backward_case(ctx, 8, 3, 64, 64, 0, 84); /* several groups per channel */
+    const size_t sizes[] = {1, 3, 100};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+        if (sizes[i] <= sn_context_device(ctx)->max_work_group_size)
+            bn_eval_backward_case(ctx, 2, 3, 33, 31, sizes[i], 85 + i);
+    sn_context_free(ctx);
+}
+
 /* ------------------------------------------------------ relu, add, shortcut */
 
 typedef struct unary_args {
@@ -679,6 +767,15 @@ Test(shapes, errors_name_the_op)
                        "batchnorm_backward");
     expect_shape_error(sn_batchnorm_backward(ctx, &x, &x, &c3, &c3, &c3, &x2, 0, &c3, &c4, 0),
                        "batchnorm_backward");
+    expect_shape_error(sn_batchnorm_backward_eval(ctx, &y_bad, &x, &c3, &c3, &c3, 1e-5f, &x2, 0,
+                                                  &c3, &c3, 0),
+                       "batchnorm_backward_eval");
+    expect_shape_error(sn_batchnorm_backward_eval(ctx, &x, &x, &c3, &c3, &c3, 1e-5f, &y_bad, 0,
+                                                  &c3, &c3, 0),
+                       "batchnorm_backward_eval");
+    expect_shape_error(sn_batchnorm_backward_eval(ctx, &x, &x, &c3, &c3, &c4, 1e-5f, &x2, 0,
+                                                  &c3, &c3, 0),
+                       "batchnorm_backward_eval");
     expect_shape_error(sn_relu_forward(ctx, &x, &y_bad), "relu_forward");
     expect_shape_error(sn_relu_backward(ctx, &y_bad, &x, &x2, 0), "relu_backward");
     expect_shape_error(sn_relu_backward(ctx, &x, &x, &y_bad, 1), "relu_backward");

@@ -1,6 +1,7 @@
 /* Reference batch normalisation over (N, H, W) per channel: training forward
- * (batch statistics), eval forward (running statistics) and the backward of
- * the training forward. M = N*H*W values per channel. */
+ * (batch statistics), eval forward (running statistics), the backward of
+ * the training forward and that of the eval forward (frozen batch norm).
+ * M = N*H*W values per channel. */
 #include "ref_ops.h"
 
 #include <math.h>
@@ -108,5 +109,33 @@ void ref_bn_backward(const double *dy, const double *x, int N, int C, int H,
 
         dgamma[c] = accumulate ? dgamma[c] + sum_dy_xhat : sum_dy_xhat;
         dbeta[c] = accumulate ? dbeta[c] + sum_dy : sum_dy;
+    }
+}
+
+/* dy, x [N,C,H,W], gamma/running_mean/running_var [C] -> dx [N,C,H,W],
+ * dgamma/dbeta [C]. y = gamma * xhat + beta with xhat = (x - running_mean)
+ * * invstd and invstd fixed, so dx = gamma * invstd * dy (no term through
+ * the statistics). */
+void ref_bn_backward_eval(const double *dy, const double *x, int N, int C, int H,
+                          int W, const double *gamma, double eps,
+                          const double *running_mean, const double *running_var,
+                          double *dx, int accumulate_dx, double *dgamma,
+                          double *dbeta, int accumulate_params)
+{
+    const int HW = H * W;
+
+    for (int c = 0; c < C; c++) {
+        const double invstd = 1.0 / sqrt(running_var[c] + eps);
+        double sum_dy = 0.0, sum_dy_xhat = 0.0;
+        for (int n = 0; n < N; n++)
+            for (int i = 0; i < HW; i++) {
+                const size_t k = at(n, c, i, C, HW);
+                sum_dy += dy[k];
+                sum_dy_xhat += dy[k] * (x[k] - running_mean[c]) * invstd;
+                const double v = gamma[c] * invstd * dy[k];
+                dx[k] = accumulate_dx ? dx[k] + v : v;
+            }
+        dgamma[c] = accumulate_params ? dgamma[c] + sum_dy_xhat : sum_dy_xhat;
+        dbeta[c] = accumulate_params ? dbeta[c] + sum_dy : sum_dy;
     }
 }

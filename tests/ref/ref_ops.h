@@ -49,6 +49,16 @@ void ref_bn_backward(const double *dy, const double *x, int N, int C, int H,
                      int W, const double *gamma, const double *save_mean,
                      const double *save_invstd, double *dx, double *dgamma,
                      double *dbeta, int accumulate);
+/* Backward of the eval-mode forward (frozen batch norm): the running
+ * statistics are constants, invstd = 1/sqrt(running_var + eps),
+ * xhat = (x - running_mean) * invstd:
+ *   dx = dy * gamma * invstd, dgamma = sum dy * xhat, dbeta = sum dy.
+ * dx and dgamma/dbeta honour their own accumulate flags. */
+void ref_bn_backward_eval(const double *dy, const double *x, int N, int C, int H,
+                          int W, const double *gamma, double eps,
+                          const double *running_mean, const double *running_var,
+                          double *dx, int accumulate_dx, double *dgamma,
+                          double *dbeta, int accumulate_params);
 
 /* ReLU: y = max(x, 0); backward uses the forward output: dx = y > 0 ? dy : 0. */
 void ref_relu_forward(const double *x, size_t n, double *y);

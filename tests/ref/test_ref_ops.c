@@ -237,6 +237,59 @@ Test(ref_fd, bn_backward)
     }
 }
 
+/* Eval-mode (frozen) batch norm: the running statistics are constants of
+ * the forward, so its backward has no term through the batch statistics. */
+static double bn_eval_loss(void *p)
+{
+    struct bn_ctx *b = p;
+    ref_bn_forward_eval(b->x, b->N, b->C, b->H, b->W, b->gamma, b->beta, 1e-5,
+                        b->running_mean, b->running_var, b->y);
+    return dot(b->y, b->r, (size_t)b->N * b->C * b->H * b->W);
+}
+
+Test(ref_fd, bn_backward_eval)
+{
+    const int shapes[][4] = {   /* N, C, H, W */
+        { 3, 5, 5, 7 },
+        { 1, 3, 5, 5 },
+        { 1, 2, 1, 1 },         /* one value per channel: fine when frozen */
+        { 2, 1, 1, 2 },
+    };
+    ref_rng rng;
+    ref_rng_seed(&rng, 13);
+
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        struct bn_ctx b = { shapes[t][0], shapes[t][1], shapes[t][2], shapes[t][3],
+                            0, 0, 0, 0, 0, 0, 0, 0, 0 };
+        const size_t n = (size_t)b.N * b.C * b.H * b.W;
+        b.x = random_doubles(&rng, n, -2, 2);
+        b.r = random_doubles(&rng, n, -1, 1);
+        b.gamma = random_doubles(&rng, b.C, 0.5, 1.5);
+        b.beta = random_doubles(&rng, b.C, -1, 1);
+        b.y = alloc_doubles(n);
+        b.running_mean = random_doubles(&rng, b.C, -1, 1);
+        b.running_var = random_doubles(&rng, b.C, 0.2, 2);
+        double *dx = alloc_doubles(n);
+        double *dgamma = alloc_doubles(b.C), *dbeta = alloc_doubles(b.C);
+        fill(dx, n, NAN);
+        fill(dgamma, b.C, NAN);
+        fill(dbeta, b.C, NAN);
+
+        ref_bn_backward_eval(b.r, b.x, b.N, b.C, b.H, b.W, b.gamma, 1e-5,
+                             b.running_mean, b.running_var, dx, 0, dgamma, dbeta, 0);
+        char what[96];
+        snprintf(what, sizeof what, "bn eval case %zu dx", t);
+        check_gradient(what, bn_eval_loss, &b, b.x, n, dx);
+        snprintf(what, sizeof what, "bn eval case %zu dgamma", t);
+        check_gradient(what, bn_eval_loss, &b, b.gamma, b.C, dgamma);
+        snprintf(what, sizeof what, "bn eval case %zu dbeta", t);
+        check_gradient(what, bn_eval_loss, &b, b.beta, b.C, dbeta);
+
+        free(b.x); free(b.r); free(b.gamma); free(b.beta); free(b.y);
+        free(b.running_mean); free(b.running_var); free(dx); free(dgamma); free(dbeta);
+    }
+}
+
 struct eltwise_ctx { double *x, *y, *r; size_t n; };
 
 static double relu_loss(void *p)
@@ -576,6 +629,43 @@ Test(ref_accumulate, bn_dgamma_dbeta)
     check_accumulation("bn dbeta", b0, db1, db2, db, C);
     free(x); free(dy1); free(dy2); free(gamma); free(beta); free(g0); free(b0);
     free(y); free(dx);
+}
+
+Test(ref_accumulate, bn_eval_dx_dgamma_dbeta)
+{
+    const int N = 2, C = 3, H = 3, W = 5;
+    const size_t n = (size_t)N * C * H * W;
+    ref_rng rng;
+    ref_rng_seed(&rng, 25);
+    double *x = random_doubles(&rng, n, -2, 2);
+    double *dy1 = random_doubles(&rng, n, -1, 1), *dy2 = random_doubles(&rng, n, -1, 1);
+    double *gamma = random_doubles(&rng, C, 0.5, 1.5);
+    double *rm = random_doubles(&rng, C, -1, 1), *rv = random_doubles(&rng, C, 0.5, 2);
+    double *x0 = random_doubles(&rng, n, -1, 1);
+    double *g0 = random_doubles(&rng, C, -1, 1), *b0 = random_doubles(&rng, C, -1, 1);
+    double *dx1 = alloc_doubles(n), *dx2 = alloc_doubles(n), *dx = alloc_doubles(n);
+    double dg1[3], dg2[3], db1[3], db2[3], dg[3], db[3];
+
+    fill(dx1, n, NAN); fill(dx2, n, NAN);
+    fill(dg1, C, NAN); fill(db1, C, NAN); fill(dg2, C, NAN); fill(db2, C, NAN);
+    ref_bn_backward_eval(dy1, x, N, C, H, W, gamma, 1e-5, rm, rv, dx1, 0, dg1, db1, 0);
+    ref_bn_backward_eval(dy2, x, N, C, H, W, gamma, 1e-5, rm, rv, dx2, 0, dg2, db2, 0);
+    for (size_t i = 0; i < n; i++)
+        cr_assert(isfinite(dx1[i]) && isfinite(dx2[i]), "accumulate=0 kept NaN");
+    for (int c = 0; c < C; c++)
+        cr_assert(isfinite(dg1[c]) && isfinite(db1[c]) && isfinite(dg2[c])
+                  && isfinite(db2[c]), "accumulate=0 kept NaN");
+
+    memcpy(dx, x0, sizeof(double) * n);
+    memcpy(dg, g0, sizeof dg);
+    memcpy(db, b0, sizeof db);
+    ref_bn_backward_eval(dy1, x, N, C, H, W, gamma, 1e-5, rm, rv, dx, 1, dg, db, 1);
+    ref_bn_backward_eval(dy2, x, N, C, H, W, gamma, 1e-5, rm, rv, dx, 1, dg, db, 1);
+    check_accumulation("bn eval dx", x0, dx1, dx2, dx, n);
+    check_accumulation("bn eval dgamma", g0, dg1, dg2, dg, C);
+    check_accumulation("bn eval dbeta", b0, db1, db2, db, C);
+    free(x); free(dy1); free(dy2); free(gamma); free(rm); free(rv); free(x0);
+    free(g0); free(b0); free(dx1); free(dx2); free(dx);
 }
 
 Test(ref_accumulate, linear_dw_db)

@@ -1,0 +1,207 @@
+#!/bin/sh
+# End-to-end smoke tests of the sharesnet command-line tool: help texts,
+# devices, selftest, info, and train / eval / predict / resume on a tiny IDX
+# dataset and PNG written here, plus the error paths (non-zero exit and a
+# message naming the problem on stderr).
+#
+# usage: test_cli.sh PATH/TO/sharesnet [python3]
+# The device is $SN_TEST_DEVICE, else "cpu" (as the device tests).
+# Prints one line per check and ends with "N passed, M failed".
+
+SN=${1:?usage: test_cli.sh PATH/TO/sharesnet [python3]}
+PY=${2:-python3}
+DEV=${SN_TEST_DEVICE:-cpu}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/sn_cli_XXXXXX") || exit 1
+trap 'rm -rf "$TMP"' EXIT INT TERM
+OUT="$TMP/stdout"
+ERR="$TMP/stderr"
+passed=0
+failed=0
+
+pass() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() {
+    failed=$((failed + 1))
+    echo "FAIL $1: $2"
+    echo "  --- stdout"; sed 's/^/  /' "$OUT" | tail -n 15
+    echo "  --- stderr"; sed 's/^/  /' "$ERR" | tail -n 15
+}
+
+# ok NAME PATTERN CMD...: exit 0 and stdout contains PATTERN (a fixed string).
+ok() {
+    name=$1 pattern=$2
+    shift 2
+    "$@" >"$OUT" 2>"$ERR"
+    rc=$?
+    if [ $rc -ne 0 ]; then
+        fail "$name" "exit $rc, expected 0"
+    elif ! grep -qF -- "$pattern" "$OUT"; then
+        fail "$name" "stdout lacks '$pattern'"
+    else
+        pass "$name"
+    fi
+}
+
+# bad NAME PATTERN CMD...: non-zero exit, stderr contains PATTERN, and no
+# crash (a signal gives 128+).
+bad() {
+    name=$1 pattern=$2
+    shift 2
+    "$@" >"$OUT" 2>"$ERR"
+    rc=$?
+    if [ $rc -eq 0 ]; then
+        fail "$name" "exit 0, expected an error"
+    elif [ $rc -ge 128 ]; then
+        fail "$name" "killed by a signal (exit $rc)"
+    elif ! grep -qF -- "$pattern" "$ERR"; then
+        fail "$name" "stderr lacks '$pattern'"
+    else
+        pass "$name"
+    fi
+}
+
+# check NAME CONDITION-COMMAND...: the command succeeds (it may read the
+# last command's $OUT and $ERR, which a failure shows).
+check() {
+    name=$1
+    shift
+    if "$@" >/dev/null 2>&1; then pass "$name"; else fail "$name" "check failed: $*"; fi
+}
+
+# Lines in a file, -1 when it is missing.
+lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo -1; fi; }
+
+# ---- help, devices, selftest, info ------------------------------------------
+
+ok "--help" "Commands:" "$SN" --help
+cp "$OUT" "$TMP/main_help"
+for cmd in devices selftest compile-kernels info train compare eval predict; do
+    check "--help lists $cmd" grep -qF "  $cmd " "$TMP/main_help"
+    ok "$cmd --help" "usage: sharesnet $cmd" "$SN" "$cmd" --help
+done
+ok "train --help shows --freeze-bn" "--freeze-bn" "$SN" train --help
+bad "no command" "usage: sharesnet COMMAND" "$SN"
+ok "devices" "P:D" "$SN" devices
+ok "selftest" "selftest passed" "$SN" selftest --device "$DEV"
+ok "info sharesnet20" "sharesnet20" "$SN" info sharesnet20
+check "info sharesnet20 shares weights" grep -q "stage1.shared" "$OUT"
+ok "info --all" "sharesnet164" "$SN" info --all
+check "info --all lists the zoo" grep -q "wrn-28-10" "$OUT"
+
+# ---- a tiny dataset: 4 patterns of 8x8 gray images in IDX files, one PNG ----
+
+DATA="$TMP/idx"
+if ! "$PY" - "$DATA" >"$OUT" 2>"$ERR" <<'PYEOF'
+import os, random, struct, sys, zlib
+out = sys.argv[1]
+os.makedirs(out)
+rng = random.Random(7)
+
+def image(label):
+    ph, ox, oy = rng.randrange(2), rng.randrange(4), rng.randrange(4)
+    lo, hi = 30 + rng.randrange(50), 150 + rng.randrange(80)
+    px = []
+    for y in range(8):
+        for x in range(8):
+            on = [(y + ph) % 2, (x + ph) % 2, (x + y + ph) % 2,
+                  int(ox <= x < ox + 4 and oy <= y < oy + 4)][label]
+            px.append(max(0, min(255, (hi if on else lo) + rng.randrange(41) - 20)))
+    return bytes(px)
+
+def split(prefix, n):
+    labels = [rng.randrange(4) for _ in range(n)]
+    with open(os.path.join(out, prefix + "-images-idx3-ubyte"), "wb") as f:
+        f.write(struct.pack(">IIII", 0x803, n, 8, 8))
+        for label in labels:
+            f.write(image(label))
+    with open(os.path.join(out, prefix + "-labels-idx1-ubyte"), "wb") as f:
+        f.write(struct.pack(">II", 0x801, n) + bytes(labels))
+
+split("train", 256)
+split("t10k", 64)
+
+def chunk(kind, data):
+    return (struct.pack(">I", len(data)) + kind + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xffffffff))
+
+rows = b"".join(b"\x00" + bytes([200 if y % 2 else 40] * 8) for y in range(8))
+with open(os.path.join(out, "stripes.png"), "wb") as f:
+    f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+PYEOF
+then
+    fail "write the dataset with $PY" "python failed"
+else
+    pass "write the dataset"
+fi
+
+# ---- train, eval, predict, resume -------------------------------------------
+
+RUN="$TMP/run"
+CK="$RUN/checkpoint.safetensors"
+ok "train" "resnet8 epoch 1:" "$SN" train --model resnet8 --data "$DATA" --epochs 1 --batch 32 \
+    --seed 3 --out "$RUN" --device "$DEV"
+check "train wrote a checkpoint" test -s "$CK"
+check "log.jsonl has one line" test "$(lines "$RUN/log.jsonl")" -eq 1
+check "log.jsonl is JSON" "$PY" -c '
+import json, sys
+lines = open(sys.argv[1]).read().splitlines()
+assert [json.loads(l)["epoch"] for l in lines] == list(range(1, len(lines) + 1))' "$RUN/log.jsonl"
+check "only the checkpoint and the log" test "$(ls "$RUN" 2>/dev/null | wc -l)" -eq 2
+
+ok "eval" "top-1" "$SN" eval --checkpoint "$CK" --data "$DATA" --device "$DEV"
+check "eval names the epoch" grep -qF "(epoch 1)" "$OUT"
+ok "predict" "stripes.png" "$SN" predict --checkpoint "$CK" --top 3 --device "$DEV" "$DATA/stripes.png"
+check "predict ranks 3 classes" grep -q "^ *3\. " "$OUT"
+
+ok "train --resume" "resumed resnet8" "$SN" train --resume "$CK" --data "$DATA" --epochs 2 \
+    --batch 32 --out "$RUN" --device "$DEV"
+check "resume keeps the run's seed" grep -qF "seed 3" "$OUT"
+check "resume trains epoch 2" grep -qF "resnet8 epoch 2:" "$OUT"
+check "log.jsonl has two lines" test "$(lines "$RUN/log.jsonl")" -eq 2
+ok "eval after resume" "(epoch 2)" "$SN" eval --checkpoint "$CK" --data "$DATA" --limit-test 16 \
+    --device "$DEV"
+
+RUN2="$TMP/run2"
+ok "train --policy stage" "resnet8 epoch 1:" "$SN" train --model resnet8 --policy stage \
+    --data "$DATA" --epochs 1 --batch 32 --limit-test -1 --out "$RUN2" --device "$DEV"
+ok "resume keeps the sharing policy" "policy stage" "$SN" train --resume \
+    "$RUN2/checkpoint.safetensors" --data "$DATA" --epochs 2 --batch 32 --limit-test -1 \
+    --out "$RUN2" --device "$DEV"
+
+ok "train --freeze-bn --accum 2" "sharesnet14 epoch 1:" "$SN" train --model sharesnet14 \
+    --data "$DATA" --epochs 1 --batch 16 --accum 2 --freeze-bn --limit-train 64 \
+    --limit-test -1 --device "$DEV"
+
+# ---- errors ---------------------------------------------------------------------
+
+bad "unknown command" "unknown command 'frobnicate'" "$SN" frobnicate
+bad "unknown option" "unknown option '--bogus'" "$SN" train --bogus
+bad "option without its value" "needs a value" "$SN" train --model
+bad "malformed number" "--epochs expects an integer" "$SN" train --model resnet8 --data "$DATA" \
+    --epochs abc
+bad "bad --device" "nosuchdevice" "$SN" train --model resnet8 --data "$DATA" --device nosuchdevice
+bad "missing --data" "needs --data" "$SN" train --model resnet8
+bad "missing --model" "needs --model" "$SN" train --data "$DATA"
+bad "unknown model" "unknown model 'resnet9'" "$SN" train --model resnet9 --data "$DATA" \
+    --device "$DEV"
+bad "nonexistent data" "$TMP/no/such/data" "$SN" train --model resnet8 --data "$TMP/no/such/data" \
+    --device "$DEV"
+bad "eval without a checkpoint" "needs --checkpoint" "$SN" eval --data "$DATA"
+bad "missing checkpoint" "$TMP/none.safetensors" "$SN" eval --checkpoint "$TMP/none.safetensors" \
+    --data "$DATA" --device "$DEV"
+head -c 4096 /dev/urandom >"$TMP/garbage.safetensors"
+bad "corrupt checkpoint" "garbage.safetensors" "$SN" eval --checkpoint "$TMP/garbage.safetensors" \
+    --data "$DATA" --device "$DEV"
+head -c 1000 "$CK" >"$TMP/truncated.safetensors" 2>/dev/null
+bad "truncated checkpoint" "truncated.safetensors" "$SN" eval \
+    --checkpoint "$TMP/truncated.safetensors" --data "$DATA" --device "$DEV"
+bad "resume into another model" "holds resnet8" "$SN" train --model sharesnet8 --resume "$CK" \
+    --data "$DATA" --device "$DEV"
+bad "resume with nothing left to train" "nothing to train" "$SN" train --resume "$CK" \
+    --data "$DATA" --epochs 2 --device "$DEV"
+bad "predict a missing image" "$TMP/none.png" "$SN" predict --checkpoint "$CK" \
+    --device "$DEV" "$TMP/none.png"
+bad "predict without images" "at least one image" "$SN" predict --checkpoint "$CK"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
