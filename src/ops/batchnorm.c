@@ -53,6 +53,15 @@ static sn_status bn_local_limit(sn_context *ctx, const char *kernel, size_t loca
     return SN_OK;
 }
 
+sn_status sn_batchnorm_local_limit(sn_context *ctx, size_t *limit)
+{
+    size_t stats, grad;
+    SN_TRY(bn_local_limit(ctx, "sn_bn_stats_partial", sizeof(cl_int) + 2 * sizeof(cl_float), &stats));
+    SN_TRY(bn_local_limit(ctx, "sn_bn_grad_partial", 2 * sizeof(cl_float), &grad));
+    *limit = stats < grad ? stats : grad;
+    return SN_OK;
+}
+
 /* Work-group size `local` (0: the default) checked against the kernel. */
 static sn_status bn_local_size(sn_context *ctx, const char *op, const char *kernel,
                                size_t local_bytes, size_t local, size_t *out)

@@ -26,4 +26,8 @@ sn_status sn_batchnorm_backward_eval_local(sn_context *ctx, const sn_tensor *dy,
                                            sn_tensor *dx, int accumulate_dx, sn_tensor *dgamma,
                                            sn_tensor *dbeta, int accumulate_params, size_t local);
 
+/* Largest `local` every batch-norm reduction kernel accepts on this device
+ * (kernel and device work-group limits, local memory). */
+sn_status sn_batchnorm_local_limit(sn_context *ctx, size_t *limit);
+
 #endif
