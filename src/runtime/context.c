@@ -62,6 +62,7 @@ static sn_status context_create(const sn_context_options *opts, int offline_buil
         st = sn_cl_fail(err, "clCreateCommandQueue");
         goto fail;
     }
+    sn_cache_dir(opts, ctx->cache_dir, sizeof ctx->cache_dir);
     st = sn_program_load(ctx, opts);
     if (st != SN_OK)
         goto fail;

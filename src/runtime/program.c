@@ -180,8 +180,8 @@ sn_status sn_program_load(sn_context *ctx, const sn_context_options *opts)
                        "SN_KERNEL_BINARY=FILE or sn_context_options.kernel_binary",
                        ctx->info.name, ctx->info.platform_index, ctx->info.device_index);
 
-    char dir[4096], path[4200];
-    sn_cache_dir(opts, dir, sizeof dir);
+    char path[4200];
+    const char *dir = ctx->cache_dir;
     path[0] = '\0';
     if (dir[0]) {
         snprintf(path, sizeof path, "%s/%016llx.bin", dir,

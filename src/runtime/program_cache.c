@@ -14,8 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 static const char MAGIC[8] = {'S', 'N', 'P', 'R', 'O', 'G', '1', '\n'};
 
@@ -162,57 +160,25 @@ done:
     return st;
 }
 
-static int make_dirs(const char *dir)
+typedef struct binary_file {
+    const char *key;
+    const unsigned char *binary;
+    size_t size;
+} binary_file;
+
+static int write_binary_file(FILE *f, void *user)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p == '/') {
-            *p = '\0';
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST)
-                return -1;
-            *p = '/';
-        }
-    }
-    return (mkdir(tmp, 0755) == 0 || errno == EEXIST) ? 0 : -1;
+    const binary_file *b = user;
+    uint64_t key_len = strlen(b->key), bin_len = b->size;
+    uint64_t sum = checksum(b->key, (size_t)key_len, b->binary, b->size);
+    return fwrite(MAGIC, sizeof MAGIC, 1, f) == 1 && fwrite(&key_len, 8, 1, f) == 1 &&
+           fwrite(b->key, 1, (size_t)key_len, f) == key_len && fwrite(&bin_len, 8, 1, f) == 1 &&
+           fwrite(b->binary, 1, b->size, f) == b->size && fwrite(&sum, 8, 1, f) == 1;
 }
 
 sn_status sn_program_binary_write(const char *path, const char *key,
                                   const unsigned char *binary, size_t size)
 {
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash && slash != dir) {
-        *slash = '\0';
-        if (make_dirs(dir) != 0)
-            return sn_fail(SN_ERR_IO, "cannot create directory '%s': %s", dir, strerror(errno));
-    }
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        return sn_fail(SN_ERR_IO, "cannot create '%s': %s", tmp, strerror(errno));
-    FILE *f = fdopen(fd, "wb");
-    if (!f) {
-        close(fd);
-        unlink(tmp);
-        return sn_fail(SN_ERR_IO, "cannot write '%s': %s", tmp, strerror(errno));
-    }
-    uint64_t key_len = strlen(key), bin_len = size;
-    uint64_t sum = checksum(key, (size_t)key_len, binary, size);
-    int ok = fwrite(MAGIC, sizeof MAGIC, 1, f) == 1 && fwrite(&key_len, 8, 1, f) == 1 &&
-             fwrite(key, 1, (size_t)key_len, f) == key_len && fwrite(&bin_len, 8, 1, f) == 1 &&
-             fwrite(binary, 1, size, f) == size && fwrite(&sum, 8, 1, f) == 1 && fflush(f) == 0 &&
-             fsync(fileno(f)) == 0;
-    int saved_errno = errno;
-    if (fclose(f) != 0)
-        ok = 0;
-    if (!ok || rename(tmp, path) != 0) {
-        if (ok)
-            saved_errno = errno;
-        unlink(tmp);
-        return sn_fail(SN_ERR_IO, "cannot write program binary '%s': %s", path, strerror(saved_errno));
-    }
-    return SN_OK;
+    binary_file b = {key, binary, size};
+    return sn_file_write_atomic(path, "program binary", write_binary_file, &b);
 }

@@ -4,6 +4,7 @@
 #define SN_RUNTIME_INTERNAL_H
 
 #include <CL/cl.h>
+#include <stdio.h>
 
 #include "runtime/error_internal.h"
 #include "sharesnet/runtime.h"
@@ -25,6 +26,7 @@ struct sn_context {
     sn_program_origin origin;
     double program_seconds;
     int offline_build; /* building for compile-kernels: accelerators may compile */
+    char cache_dir[4096]; /* resolved cache directory; "" when caching is off */
 
     sn_kernel_entry kernels[SN_MAX_KERNELS];
     int n_kernels;
@@ -68,6 +70,15 @@ sn_status sn_program_binary_write(const char *path, const char *key,
 /* Program binary of a built program. Caller frees. */
 sn_status sn_program_get_binary(sn_context *ctx, cl_program program,
                                 unsigned char **binary, size_t *size);
+
+/* ---- files (file_atomic.c) ---- */
+/* mkdir -p; 0 on success, -1 with errno. */
+int sn_make_dirs(const char *dir);
+/* Write `path` through a temp file + fsync + rename: `write` fills the
+ * stream and returns 1 on success. Readers see the old file or the new one,
+ * never half of one; on failure the temp file is removed. */
+sn_status sn_file_write_atomic(const char *path, const char *what,
+                               int (*write)(FILE *f, void *user), void *user);
 
 /* ---- hashing (hash.c) ---- */
 uint64_t sn_hash64(const void *data, size_t size, uint64_t seed);
