@@ -13,11 +13,16 @@
  * dimension n*OHW, and a GEMM library parallelises over the output only: a
  * GPU would run it on a few of its cores. So its columns are cut into
  * slices whose partial products (one strided batched GEMM) a kernel sums.
+ *
+ * This is the SN_CONV_ALGO_GEMM algorithm. Each public op checks its shapes
+ * once here, then runs the algorithm sn_conv_choose() picks for the pass and
+ * shape (ops/conv_algo.h): this one, or the direct kernels (conv_direct.c).
  */
 #include "ops/conv2d.h"
 
 #include <stdio.h>
 
+#include "ops/conv_algo.h"
 #include "ops/gemm.h"
 #include "ops/op_check.h"
 #include "sharesnet/ops.h"
@@ -211,12 +216,20 @@ static sn_status cn_store(sn_context *ctx, const conv_geom *g, cl_mem t, int n0,
                         g);
 }
 
+/* The algorithm for pass and shape g (checked). */
+static sn_conv_algo choose(sn_context *ctx, sn_conv_pass pass, const conv_geom *g)
+{
+    return sn_conv_choose(ctx, pass, g->N, g->C, g->H, g->W, g->OC, g->K, g->stride, g->pad);
+}
+
 /* x [N,C,H,W], w [OC,C,K,K] -> y [N,OC,OH,OW]. */
 sn_status sn_conv2d_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
                             const sn_tensor *w, sn_tensor *y)
 {
     conv_geom g;
     SN_TRY(conv_check(ctx, "conv2d_forward", d, "x", x, "w", w, "y", y, &g));
+    if (choose(ctx, SN_CONV_FORWARD, &g) == SN_CONV_ALGO_DIRECT)
+        return with_context(sn_conv2d_direct_forward(ctx, d, x, w, y), &g);
     cl_mem ws;
     SN_TRY(conv_workspace(ctx, &g, &ws));
     for (int n0 = 0; n0 < g.N; n0 += g.chunk) {
@@ -240,6 +253,8 @@ sn_status sn_conv2d_backward_data(sn_context *ctx, const sn_conv2d_desc *d, cons
 {
     conv_geom g;
     SN_TRY(conv_check(ctx, "conv2d_backward_data", d, "dx", dx, "w", w, "dy", dy, &g));
+    if (choose(ctx, SN_CONV_BACKWARD_DATA, &g) == SN_CONV_ALGO_DIRECT)
+        return with_context(sn_conv2d_direct_backward_data(ctx, d, dy, w, dx, accumulate), &g);
     cl_mem ws;
     SN_TRY(conv_workspace(ctx, &g, &ws));
     for (int n0 = 0; n0 < g.N; n0 += g.chunk) {
@@ -304,6 +319,9 @@ sn_status sn_conv2d_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
 {
     conv_geom g;
     SN_TRY(conv_check(ctx, "conv2d_backward_weights", d, "x", x, "dw", dw, "dy", dy, &g));
+    if (choose(ctx, SN_CONV_BACKWARD_WEIGHTS, &g) == SN_CONV_ALGO_DIRECT)
+        return with_context(
+            sn_conv2d_direct_backward_weights(ctx, d, x, dy, dw, accumulate), &g);
     g.splits = weight_splits(ctx, &g, (size_t)g.chunk * (size_t)g.OHW);
     cl_mem ws;
     SN_TRY(conv_workspace(ctx, &g, &ws));

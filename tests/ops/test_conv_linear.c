@@ -1,6 +1,9 @@
 /* conv2d and linear on the device against the double reference: random
  * inputs, awkward shapes, NaN-poisoned outputs, the accumulate contract and
- * the shape errors. */
+ * the shape errors. Every conv case runs three times: with the library's
+ * choice of algorithm (suite conv2d), and with each algorithm forced through
+ * SN_CONV_ALGO (suites conv2d_gemm, conv2d_direct; Criterion forks a child
+ * per test, so setenv stays in the test). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -8,6 +11,7 @@
 
 #include "op_test.h"
 #include "ops/conv2d.h"
+#include "ops/conv_algo.h"
 #include "runtime/runtime_internal.h"
 
 /* One convolution: x [N,C,H,W], w [OC,C,K,K]. */
@@ -121,8 +125,35 @@ static void check_conv(conv_case cs, unsigned long long seed)
     free(want_dw2);
 }
 
-#define CONV_TEST(name, N, C, H, W, OC, K, S, P)                      \
-    Test(conv2d, name) { check_conv((conv_case){N, C, H, W, OC, K, S, P}, __LINE__); }
+/* Force an algorithm ("gemm", "direct") for the rest of this test. */
+static void force_algo(const char *algo) { cr_assert_eq(setenv("SN_CONV_ALGO", algo, 1), 0); }
+
+/* Every case must be one the direct algorithm takes (else forcing it would
+ * silently test GEMM twice). */
+static void check_conv_algo(conv_case cs, unsigned long long seed, const char *algo)
+{
+    force_algo(algo);
+    if (!strcmp(algo, "direct")) {
+        sn_context *ctx = op_test_context();
+        for (int pass = SN_CONV_FORWARD; pass <= SN_CONV_BACKWARD_WEIGHTS; pass++)
+            cr_assert(sn_conv_algo_supported(ctx, SN_CONV_ALGO_DIRECT, (sn_conv_pass)pass, cs.N,
+                                             cs.C, cs.H, cs.W, cs.OC, cs.K, cs.stride, cs.pad),
+                      "direct conv does not support pass %d", pass);
+        sn_context_free(ctx);
+    }
+    check_conv(cs, seed);
+}
+
+#define CONV_TEST(name, N, C, H, W, OC, K, S, P)                                            \
+    Test(conv2d, name) { check_conv((conv_case){N, C, H, W, OC, K, S, P}, __LINE__); }      \
+    Test(conv2d_gemm, name)                                                                 \
+    {                                                                                       \
+        check_conv_algo((conv_case){N, C, H, W, OC, K, S, P}, __LINE__, "gemm");           \
+    }                                                                                       \
+    Test(conv2d_direct, name)                                                               \
+    {                                                                                       \
+        check_conv_algo((conv_case){N, C, H, W, OC, K, S, P}, __LINE__, "direct");         \
+    }
 
 /*        name                     N  C   H   W  OC  K  s  p */
 CONV_TEST(batch1_3x3_odd,          1, 3,  5,  5,  4, 3, 1, 1)
@@ -143,6 +174,17 @@ CONV_TEST(resnet20_stage1,         4, 16, 32, 32, 16, 3, 1, 1)
 /* 2187 columns: on a 2-unit CPU two weight-gradient slices of 1093 columns
  * and one left over (other devices slice it otherwise). */
 CONV_TEST(weight_slices_uneven,    3, 4, 27, 27,  4, 3, 1, 1)
+/* Direct kernels' tiles: two vectors of lanes (32 and 64 channels), lanes
+ * past a vector (40 = 16+16+8, 17), pixel tiles crossing rows. */
+CONV_TEST(lanes_32_64_channels,    2, 32, 9,  7, 64, 3, 1, 1)
+CONV_TEST(lanes_40_17_stride2,     3, 17, 6, 11, 40, 3, 2, 1)
+CONV_TEST(k1_stride2_wide,         2, 32, 7,  9, 64, 1, 2, 0)
+/* Padding beyond the kernel (output larger than the input), stride 3,
+ * 1x1 with padding, 7x7 stride 2 on odd sizes with 6 channels. */
+CONV_TEST(k3_pad3_larger_output,   2, 3,  4,  5,  5, 3, 1, 3)
+CONV_TEST(k5_stride3_pad2,         2, 5, 10,  8,  6, 5, 3, 2)
+CONV_TEST(k1_stride2_pad1,         2, 6,  7,  7,  6, 1, 2, 1)
+CONV_TEST(k7_stride2_pad3_c6,      1, 6, 11,  9,  5, 7, 2, 3)
 
 /* Workspace limit of two images: chunks of 2, 2 and 1 (the last takes the
  * one-image path without permutes). */
@@ -163,9 +205,25 @@ Test(conv2d, one_image_chunks)
     sn_conv2d_set_workspace_limit(0);
 }
 
+/* The direct algorithm chunks its padded copies by the same limit. */
+Test(conv2d_direct, several_chunks)
+{
+    conv_case cs = {5, 3, 9, 9, 4, 3, 2, 1};
+    sn_conv2d_set_workspace_limit((size_t)2 * 3 * 11 * 11);
+    check_conv_algo(cs, 77, "direct");
+    sn_conv2d_set_workspace_limit(0);
+}
+
+Test(conv2d_direct, one_image_chunks)
+{
+    sn_conv2d_set_workspace_limit(1);
+    check_conv_algo((conv_case){3, 5, 7, 7, 6, 3, 2, 1}, 78, "direct");
+    sn_conv2d_set_workspace_limit(0);
+}
+
 /* Gradients added into buffers holding earlier values: two accumulate = 1
  * calls give old + ref(dy) + ref(dy2). */
-Test(conv2d, accumulate_into_existing)
+static void check_accumulate_into_existing(void)
 {
     const conv_case cs = {3, 5, 7, 7, 6, 3, 2, 1};
     const int OH = ref_out_size(cs.H, cs.K, cs.stride, cs.pad);
@@ -219,6 +277,18 @@ Test(conv2d, accumulate_into_existing)
     free(want_dw);
     free(part_dx);
     free(part_dw);
+}
+
+Test(conv2d, accumulate_into_existing) { check_accumulate_into_existing(); }
+Test(conv2d_gemm, accumulate_into_existing)
+{
+    force_algo("gemm");
+    check_accumulate_into_existing();
+}
+Test(conv2d_direct, accumulate_into_existing)
+{
+    force_algo("direct");
+    check_accumulate_into_existing();
 }
 
 /* ---- linear ------------------------------------------------------------- */

@@ -1,0 +1,414 @@
+/* The convolution auto-tuner: timing on a miss, the tuning file (written,
+ * read by a later process, corrupt or foreign files ignored and rewritten),
+ * SN_CONV_ALGO, SN_TUNE=0, SN_CACHE=0, forcing, and a tuning failure that
+ * falls back to the default. Each test runs in its own process (Criterion
+ * forks), so the process-wide tables and counters start empty. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "op_test.h"
+#include "ops/conv_tune.h"
+#include "runtime/runtime_internal.h"
+
+static char cache_dir[256];
+
+static void make_cache_dir(void)
+{
+    snprintf(cache_dir, sizeof cache_dir, "/tmp/sn-tune-test-XXXXXX");
+    cr_assert_not_null(mkdtemp(cache_dir));
+    setenv("SN_CACHE_DIR", cache_dir, 1);
+    unsetenv("SN_CACHE");
+    unsetenv("SN_CONV_ALGO");
+    unsetenv("SN_TUNE");
+}
+
+static void remove_cache_dir(void)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", cache_dir);
+    if (system(cmd) != 0)
+        cr_log_warn("could not remove %s", cache_dir);
+}
+
+TestSuite(conv_tune, .init = make_cache_dir, .fini = remove_cache_dir, .timeout = 300);
+
+/* Small shapes both algorithms support (checked by need_both). */
+static const sn_conv_shape shape_a = {2, 4, 9, 9, 6, 3, 1, 1};
+static const sn_conv_shape shape_b = {3, 5, 8, 8, 4, 3, 2, 1};
+
+static sn_conv_algo choose(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *s)
+{
+    return sn_conv_choose(ctx, pass, s->N, s->C, s->H, s->W, s->OC, s->K, s->stride, s->pad);
+}
+
+static void need_both(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *s)
+{
+    cr_assert(sn_conv_algo_supported(ctx, SN_CONV_ALGO_DIRECT, pass, s->N, s->C, s->H, s->W,
+                                     s->OC, s->K, s->stride, s->pad),
+              "the direct algorithm should support the test shape");
+}
+
+static char *read_text(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    char *text = calloc(1, 1 << 16);
+    cr_assert_not_null(text);
+    size_t n = fread(text, 1, (1 << 16) - 1, f);
+    text[n] = '\0';
+    fclose(f);
+    return text;
+}
+
+static void write_text(const char *path, const char *text, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    cr_assert_not_null(f, "cannot write %s", path);
+    cr_assert_eq(fwrite(text, 1, len, f), len);
+    fclose(f);
+}
+
+/* A decision line in the documented format, with its checksum: low 32 bits
+ * of sn_hash64(content, seed 0x7e11). */
+static void decision_line(char *buf, size_t size, const char *content)
+{
+    unsigned check = (unsigned)(sn_hash64(content, strlen(content), 0x7e11) & 0xffffffffu);
+    snprintf(buf, size, "%s %08x\n", content, check);
+}
+
+static int file_has_line_starting(const char *text, const char *prefix)
+{
+    for (const char *line = text; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL)
+        if (!strncmp(line, prefix, strlen(prefix)))
+            return 1;
+    return 0;
+}
+
+Test(conv_tune, first_choice_times_candidates_and_writes_the_file)
+{
+    sn_context *ctx = op_test_context();
+    need_both(ctx, SN_CONV_FORWARD, &shape_a);
+    char path[4200], header[4400];
+    sn_conv_tune_path(ctx, path, sizeof path);
+    sn_conv_tune_header(ctx, header, sizeof header);
+    cr_assert(!strncmp(path, cache_dir, strlen(cache_dir)), "tuning file %s not in %s", path,
+              cache_dir);
+    cr_assert(strstr(path, ".tune"));
+    cr_assert(strstr(header, "source="), "header names the kernel source hash: %s", header);
+    cr_assert_eq(access(path, F_OK), -1, "no tuning file before tuning");
+
+    cr_assert_eq(sn_conv_tune_timings(), 0);
+    sn_mem_stats before, after;
+    sn_context_mem_stats(ctx, &before);
+    sn_conv_algo a = choose(ctx, SN_CONV_FORWARD, &shape_a);
+    cr_assert(a == SN_CONV_ALGO_GEMM || a == SN_CONV_ALGO_DIRECT);
+    cr_assert_eq(sn_conv_tune_timings(), 1, "the first choice times the candidates");
+    sn_context_mem_stats(ctx, &after);
+    cr_assert_eq(after.total, before.total, "tuning leaves no device memory behind");
+    cr_assert_eq(after.allocations, before.allocations);
+    cr_assert_eq(after.peak, before.peak, "scratch tensors do not count towards the peak");
+
+    /* Remembered: no second timing. */
+    cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), a);
+    cr_assert_eq(sn_conv_tune_timings(), 1);
+
+    char *text = read_text(path);
+    cr_assert_not_null(text, "the tuning file %s was written", path);
+    cr_assert(!strncmp(text, header, strlen(header)) && text[strlen(header)] == '\n',
+              "first line is the key:\n%s", text);
+    char prefix[128];
+    snprintf(prefix, sizeof prefix, "forward 2 4 9 9 6 3 1 1 %s ", sn_conv_algo_name(a));
+    cr_assert(file_has_line_starting(text, prefix), "no line '%s' in\n%s", prefix, text);
+    free(text);
+
+    /* The explicit tuner reports both candidates' times. */
+    sn_conv_tune_result r;
+    cr_assert_eq(sn_conv_tune(ctx, SN_CONV_FORWARD, &shape_a, 0, &r), SN_OK, "%s",
+                 sn_last_error());
+    cr_assert_eq(r.algo, a);
+    cr_assert_eq(r.source, SN_TUNE_SOURCE_TIMED);
+    cr_assert(r.ms[SN_CONV_ALGO_GEMM] >= 0 && r.ms[SN_CONV_ALGO_DIRECT] >= 0);
+    cr_assert(r.ms[a] <= r.ms[1 - a], "the fastest wins");
+    sn_context_free(ctx);
+}
+
+Test(conv_tune, a_later_process_reads_the_file_without_timing)
+{
+    sn_context *ctx = op_test_context();
+    need_both(ctx, SN_CONV_BACKWARD_WEIGHTS, &shape_b);
+    sn_conv_algo a = choose(ctx, SN_CONV_BACKWARD_WEIGHTS, &shape_b);
+    cr_assert_eq(sn_conv_tune_timings(), 1);
+    sn_context_free(ctx);
+
+    sn_conv_tune_forget(); /* as a new process */
+    sn_context *ctx2 = op_test_context();
+    cr_assert_eq(choose(ctx2, SN_CONV_BACKWARD_WEIGHTS, &shape_b), a);
+    cr_assert_eq(sn_conv_tune_timings(), 1, "the second context reads the file");
+    cr_assert_geq(sn_conv_tune_file_hits(), 1);
+    sn_context_free(ctx2);
+}
+
+Test(conv_tune, the_file_decides_even_against_the_clock)
+{
+    /* Hand-written decisions are taken as they are: gemm for one pass, direct
+     * for another, whatever the clock would say. */
+    sn_context *ctx = op_test_context();
+    need_both(ctx, SN_CONV_FORWARD, &shape_a);
+    need_both(ctx, SN_CONV_BACKWARD_DATA, &shape_a);
+    char path[4200], header[4400], l1[256], l2[256], text[8192];
+    sn_conv_tune_path(ctx, path, sizeof path);
+    sn_conv_tune_header(ctx, header, sizeof header);
+    decision_line(l1, sizeof l1, "forward 2 4 9 9 6 3 1 1 gemm 1.5000 9.0000");
+    decision_line(l2, sizeof l2, "backward_data 2 4 9 9 6 3 1 1 direct 9.0000 1.2500");
+    snprintf(text, sizeof text, "%s\n# comment\n%s\n%s", header, l1, l2);
+    write_text(path, text, strlen(text));
+
+    cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_GEMM);
+    cr_assert_eq(choose(ctx, SN_CONV_BACKWARD_DATA, &shape_a), SN_CONV_ALGO_DIRECT);
+    cr_assert_eq(sn_conv_tune_timings(), 0);
+    cr_assert_eq(sn_conv_tune_file_hits(), 2);
+    sn_conv_tune_result r;
+    cr_assert_eq(sn_conv_tune(ctx, SN_CONV_FORWARD, &shape_a, 0, &r), SN_OK);
+    cr_assert_eq(r.source, SN_TUNE_SOURCE_FILE);
+    cr_assert_float_eq(r.ms[SN_CONV_ALGO_GEMM], 1.5, 1e-9);
+    cr_assert_float_eq(r.ms[SN_CONV_ALGO_DIRECT], 9.0, 1e-9);
+    cr_assert_eq(sn_conv_tune_timings(), 0);
+    sn_context_free(ctx);
+}
+
+Test(conv_tune, corrupt_and_truncated_files_are_ignored_and_rewritten)
+{
+    sn_context *ctx = op_test_context();
+    need_both(ctx, SN_CONV_FORWARD, &shape_a);
+    char path[4200], header[4400], good[256], text[16384];
+    sn_conv_tune_path(ctx, path, sizeof path);
+    sn_conv_tune_header(ctx, header, sizeof header);
+    decision_line(good, sizeof good, "forward 2 4 9 9 6 3 1 1 gemm 1.0000 2.0000");
+    char flipped[256];
+    snprintf(flipped, sizeof flipped, "%s", good);
+    flipped[0] = 'F'; /* checksum no longer matches */
+    char bad_values[256];
+    decision_line(bad_values, sizeof bad_values, "forward 2 4 9 9 6 3 1 1 direct 1.0 -");
+    char negative[256];
+    decision_line(negative, sizeof negative, "forward -2 4 9 9 6 3 1 1 gemm 1.0 2.0");
+    char nan_time[256];
+    decision_line(nan_time, sizeof nan_time, "forward 2 4 9 9 6 3 1 1 gemm nan 2.0");
+    char unknown[256];
+    decision_line(unknown, sizeof unknown, "forward 2 4 9 9 6 3 1 1 winograd 1.0 2.0");
+    char extra[256];
+    decision_line(extra, sizeof extra, "forward 2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0");
+
+    /* Every line here is wrong in some way; the last is the good line cut
+     * short (no newline). Nothing is used: the shape gets timed. */
+    size_t len = (size_t)snprintf(text, sizeof text,
+                                  "%s\n%s%s%s%s%s%s\ngarbage\n\x01\x02\xff\n%.*s", header,
+                                  flipped, bad_values, negative, nan_time, unknown, extra,
+                                  (int)strlen(good) - 1, good);
+    write_text(path, text, len);
+    cr_assert(choose(ctx, SN_CONV_FORWARD, &shape_a) <= SN_CONV_ALGO_DIRECT);
+    cr_assert_eq(sn_conv_tune_timings(), 1, "a corrupt file is ignored");
+    cr_assert_eq(sn_conv_tune_file_hits(), 0);
+
+    char *after = read_text(path);
+    cr_assert_not_null(after);
+    cr_assert(!strncmp(after, header, strlen(header)), "rewritten with the key");
+    cr_assert(!strstr(after, "garbage") && !strstr(after, "winograd") && !strstr(after, "Forward"),
+              "bad lines are dropped:\n%s", after);
+    cr_assert(file_has_line_starting(after, "forward 2 4 9 9 6 3 1 1 "));
+    free(after);
+
+    /* Pure binary junk and an empty file: ignored too. */
+    sn_conv_tune_forget();
+    unsigned char junk[4096];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (unsigned char)(i * 131u + 7u);
+    write_text(path, (const char *)junk, sizeof junk);
+    cr_assert(choose(ctx, SN_CONV_FORWARD, &shape_a) <= SN_CONV_ALGO_DIRECT);
+    cr_assert_eq(sn_conv_tune_timings(), 2);
+    sn_conv_tune_forget();
+    write_text(path, "", 0);
+    cr_assert(choose(ctx, SN_CONV_FORWARD, &shape_a) <= SN_CONV_ALGO_DIRECT);
+    cr_assert_eq(sn_conv_tune_timings(), 3);
+    sn_context_free(ctx);
+}
+
+Test(conv_tune, a_file_for_another_key_is_not_used)
+{
+    sn_context *ctx = op_test_context();
+    need_both(ctx, SN_CONV_FORWARD, &shape_a);
+    char path[4200], header[4400], line[256], text[16384];
+    sn_conv_tune_path(ctx, path, sizeof path);
+    sn_conv_tune_header(ctx, header, sizeof header);
+    decision_line(line, sizeof line, "forward 2 4 9 9 6 3 1 1 gemm 1.0000 2.0000");
+
+    /* Same file name, but written for another kernel source, then for
+     * another device: the valid-looking decision must not be taken. */
+    const char *fields[] = {"source=", "device="};
+    for (int k = 0; k < 2; k++) {
+        char other[4400];
+        snprintf(other, sizeof other, "%s", header);
+        char *v = strstr(other, fields[k]);
+        cr_assert_not_null(v);
+        v += strlen(fields[k]);
+        *v = *v == 'X' ? 'Y' : 'X';
+        snprintf(text, sizeof text, "%s\n%s", other, line);
+        write_text(path, text, strlen(text));
+        sn_conv_tune_forget();
+        choose(ctx, SN_CONV_FORWARD, &shape_a);
+        cr_assert_eq(sn_conv_tune_timings(), k + 1, "a foreign file (%s) is not used",
+                     fields[k]);
+        cr_assert_eq(sn_conv_tune_file_hits(), 0);
+        char *after = read_text(path);
+        cr_assert_not_null(after);
+        cr_assert(!strncmp(after, header, strlen(header)) && after[strlen(header)] == '\n',
+                  "rewritten for this key");
+        free(after);
+    }
+    sn_context_free(ctx);
+}
+
+Test(conv_tune, sn_conv_algo_forces_an_algorithm)
+{
+    sn_context *ctx = op_test_context();
+    need_both(ctx, SN_CONV_FORWARD, &shape_a);
+    setenv("SN_CONV_ALGO", "gemm", 1);
+    cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_GEMM);
+    setenv("SN_CONV_ALGO", "direct", 1);
+    cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_DIRECT);
+    cr_assert_eq(sn_conv_tune_timings(), 0, "a forced algorithm needs no timing");
+    char path[4200];
+    sn_conv_tune_path(ctx, path, sizeof path);
+    cr_assert_eq(access(path, F_OK), -1, "nothing written");
+
+    /* A shape direct does not support falls back to GEMM. */
+    const sn_conv_shape huge = {1, 1 << 14, 1 << 10, 1 << 10, 1 << 14, 3, 1, 1};
+    if (!sn_conv_algo_supported(ctx, SN_CONV_ALGO_DIRECT, SN_CONV_FORWARD, huge.N, huge.C, huge.H,
+                                huge.W, huge.OC, huge.K, huge.stride, huge.pad))
+        cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &huge), SN_CONV_ALGO_GEMM);
+
+    /* "auto" (or anything unknown) leaves it to the tuner. */
+    setenv("SN_CONV_ALGO", "auto", 1);
+    choose(ctx, SN_CONV_FORWARD, &shape_a);
+    cr_assert_eq(sn_conv_tune_timings(), 1);
+    unsetenv("SN_CONV_ALGO");
+
+    /* Forcing through the internal override, and restoring it. */
+    cr_assert_eq(sn_conv_force_algo(ctx, SN_CONV_ALGO_DIRECT), -1);
+    cr_assert_eq(choose(ctx, SN_CONV_BACKWARD_DATA, &shape_b), SN_CONV_ALGO_DIRECT);
+    cr_assert_eq(sn_conv_force_algo(ctx, SN_CONV_ALGO_GEMM), SN_CONV_ALGO_DIRECT);
+    cr_assert_eq(choose(ctx, SN_CONV_BACKWARD_DATA, &shape_b), SN_CONV_ALGO_GEMM);
+    cr_assert_eq(sn_conv_force_algo(ctx, -1), SN_CONV_ALGO_GEMM);
+    cr_assert_eq(sn_conv_tune_timings(), 1);
+    sn_context_free(ctx);
+}
+
+Test(conv_tune, sn_tune_0_uses_the_device_default)
+{
+    setenv("SN_TUNE", "0", 1);
+    sn_context *ctx = op_test_context();
+    need_both(ctx, SN_CONV_FORWARD, &shape_a);
+    sn_conv_algo a = choose(ctx, SN_CONV_FORWARD, &shape_a);
+    cr_assert_eq(a, sn_conv_default_algo(ctx, SN_CONV_FORWARD, &shape_a));
+    if (sn_context_device(ctx)->type == SN_DEVICE_CPU)
+        cr_assert_eq(a, SN_CONV_ALGO_DIRECT, "CPUs default to the direct kernels");
+    else if (sn_context_device(ctx)->type == SN_DEVICE_GPU)
+        cr_assert_eq(a, SN_CONV_ALGO_GEMM, "GPUs default to GEMM");
+    cr_assert_eq(sn_conv_tune_timings(), 0);
+    char path[4200];
+    sn_conv_tune_path(ctx, path, sizeof path);
+    cr_assert_eq(access(path, F_OK), -1, "nothing written");
+    sn_context_free(ctx);
+}
+
+Test(conv_tune, sn_cache_0_tunes_in_memory_only)
+{
+    setenv("SN_CACHE", "0", 1);
+    sn_context *ctx = op_test_context();
+    need_both(ctx, SN_CONV_FORWARD, &shape_a);
+    char path[4200];
+    sn_conv_tune_path(ctx, path, sizeof path);
+    cr_assert_str_eq(path, "");
+    sn_conv_algo a = choose(ctx, SN_CONV_FORWARD, &shape_a);
+    cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), a);
+    cr_assert_eq(sn_conv_tune_timings(), 1);
+    sn_conv_tune_result r;
+    cr_assert_eq(sn_conv_tune(ctx, SN_CONV_FORWARD, &shape_a, 0, &r), SN_OK, "%s",
+                 sn_last_error());
+    cr_assert_eq(r.algo, a);
+    unsetenv("SN_CACHE");
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "ls %s/*.tune >/dev/null 2>&1", cache_dir);
+    cr_assert_neq(system(cmd), 0, "no tuning file with SN_CACHE=0");
+    sn_context_free(ctx);
+}
+
+Test(conv_tune, a_failed_tuning_falls_back_to_the_default)
+{
+    /* Scratch tensors larger than the device (or a tensor) allows: tuning fails, the
+     * choice is the default, remembered, and the op's status is untouched. */
+    sn_context *ctx = op_test_context();
+    const sn_device_info *d = sn_context_device(ctx);
+    const int C = 1024, H = 1024;
+    int N = (int)(d->max_alloc_bytes / ((size_t)C * H * H * sizeof(float))) + 2;
+    const sn_conv_shape huge = {N, C, H, H, 4, 1, 1, 0};
+    sn_conv_algo a = choose(ctx, SN_CONV_FORWARD, &huge);
+    cr_assert_eq(a, sn_conv_default_algo(ctx, SN_CONV_FORWARD, &huge));
+    long timed = sn_conv_tune_timings();
+    cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &huge), a);
+    cr_assert_eq(sn_conv_tune_timings(), timed, "a failure is remembered, not retried");
+    cr_assert_str_eq(sn_last_error(), "", "a failed tuning leaves no error behind");
+
+    sn_conv_tune_result r;
+    sn_status st = sn_conv_tune(ctx, SN_CONV_FORWARD, &huge, 1, &r);
+    cr_assert_neq(st, SN_OK, "explicit tuning reports the failure");
+    cr_assert_neq(sn_last_error()[0], '\0');
+    cr_assert_eq(r.source, SN_TUNE_SOURCE_DEFAULT);
+    cr_assert_eq(r.algo, a);
+    sn_mem_stats m;
+    sn_context_mem_stats(ctx, &m);
+    cr_assert_eq(m.bytes[SN_MEM_WORKSPACE], ctx->workspace_bytes, "no scratch left behind");
+    sn_context_free(ctx);
+}
+
+Test(conv_tune, ops_agree_under_either_algorithm)
+{
+    /* What tuning may change: the last bits, never the result. */
+    sn_context *ctx = op_test_context();
+    const sn_conv_shape *s = &shape_b;
+    need_both(ctx, SN_CONV_FORWARD, s);
+    const int OH = (s->H + 2 * s->pad - s->K) / s->stride + 1;
+    const int sx[4] = {s->N, s->C, s->H, s->W}, sw[4] = {s->OC, s->C, s->K, s->K},
+              sy[4] = {s->N, s->OC, OH, OH};
+    ref_rng rng;
+    ref_rng_seed(&rng, 7);
+    double *x = op_random(&rng, (size_t)s->N * s->C * s->H * s->W, -1, 1);
+    double *w = op_random(&rng, (size_t)s->OC * s->C * s->K * s->K, -1, 1);
+    sn_tensor tx, tw, ty;
+    op_tensor_from(ctx, &tx, 4, sx, x);
+    op_tensor_from(ctx, &tw, 4, sw, w);
+    op_tensor_poisoned(ctx, &ty, 4, sy);
+    const sn_conv2d_desc desc = {s->K, s->stride, s->pad};
+    double *y[2];
+    for (int a = 0; a < 2; a++) {
+        int previous = sn_conv_force_algo(ctx, a);
+        cr_assert_eq(sn_conv2d_forward(ctx, &desc, &tx, &tw, &ty), SN_OK, "%s", sn_last_error());
+        sn_conv_force_algo(ctx, previous);
+        y[a] = op_download(&ty);
+    }
+    for (size_t i = 0; i < ty.count; i++)
+        cr_assert(fabs(y[0][i] - y[1][i]) <= 1e-5 * (1 + fabs(y[0][i])), "y[%zu]: %g vs %g", i,
+                  y[0][i], y[1][i]);
+    free(y[0]);
+    free(y[1]);
+    free(x);
+    free(w);
+    sn_tensor_release(&tx);
+    sn_tensor_release(&tw);
+    sn_tensor_release(&ty);
+    sn_context_free(ctx);
+}
