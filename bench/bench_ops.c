@@ -10,8 +10,15 @@
  * enqueue cost included. The table reports the median (and min/max, to show
  * the spread); GFLOP/s = 2*N*OC*OH*OW*C*K*K / median for every pass.
  *
+ * --algo gemm,direct times each algorithm (SN_CONV_ALGO set around each run)
+ * side by side: their runs are interleaved rep by rep, so a noisy machine
+ * slows them alike. "auto" leaves the choice to the library's tuner.
+ *
  * Output: a Markdown table on stdout (device, driver and date above it) and,
- * with --csv, one CSV row per (shape, pass). */
+ * with --csv, one CSV row per (shape, pass).
+ *
+ * The program's main (bench_ops_main.c) and `sharesnet bench ops` both call
+ * bench_ops_main(). */
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -21,9 +28,10 @@
 
 #include "sharesnet.h"
 #include "sharesnet/ops.h"
+#include "cli/bench.h" /* bench_ops_main: also `sharesnet bench ops` */
 
 static const char usage[] =
-    "usage: sharesnet-bench-ops [options]\n"
+    "usage: sharesnet-bench-ops [options]   (or: sharesnet bench ops [options])\n"
     "\n"
     "Median time and GFLOP/s of conv2d forward, backward-data and backward-weights\n"
     "on the conv shapes of ResNet-20 (32x32) and ResNet-50 (224x224).\n"
@@ -37,6 +45,8 @@ static const char usage[] =
     "  --batch B                   batch for every shape (default 128 for ResNet-20,\n"
     "                              8 for ResNet-50; --quick: 4 and 2)\n"
     "  --quick                     a few small shapes (CI smoke run, seconds)\n"
+    "  --algo LIST                 comma-separated gemm, direct, auto (default auto):\n"
+    "                              algorithms timed side by side, runs interleaved\n"
     "  --csv FILE                  also write the results as CSV\n"
     "  --help                      this text\n";
 
@@ -81,9 +91,13 @@ static const conv_shape shapes[] = {
 enum pass { FORWARD, BACKWARD_DATA, BACKWARD_WEIGHTS, N_PASSES };
 static const char *const pass_names[N_PASSES] = {"forward", "backward_data", "backward_weights"};
 
+#define MAX_ALGOS 3
+static const char *const algo_names[MAX_ALGOS] = {"auto", "gemm", "direct"};
+
 typedef struct options {
     const char *device, *csv;
     int reps, warmup, quick, batch, families;
+    int algos[MAX_ALGOS], n_algos; /* indices into algo_names */
 } options;
 
 typedef struct result {
@@ -107,7 +121,7 @@ static int parse_int(const char *opt, const char *text, int min, int *out)
 /* 0 to run, 1 for --help, 2 on a usage error. */
 static int parse_args(int argc, char **argv, options *o)
 {
-    *o = (options){NULL, NULL, 5, 2, 0, 0, RESNET20 | RESNET50};
+    *o = (options){NULL, NULL, 5, 2, 0, 0, RESNET20 | RESNET50, {0}, 1};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -118,11 +132,12 @@ static int parse_args(int argc, char **argv, options *o)
             o->quick = 1;
             continue;
         }
-        const char *names[] = {"--device", "--reps", "--warmup", "--csv", "--shapes", "--batch"};
+        const char *names[] = {"--device", "--reps",  "--warmup", "--csv",
+                               "--shapes", "--batch", "--algo"};
         int k = 0;
-        while (k < 6 && strcmp(a, names[k]))
+        while (k < 7 && strcmp(a, names[k]))
             k++;
-        if (k == 6) {
+        if (k == 7) {
             fprintf(stderr, "sharesnet-bench-ops: unknown option '%s' (see --help)\n", a);
             return 2;
         }
@@ -149,7 +164,29 @@ static int parse_args(int argc, char **argv, options *o)
                 bad = 1;
             }
             break;
-        default: bad = parse_int(a, v, 1, &o->batch); break;
+        case 5: bad = parse_int(a, v, 1, &o->batch); break;
+        default: {
+            o->n_algos = 0;
+            char list[64];
+            snprintf(list, sizeof list, "%s", v);
+            for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok && !bad;
+                 tok = strtok_r(NULL, ",", &save)) {
+                int j = 0;
+                while (j < MAX_ALGOS && strcmp(tok, algo_names[j]))
+                    j++;
+                if (j == MAX_ALGOS || o->n_algos == MAX_ALGOS) {
+                    fprintf(stderr, "sharesnet-bench-ops: --algo takes up to 3 of gemm, "
+                                    "direct, auto (comma-separated)\n");
+                    bad = 1;
+                } else
+                    o->algos[o->n_algos++] = j;
+            }
+            if (!o->n_algos && !bad) {
+                fprintf(stderr, "sharesnet-bench-ops: --algo needs an algorithm\n");
+                bad = 1;
+            }
+            break;
+        }
         }
         if (bad)
             return 2;
@@ -189,6 +226,15 @@ typedef struct conv_buffers {
     sn_tensor x, w, y, dy, dx, dw;
 } conv_buffers;
 
+/* Select the algorithm of the next runs: index into algo_names. */
+static void use_algo(int algo)
+{
+    if (algo == 0)
+        unsetenv("SN_CONV_ALGO");
+    else
+        setenv("SN_CONV_ALGO", algo_names[algo], 1);
+}
+
 static sn_status run_pass(sn_context *ctx, conv_buffers *b, enum pass p)
 {
     switch (p) {
@@ -198,35 +244,45 @@ static sn_status run_pass(sn_context *ctx, conv_buffers *b, enum pass p)
     }
 }
 
-/* Warm up, then time `reps` runs of one pass, each between two finishes. */
+/* Warm up, then time `reps` runs of one pass with each algorithm of o
+ * (interleaved: rep i of every algorithm before rep i+1), each run between
+ * two finishes. r[a] for o->algos[a]. */
 static sn_status time_pass(sn_context *ctx, conv_buffers *b, enum pass p, const options *o,
                            double flops, result *r)
 {
-    double *ms = malloc((size_t)o->reps * sizeof *ms);
+    double *ms = malloc((size_t)o->reps * (size_t)o->n_algos * sizeof *ms);
     if (!ms) {
         fprintf(stderr, "sharesnet-bench-ops: out of host memory\n");
         return SN_ERR_OUT_OF_MEMORY;
     }
     sn_status st = SN_OK;
-    for (int i = 0; i < o->warmup && st == SN_OK; i++)
-        st = run_pass(ctx, b, p);
-    if (st == SN_OK)
-        st = sn_context_finish(ctx);
-    for (int i = 0; i < o->reps && st == SN_OK; i++) {
-        double start = sn_now_seconds();
-        st = run_pass(ctx, b, p);
+    for (int a = 0; a < o->n_algos && st == SN_OK; a++) {
+        use_algo(o->algos[a]);
+        for (int i = 0; i < o->warmup && st == SN_OK; i++)
+            st = run_pass(ctx, b, p);
         if (st == SN_OK)
             st = sn_context_finish(ctx);
-        ms[i] = 1e3 * (sn_now_seconds() - start);
     }
-    if (st == SN_OK) {
-        qsort(ms, (size_t)o->reps, sizeof *ms, compare_double);
+    for (int i = 0; i < o->reps && st == SN_OK; i++) {
+        for (int a = 0; a < o->n_algos && st == SN_OK; a++) {
+            use_algo(o->algos[a]);
+            double start = sn_now_seconds();
+            st = run_pass(ctx, b, p);
+            if (st == SN_OK)
+                st = sn_context_finish(ctx);
+            ms[a * o->reps + i] = 1e3 * (sn_now_seconds() - start);
+        }
+    }
+    for (int a = 0; a < o->n_algos && st == SN_OK; a++) {
+        double *m = ms + a * o->reps;
+        qsort(m, (size_t)o->reps, sizeof *m, compare_double);
         int n = o->reps;
-        r->median_ms = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
-        r->min_ms = ms[0];
-        r->max_ms = ms[n - 1];
-        r->gflops = r->median_ms > 0 ? flops / (r->median_ms * 1e6) : 0;
+        r[a].median_ms = n % 2 ? m[n / 2] : 0.5 * (m[n / 2 - 1] + m[n / 2]);
+        r[a].min_ms = m[0];
+        r[a].max_ms = m[n - 1];
+        r[a].gflops = r[a].median_ms > 0 ? flops / (r[a].median_ms * 1e6) : 0;
     }
+    use_algo(0);
     free(ms);
     return st;
 }
@@ -280,7 +336,8 @@ static void csv_escape(FILE *f, const char *s)
     fputc('"', f);
 }
 
-int main(int argc, char **argv)
+/* The program; argv[0] is skipped (the program or sub-command name). */
+int bench_ops_main(int argc, char **argv)
 {
     options o;
     int rc = parse_args(argc, argv, &o);
@@ -311,8 +368,8 @@ int main(int argc, char **argv)
             sn_context_free(ctx);
             return 1;
         }
-        fprintf(csv, "shape,pass,batch,C,OC,H,W,K,stride,pad,median_ms,gflops,min_ms,max_ms,"
-                     "reps,device,driver,date\n");
+        fprintf(csv, "shape,pass,algo,batch,C,OC,H,W,K,stride,pad,median_ms,gflops,min_ms,"
+                     "max_ms,reps,device,driver,date\n");
     }
 
     printf("# sharesnet conv2d benchmark\n\n");
@@ -323,9 +380,9 @@ int main(int argc, char **argv)
     printf("- method: %d warm-up runs discarded, median of %d timed runs, each between "
            "clFinish calls (wall clock)%s\n\n",
            o.warmup, o.reps, o.quick ? "; --quick shapes" : "");
-    printf("| shape | pass | N | C | OC | H x W | K | stride | pad | median ms | min ms | max ms "
-           "| GFLOP/s |\n");
-    printf("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    printf("| shape | pass | algo | N | C | OC | H x W | K | stride | pad | median ms | min ms "
+           "| max ms | GFLOP/s |\n");
+    printf("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     fflush(stdout);
 
     int failures = 0;
@@ -342,29 +399,34 @@ int main(int argc, char **argv)
         memset(&b, 0, sizeof b);
         sn_status st = alloc_buffers(ctx, &b, n, s, h, oh);
         for (int p = 0; p < N_PASSES; p++) {
-            result r = {0};
+            result rs[MAX_ALGOS] = {{0}};
             if (st == SN_OK)
-                st = time_pass(ctx, &b, (enum pass)p, &o, flops, &r);
+                st = time_pass(ctx, &b, (enum pass)p, &o, flops, rs);
             if (st != SN_OK) {
                 fprintf(stderr, "sharesnet-bench-ops: %s %s (N=%d): %s: %s\n", s->name,
                         pass_names[p], n, sn_status_name(st), sn_last_error());
                 failures++;
                 break;
             }
-            printf("| %s | %s | %d | %d | %d | %dx%d | %d | %d | %d | %.3f | %.3f | %.3f | "
-                   "%.1f |\n",
-                   s->name, pass_names[p], n, s->c, s->oc, h, h, s->k, s->stride, s->pad,
-                   r.median_ms, r.min_ms, r.max_ms, r.gflops);
-            fflush(stdout);
-            if (csv) {
-                fprintf(csv, "%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%.4f,%.3f,%.4f,%.4f,%d,", s->name,
-                        pass_names[p], n, s->c, s->oc, h, h, s->k, s->stride, s->pad,
-                        r.median_ms, r.gflops, r.min_ms, r.max_ms, o.reps);
-                csv_escape(csv, dev->name);
-                fputc(',', csv);
-                csv_escape(csv, dev->driver_version);
-                fprintf(csv, ",%s\n", date);
+            for (int a = 0; a < o.n_algos; a++) {
+                const result r = rs[a];
+                const char *algo = algo_names[o.algos[a]];
+                printf("| %s | %s | %s | %d | %d | %d | %dx%d | %d | %d | %d | %.3f | %.3f | "
+                       "%.3f | %.1f |\n",
+                       s->name, pass_names[p], algo, n, s->c, s->oc, h, h, s->k, s->stride,
+                       s->pad, r.median_ms, r.min_ms, r.max_ms, r.gflops);
+                if (csv) {
+                    fprintf(csv, "%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%.4f,%.3f,%.4f,%.4f,%d,",
+                            s->name, pass_names[p], algo, n, s->c, s->oc, h, h, s->k,
+                            s->stride, s->pad, r.median_ms, r.gflops, r.min_ms, r.max_ms,
+                            o.reps);
+                    csv_escape(csv, dev->name);
+                    fputc(',', csv);
+                    csv_escape(csv, dev->driver_version);
+                    fprintf(csv, ",%s\n", date);
+                }
             }
+            fflush(stdout);
         }
         release_buffers(&b);
     }

@@ -16,7 +16,7 @@ shift || true
 packages=(build-essential meson ninja-build pkg-config python3
           ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
           libclblast-dev libpng-dev zlib1g-dev libjansson-dev libcriterion-dev
-          dataset-fashion-mnist)
+          dataset-fashion-mnist gnuplot-nox)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -55,5 +55,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_selftest(int argc, char **argv);
 int cmd_compile_kernels(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_tune(int argc, char **argv);
 
 #endif
