@@ -154,21 +154,33 @@ def check(model, spec):
     return diffs
 
 
+# Where PyTorch runs: "cpu" (default) or "cuda" (cuDNN; for the GPU column
+# next to our OpenCL numbers on the same card), from $SN_PEER_DEVICE.
+DEVICE = os.environ.get("SN_PEER_DEVICE", "cpu")
+
+
+def sync():
+    if DEVICE.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
 def time_steps(step, warmup, reps):
     for _ in range(warmup):
         step()
+    sync()
     times = []
     for _ in range(reps):
         start = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - start)
     return statistics.median(times), min(times), max(times)
 
 
 def measure(model, batch, in_channels, size, classes, sgd, warmup, reps):
     gen = torch.Generator().manual_seed(1)
-    x = torch.rand(batch, in_channels, size, size, generator=gen) * 2 - 1
-    y = torch.arange(batch) % classes
+    x = (torch.rand(batch, in_channels, size, size, generator=gen) * 2 - 1).to(DEVICE)
+    y = (torch.arange(batch) % classes).to(DEVICE)
     opt = torch.optim.SGD(model.parameters(), lr=sgd["lr"], momentum=sgd["momentum"],
                           weight_decay=sgd["weight_decay"], nesterov=bool(sgd["nesterov"]))
 
@@ -192,15 +204,18 @@ def measure(model, batch, in_channels, size, classes, sgd, warmup, reps):
 def run(models, batches, warmup, reps, threads, sgd, checked):
     torch.set_num_threads(threads)
     torch.manual_seed(1)
-    print("peer: PyTorch %s on %s (%s), %d thread(s); warm-up %d, median of %d"
-          % (torch.__version__, platform.node(), platform.processor() or platform.machine(),
-             torch.get_num_threads(), warmup, reps), flush=True)
+    where = platform.processor() or platform.machine()
+    if DEVICE.startswith("cuda"):
+        where = "%s, cuDNN %s" % (torch.cuda.get_device_name(), torch.backends.cudnn.version())
+    print("peer: PyTorch %s on %s (%s) device %s, %d thread(s); warm-up %d, median of %d"
+          % (torch.__version__, platform.node(), where, DEVICE, torch.get_num_threads(), warmup,
+             reps), flush=True)
     results, failed = [], False
     for spec in models:
         depth, shared = parse_name(spec["name"])
         if "policy" in spec:
             shared = spec["policy"] == "paper"
-        model = CifarResNet(depth, shared, spec["in_channels"], spec["classes"])
+        model = CifarResNet(depth, shared, spec["in_channels"], spec["classes"]).to(DEVICE)
         count = sum(p.numel() for p in model.parameters())
         if checked:
             diffs = check(model, spec)
