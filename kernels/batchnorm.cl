@@ -1,4 +1,13 @@
-/* Batch norm 2d over (N, H, W) per channel.
+/* Batch norm 2d over (N, H, W) per channel, optionally fused with a ReLU
+ * (`relu` = 1: forward y = max(bn(x), 0), backward dy masked by y > 0).
+ *
+ * Two families of kernels; the host picks one per device class
+ * (src/ops/batchnorm.c):
+ *  - work-group kernels (GPUs): below, local-memory tree reductions over
+ *    chunks of a channel, element-wise kernels with one work-item per value;
+ *  - plane kernels (CPUs, at the end of this file): one work-item per (n, c)
+ *    plane of HW contiguous values, explicit vector loops, no barriers.
+ * Both merge partials per channel in a fixed order: deterministic.
  *
  * A channel holds M = N*HW values, HW apart in blocks of HW. The reductions
  * split each channel into G contiguous chunks of `chunk` values (in the order
@@ -125,23 +134,25 @@ __kernel void sn_bn_stats_finalize(const int C, const int M, const int chunk, co
     running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
 }
 
-/* y = gamma * (x - mean) * invstd + beta; global (HW, N*C). y may be x. */
-__kernel void sn_bn_normalize(const int C, const int HW, const int NC, __global const float *x,
-                              __global const float *gamma, __global const float *beta,
-                              __global const float *mean, __global const float *invstd,
-                              __global float *y)
+/* y = gamma * (x - mean) * invstd + beta (then max(., 0) when relu; NaN
+ * gives 0 as sn_relu_forward); global (HW, N*C). y may be x. */
+__kernel void sn_bn_normalize(const int C, const int HW, const int NC, const int relu,
+                              __global const float *x, __global const float *gamma,
+                              __global const float *beta, __global const float *mean,
+                              __global const float *invstd, __global float *y)
 {
     const int i = get_global_id(0), nc = get_global_id(1);
     if (i >= HW || nc >= NC)
         return;
     const int c = nc % C;
     const int k = nc * HW + i;
-    y[k] = (x[k] - mean[c]) * (gamma[c] * invstd[c]) + beta[c];
+    const float v = (x[k] - mean[c]) * (gamma[c] * invstd[c]) + beta[c];
+    y[k] = relu ? (v > 0.0f ? v : 0.0f) : v;
 }
 
 /* Eval mode: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta. */
-__kernel void sn_bn_eval(const int C, const int HW, const int NC, const float eps,
-                         __global const float *x, __global const float *gamma,
+__kernel void sn_bn_eval(const int C, const int HW, const int NC, const int relu,
+                         const float eps, __global const float *x, __global const float *gamma,
                          __global const float *beta, __global const float *running_mean,
                          __global const float *running_var, __global float *y)
 {
@@ -151,13 +162,17 @@ __kernel void sn_bn_eval(const int C, const int HW, const int NC, const float ep
     const int c = nc % C;
     const int k = nc * HW + i;
     const float invstd = 1.0f / sqrt(running_var[c] + eps);
-    y[k] = (x[k] - running_mean[c]) * (gamma[c] * invstd) + beta[c];
+    const float v = (x[k] - running_mean[c]) * (gamma[c] * invstd) + beta[c];
+    y[k] = relu ? (v > 0.0f ? v : 0.0f) : v;
 }
 
 /* dy, x [N,C,H,W] -> partial [2, C, G]: per chunk sum(dy) and
- * sum(dy * (x - mean)). Same launch shape as sn_bn_stats_partial. */
+ * sum(dy * (x - mean)), dy taken as 0 where y <= 0 when relu (y is the fused
+ * forward's output; ignored otherwise). Same launch shape as
+ * sn_bn_stats_partial. */
 __kernel void sn_bn_grad_partial(const int N, const int C, const int HW, const int chunk,
-                                 const int G, __global const float *dy, __global const float *x,
+                                 const int G, const int relu, __global const float *dy,
+                                 __global const float *y, __global const float *x,
                                  __global const float *mean, __global float *partial,
                                  __local float *lsum, __local float *lsumx)
 {
@@ -175,7 +190,7 @@ __kernel void sn_bn_grad_partial(const int N, const int C, const int HW, const i
         const int dn = L / HW, di = L - dn * HW;
         for (; j < j1; j += L) {
             const int k = (n * C + c) * HW + i;
-            const float d = dy[k];
+            const float d = relu && !(y[k] > 0.0f) ? 0.0f : dy[k];
             sum += d;
             sumx += d * (x[k] - mu);
             n += dn;
@@ -233,7 +248,8 @@ __kernel void sn_bn_grad_finalize(const int C, const int M, const int G, const i
 /* dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)); global
  * (HW, N*C). dx may be dy. */
 __kernel void sn_bn_backward_data(const int C, const int HW, const int NC, const int acc,
-                                  __global const float *dy, __global const float *x,
+                                  const int relu, __global const float *dy,
+                                  __global const float *y, __global const float *x,
                                   __global const float *gamma, __global const float *mean,
                                   __global const float *invstd, __global const float *stats,
                                   const int stats_off, __global float *dx)
@@ -245,7 +261,8 @@ __kernel void sn_bn_backward_data(const int C, const int HW, const int NC, const
     const int k = nc * HW + i;
     const float is = invstd[c];
     const float xhat = (x[k] - mean[c]) * is;
-    const float v = gamma[c] * is * (dy[k] - stats[stats_off + c] - xhat * stats[stats_off + C + c]);
+    const float d = relu && !(y[k] > 0.0f) ? 0.0f : dy[k];
+    const float v = gamma[c] * is * (d - stats[stats_off + c] - xhat * stats[stats_off + C + c]);
     if (acc)
         dx[k] += v;
     else
@@ -285,7 +302,8 @@ __kernel void sn_bn_eval_grad_finalize(const int C, const int G, const int acc, 
 
 /* dx = dy * gamma * invstd (added when acc); global (HW, N*C). dx may be dy. */
 __kernel void sn_bn_eval_backward_data(const int C, const int HW, const int NC, const int acc,
-                                       const float eps, __global const float *dy,
+                                       const int relu, const float eps,
+                                       __global const float *dy, __global const float *y,
                                        __global const float *gamma,
                                        __global const float *running_var, __global float *dx)
 {
@@ -294,9 +312,263 @@ __kernel void sn_bn_eval_backward_data(const int C, const int HW, const int NC, 
         return;
     const int c = nc % C;
     const int k = nc * HW + i;
-    const float v = dy[k] * (gamma[c] * (1.0f / sqrt(running_var[c] + eps)));
+    const float d = relu && !(y[k] > 0.0f) ? 0.0f : dy[k];
+    const float v = d * (gamma[c] * (1.0f / sqrt(running_var[c] + eps)));
     if (acc)
         dx[k] += v;
     else
         dx[k] = v;
+}
+
+/* ---- plane kernels (CPUs) ----
+ * One work-item per (n, c) plane p = n*C + c of HW contiguous values, global
+ * NC = N*C (rounded up to the work-group size), no local memory and no
+ * barriers: a CPU runs a work-group as a loop over its work-items, and each
+ * work-item walks its plane with SN_BN_V-wide vector loads and stores, so the
+ * inner loops vectorise whatever the work-group size. Per-plane partials go
+ * to partial [2, C, N] (index c*N + n), which the channel merges above read
+ * as G = N chunks of `chunk` = HW values in the order n = 0..N-1. Every sum
+ * runs in a fixed order (lanes, then a fixed tree of the lanes, then the
+ * tail), so the results do not depend on the work-group size. */
+
+#define SN_BN_V 8
+#define SN_BN_LOAD(p) vload8(0, (p))
+#define SN_BN_STORE(v, p) vstore8((v), 0, (p))
+typedef float8 sn_bn_vec;
+typedef int8 sn_bn_ivec;
+
+static float sn_bn_hsum(const sn_bn_vec v)
+{
+    const float4 a = v.lo + v.hi;
+    const float2 b = a.lo + a.hi;
+    return b.x + b.y;
+}
+
+/* max(v, 0) with NaN giving 0, as sn_relu_forward. */
+static sn_bn_vec sn_bn_vrelu(const sn_bn_vec v)
+{
+    return select((sn_bn_vec)(0.0f), v, (sn_bn_ivec)(v > (sn_bn_vec)(0.0f)));
+}
+
+/* dy where y > 0, else 0. */
+static sn_bn_vec sn_bn_vmask(const sn_bn_vec dy, const sn_bn_vec y)
+{
+    return select((sn_bn_vec)(0.0f), dy, (sn_bn_ivec)(y > (sn_bn_vec)(0.0f)));
+}
+
+/* x -> partial [2, C, N]: per plane the mean and the sum of squared
+ * deviations (M2), the plane summed twice (the second pass about the first
+ * mean, corrected by the residual sum) so M2 never cancels. */
+__kernel void sn_bn_plane_stats(const int C, const int HW, const int NC, __global const float *x,
+                                __global float *partial)
+{
+    const int p = get_global_id(0);
+    if (p >= NC)
+        return;
+    const int N = NC / C, n = p / C, c = p - n * C;
+    const __global float *xp = x + (size_t)p * (size_t)HW;
+    const int V = HW - HW % SN_BN_V;
+    sn_bn_vec s8 = (sn_bn_vec)(0.0f);
+    for (int i = 0; i < V; i += SN_BN_V)
+        s8 += SN_BN_LOAD(xp + i);
+    float s = sn_bn_hsum(s8);
+    for (int i = V; i < HW; i++)
+        s += xp[i];
+    const float inv = 1.0f / (float)HW;
+    const float m0 = s * inv;
+    sn_bn_vec d8 = (sn_bn_vec)(0.0f), q8 = (sn_bn_vec)(0.0f);
+    for (int i = 0; i < V; i += SN_BN_V) {
+        const sn_bn_vec d = SN_BN_LOAD(xp + i) - m0;
+        d8 += d;
+        q8 += d * d;
+    }
+    float d = sn_bn_hsum(d8), q = sn_bn_hsum(q8);
+    for (int i = V; i < HW; i++) {
+        const float e = xp[i] - m0;
+        d += e;
+        q += e * e;
+    }
+    partial[c * N + n] = m0 + d * inv;
+    partial[(C + c) * N + n] = fmax(q - d * d * inv, 0.0f);
+}
+
+/* y = gamma * (x - mean) * invstd + beta (max(., 0) when relu). y may be x. */
+__kernel void sn_bn_plane_normalize(const int C, const int HW, const int NC, const int relu,
+                                    __global const float *x, __global const float *gamma,
+                                    __global const float *beta, __global const float *mean,
+                                    __global const float *invstd, __global float *y)
+{
+    const int p = get_global_id(0);
+    if (p >= NC)
+        return;
+    const int c = p % C;
+    const float mu = mean[c], a = gamma[c] * invstd[c], b = beta[c];
+    const __global float *xp = x + (size_t)p * (size_t)HW;
+    __global float *yp = y + (size_t)p * (size_t)HW;
+    const int V = HW - HW % SN_BN_V;
+    if (relu) {
+        for (int i = 0; i < V; i += SN_BN_V)
+            SN_BN_STORE(sn_bn_vrelu((SN_BN_LOAD(xp + i) - mu) * a + b), yp + i);
+        for (int i = V; i < HW; i++) {
+            const float v = (xp[i] - mu) * a + b;
+            yp[i] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+        for (int i = 0; i < V; i += SN_BN_V)
+            SN_BN_STORE((SN_BN_LOAD(xp + i) - mu) * a + b, yp + i);
+        for (int i = V; i < HW; i++)
+            yp[i] = (xp[i] - mu) * a + b;
+    }
+}
+
+/* Eval mode: the running statistics (max(., 0) when relu). y may be x. */
+__kernel void sn_bn_plane_eval(const int C, const int HW, const int NC, const int relu,
+                               const float eps, __global const float *x,
+                               __global const float *gamma, __global const float *beta,
+                               __global const float *running_mean,
+                               __global const float *running_var, __global float *y)
+{
+    const int p = get_global_id(0);
+    if (p >= NC)
+        return;
+    const int c = p % C;
+    const float invstd = 1.0f / sqrt(running_var[c] + eps);
+    const float mu = running_mean[c], a = gamma[c] * invstd, b = beta[c];
+    const __global float *xp = x + (size_t)p * (size_t)HW;
+    __global float *yp = y + (size_t)p * (size_t)HW;
+    const int V = HW - HW % SN_BN_V;
+    if (relu) {
+        for (int i = 0; i < V; i += SN_BN_V)
+            SN_BN_STORE(sn_bn_vrelu((SN_BN_LOAD(xp + i) - mu) * a + b), yp + i);
+        for (int i = V; i < HW; i++) {
+            const float v = (xp[i] - mu) * a + b;
+            yp[i] = v > 0.0f ? v : 0.0f;
+        }
+    } else {
+        for (int i = 0; i < V; i += SN_BN_V)
+            SN_BN_STORE((SN_BN_LOAD(xp + i) - mu) * a + b, yp + i);
+        for (int i = V; i < HW; i++)
+            yp[i] = (xp[i] - mu) * a + b;
+    }
+}
+
+/* dy, x -> partial [2, C, N]: per plane sum(dy) and sum(dy * (x - mean)), dy
+ * masked by y > 0 when relu (y ignored otherwise). */
+__kernel void sn_bn_plane_grad(const int C, const int HW, const int NC, const int relu,
+                               __global const float *dy, __global const float *y,
+                               __global const float *x, __global const float *mean,
+                               __global float *partial)
+{
+    const int p = get_global_id(0);
+    if (p >= NC)
+        return;
+    const int N = NC / C, n = p / C, c = p - n * C;
+    const float mu = mean[c];
+    const size_t off = (size_t)p * (size_t)HW;
+    const __global float *dyp = dy + off, *yp = y + off, *xp = x + off;
+    const int V = HW - HW % SN_BN_V;
+    sn_bn_vec s8 = (sn_bn_vec)(0.0f), t8 = (sn_bn_vec)(0.0f);
+    float s = 0.0f, t = 0.0f;
+    if (relu) {
+        for (int i = 0; i < V; i += SN_BN_V) {
+            const sn_bn_vec d = sn_bn_vmask(SN_BN_LOAD(dyp + i), SN_BN_LOAD(yp + i));
+            s8 += d;
+            t8 += d * (SN_BN_LOAD(xp + i) - mu);
+        }
+        s = sn_bn_hsum(s8);
+        t = sn_bn_hsum(t8);
+        for (int i = V; i < HW; i++) {
+            const float d = yp[i] > 0.0f ? dyp[i] : 0.0f;
+            s += d;
+            t += d * (xp[i] - mu);
+        }
+    } else {
+        for (int i = 0; i < V; i += SN_BN_V) {
+            const sn_bn_vec d = SN_BN_LOAD(dyp + i);
+            s8 += d;
+            t8 += d * (SN_BN_LOAD(xp + i) - mu);
+        }
+        s = sn_bn_hsum(s8);
+        t = sn_bn_hsum(t8);
+        for (int i = V; i < HW; i++) {
+            const float d = dyp[i];
+            s += d;
+            t += d * (xp[i] - mu);
+        }
+    }
+    partial[c * N + n] = s;
+    partial[(C + c) * N + n] = t;
+}
+
+/* dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)) (added when
+ * acc), dy masked by y > 0 when relu; the means from sn_bn_grad_finalize.
+ * dx may be dy. */
+__kernel void sn_bn_plane_backward_data(const int C, const int HW, const int NC, const int acc,
+                                        const int relu, __global const float *dy,
+                                        __global const float *y, __global const float *x,
+                                        __global const float *gamma, __global const float *mean,
+                                        __global const float *invstd,
+                                        __global const float *stats, const int stats_off,
+                                        __global float *dx)
+{
+    const int p = get_global_id(0);
+    if (p >= NC)
+        return;
+    const int c = p % C;
+    const float is = invstd[c], mu = mean[c], k = gamma[c] * is;
+    const float s0 = stats[stats_off + c], s1 = stats[stats_off + C + c];
+    const size_t off = (size_t)p * (size_t)HW;
+    const __global float *dyp = dy + off, *yp = y + off, *xp = x + off;
+    __global float *dxp = dx + off;
+    const int V = HW - HW % SN_BN_V;
+    for (int i = 0; i < V; i += SN_BN_V) {
+        sn_bn_vec d = SN_BN_LOAD(dyp + i);
+        if (relu)
+            d = sn_bn_vmask(d, SN_BN_LOAD(yp + i));
+        const sn_bn_vec xhat = (SN_BN_LOAD(xp + i) - mu) * is;
+        sn_bn_vec v = k * (d - s0 - xhat * s1);
+        if (acc)
+            v += SN_BN_LOAD(dxp + i);
+        SN_BN_STORE(v, dxp + i);
+    }
+    for (int i = V; i < HW; i++) {
+        const float d = relu && !(yp[i] > 0.0f) ? 0.0f : dyp[i];
+        const float xhat = (xp[i] - mu) * is;
+        const float v = k * (d - s0 - xhat * s1);
+        dxp[i] = acc ? dxp[i] + v : v;
+    }
+}
+
+/* Backward of the eval forward: dx = dy * gamma * invstd (added when acc), dy
+ * masked by y > 0 when relu. dx may be dy. */
+__kernel void sn_bn_plane_eval_backward_data(const int C, const int HW, const int NC,
+                                             const int acc, const int relu, const float eps,
+                                             __global const float *dy, __global const float *y,
+                                             __global const float *gamma,
+                                             __global const float *running_var,
+                                             __global float *dx)
+{
+    const int p = get_global_id(0);
+    if (p >= NC)
+        return;
+    const int c = p % C;
+    const float k = gamma[c] * (1.0f / sqrt(running_var[c] + eps));
+    const size_t off = (size_t)p * (size_t)HW;
+    const __global float *dyp = dy + off, *yp = y + off;
+    __global float *dxp = dx + off;
+    const int V = HW - HW % SN_BN_V;
+    for (int i = 0; i < V; i += SN_BN_V) {
+        sn_bn_vec d = SN_BN_LOAD(dyp + i);
+        if (relu)
+            d = sn_bn_vmask(d, SN_BN_LOAD(yp + i));
+        sn_bn_vec v = d * k;
+        if (acc)
+            v += SN_BN_LOAD(dxp + i);
+        SN_BN_STORE(v, dxp + i);
+    }
+    for (int i = V; i < HW; i++) {
+        const float d = relu && !(yp[i] > 0.0f) ? 0.0f : dyp[i];
+        const float v = d * k;
+        dxp[i] = acc ? dxp[i] + v : v;
+    }
 }

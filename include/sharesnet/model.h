@@ -97,7 +97,11 @@ sn_tensor *sn_model_bn_running_mean(sn_model *m, int layer);
 sn_tensor *sn_model_bn_running_var(sn_model *m, int layer);
 
 /* The activation tensor a of the graph (batch capacity as first dim), and
- * its gradient (NULL for the input, which has none). */
+ * its gradient (NULL for the input, which has none). A BN layer whose output
+ * only the ReLU layer right after it reads runs fused with it
+ * (sn_batchnorm_relu_*): the BN's and the ReLU's activations are one buffer
+ * holding the ReLU's output, and their gradients one buffer holding the
+ * gradient of the ReLU's output. */
 sn_tensor *sn_model_activation(sn_model *m, int a);
 sn_tensor *sn_model_activation_grad(sn_model *m, int a);
 

@@ -120,15 +120,53 @@ static sn_status alloc_bn(sn_model *m, int layer)
     return sn_tensor_fill(&s->running_var, 1.0f);
 }
 
+/* BN layers whose output only the ReLU layer right after them reads: each
+ * such pair runs as one fused op (see model_internal.h). */
+static void find_fusions(sn_model *m)
+{
+    const sn_graph *g = &m->graph;
+    for (int l = 0; l < g->n_layers; l++)
+        m->fused_relu[l] = m->fused_bn[l] = -1;
+    for (int l = 0; l + 1 < g->n_layers; l++) {
+        const sn_layer_spec *bn = &g->layers[l], *relu = &g->layers[l + 1];
+        if (bn->op != SN_OP_BN || relu->op != SN_OP_RELU || relu->in != bn->out ||
+            bn->out == g->logits || relu->out == bn->out)
+            continue;
+        int other_reader = 0;
+        for (int k = 0; k < g->n_layers && !other_reader; k++)
+            other_reader = k != l + 1 && (g->layers[k].in == bn->out ||
+                                          (g->layers[k].op == SN_OP_ADD &&
+                                           g->layers[k].in2 == bn->out));
+        if (other_reader)
+            continue;
+        m->fused_relu[l] = l + 1;
+        m->fused_bn[l + 1] = l;
+    }
+}
+
 static sn_status alloc_activations(sn_model *m)
 {
-    for (int a = 0; a < m->graph.n_acts; a++) {
-        const sn_act_shape *s = &m->graph.acts[a];
+    const sn_graph *g = &m->graph;
+    for (int l = 0; l < g->n_layers; l++)
+        if (m->fused_relu[l] >= 0) {
+            m->act_borrowed[g->layers[m->fused_relu[l]].out] = 1;
+            m->grad_borrowed[g->layers[l].out] = 1;
+        }
+    for (int a = 0; a < g->n_acts; a++) {
+        const sn_act_shape *s = &g->acts[a];
         int shape[4] = {m->batch, s->c, s->h, s->w};
-        SN_TRY(sn_tensor_alloc(m->ctx, &m->acts[a], 4, shape, a == 0 ? SN_MEM_OTHER : SN_MEM_ACTIVATION));
-        if (a > 0)
+        if (!m->act_borrowed[a])
+            SN_TRY(sn_tensor_alloc(m->ctx, &m->acts[a], 4, shape,
+                                   a == 0 ? SN_MEM_OTHER : SN_MEM_ACTIVATION));
+        if (a > 0 && !m->grad_borrowed[a])
             SN_TRY(sn_tensor_alloc(m->ctx, &m->grads[a], 4, shape, SN_MEM_ACTIVATION));
     }
+    for (int l = 0; l < g->n_layers; l++)
+        if (m->fused_relu[l] >= 0) {
+            int bn_out = g->layers[l].out, relu_out = g->layers[m->fused_relu[l]].out;
+            m->acts[relu_out] = m->acts[bn_out];
+            m->grads[bn_out] = m->grads[relu_out];
+        }
     int lshape[1] = {m->batch}, sshape[2] = {m->batch, 2};
     SN_TRY(sn_tensor_alloc(m->ctx, &m->labels, 1, lshape, SN_MEM_OTHER));
     return sn_tensor_alloc(m->ctx, &m->per_sample, 2, sshape, SN_MEM_OTHER);
@@ -156,8 +194,16 @@ sn_status sn_model_create(sn_context *ctx, const sn_graph *graph, int batch, uin
         m->grads = calloc((size_t)g->n_acts, sizeof *m->grads);
         m->grad_written = calloc((size_t)g->n_acts, sizeof *m->grad_written);
         m->host_labels = calloc((size_t)batch, sizeof *m->host_labels);
-        if (!m->params || !m->bn || !m->acts || !m->grads || !m->grad_written || !m->host_labels)
+        m->fused_relu = calloc((size_t)g->n_layers + 1, sizeof *m->fused_relu);
+        m->fused_bn = calloc((size_t)g->n_layers + 1, sizeof *m->fused_bn);
+        m->act_borrowed = calloc((size_t)g->n_acts, sizeof *m->act_borrowed);
+        m->grad_borrowed = calloc((size_t)g->n_acts, sizeof *m->grad_borrowed);
+        if (!m->params || !m->bn || !m->acts || !m->grads || !m->grad_written ||
+            !m->host_labels || !m->fused_relu || !m->fused_bn || !m->act_borrowed ||
+            !m->grad_borrowed)
             st = sn_fail(SN_ERR_OUT_OF_MEMORY, "model %s: out of host memory", g->model);
+        else
+            find_fusions(m);
     }
     for (int i = 0; st == SN_OK && i < g->n_params; i++) {
         st = alloc_param(m, i);
@@ -200,11 +246,19 @@ void sn_model_free(sn_model *m)
             sn_tensor_release(&m->bn[l].save_mean);
             sn_tensor_release(&m->bn[l].save_invstd);
         }
-    if (m->acts)
+    if (m->acts && m->grads && m->act_borrowed && m->grad_borrowed) {
+        /* the borrowers first: a borrowed buffer is released by its owner */
+        for (int a = 0; a < g->n_acts; a++) {
+            if (m->act_borrowed[a])
+                memset(&m->acts[a], 0, sizeof m->acts[a]);
+            if (m->grad_borrowed[a])
+                memset(&m->grads[a], 0, sizeof m->grads[a]);
+        }
         for (int a = 0; a < g->n_acts; a++) {
             sn_tensor_release(&m->acts[a]);
             sn_tensor_release(&m->grads[a]);
         }
+    }
     sn_tensor_release(&m->labels);
     sn_tensor_release(&m->per_sample);
     free(m->params);
@@ -213,6 +267,10 @@ void sn_model_free(sn_model *m)
     free(m->grads);
     free(m->grad_written);
     free(m->host_labels);
+    free(m->fused_relu);
+    free(m->fused_bn);
+    free(m->act_borrowed);
+    free(m->grad_borrowed);
     free(g->acts);
     free(g->layers);
     free(g->params);
@@ -383,11 +441,13 @@ void sn_model_memory_usage(const sn_model *m, sn_model_memory *out)
         out->activations += (s->save_mean.count + s->save_invstd.count) * sizeof(float);
     }
     for (int a = 0; a < g->n_acts; a++) {
-        size_t bytes = m->acts[a].count * sizeof(float);
+        /* a buffer shared by two activations (fused BN + ReLU) counts once */
+        size_t bytes = m->act_borrowed[a] ? 0 : m->acts[a].count * sizeof(float);
         if (a == 0)
             out->other += bytes;
         else
-            out->activations += bytes + m->grads[a].count * sizeof(float);
+            out->activations +=
+                bytes + (m->grad_borrowed[a] ? 0 : m->grads[a].count * sizeof(float));
     }
     out->other += (m->labels.count + m->per_sample.count) * sizeof(float);
 }

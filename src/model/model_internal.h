@@ -30,6 +30,17 @@ struct sn_model {
     sn_tensor *grads;        /* [graph.n_acts], none for acts[0] */
     int *grad_written;       /* [graph.n_acts] this backward wrote grads[a] */
 
+    /* BN + ReLU fusion (sn_model_create): a BN layer whose output only the
+     * ReLU layer right after it reads runs as one fused op writing the
+     * ReLU's output, and the ReLU layer does nothing. The two activations
+     * share one buffer (acts[bn.out] borrows nothing, acts[relu.out] borrows
+     * it), and so do their gradients (grads[bn.out] borrows grads[relu.out]),
+     * the BN backward reading d(relu.out) and masking it by relu.out > 0. */
+    int *fused_relu;         /* [graph.n_layers] BN layer -> its ReLU layer, else -1 */
+    int *fused_bn;           /* [graph.n_layers] ReLU layer -> its BN layer, else -1 */
+    unsigned char *act_borrowed;  /* [graph.n_acts] acts[a] is another's buffer */
+    unsigned char *grad_borrowed; /* [graph.n_acts] grads[a] is another's buffer */
+
     sn_tensor labels;        /* [batch], class indices as floats */
     sn_tensor per_sample;    /* [batch, 2]: loss, rank */
     float *host_labels;      /* staging for set_batch */

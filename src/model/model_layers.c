@@ -41,14 +41,26 @@ sn_status sn_layer_forward(sn_model *m, int index, int training)
     }
     case SN_OP_BN: { /* x [n,C,H,W] -> y, same shape */
         sn_bn_state *s = &m->bn[index];
+        const sn_tensor *g = value(m, l->weight), *b = value(m, l->bias);
+        if (m->fused_relu[index] >= 0) { /* y = relu(bn(x)), shared with the ReLU's output */
+            if (training && !m->frozen_bn)
+                return sn_batchnorm_relu_forward_train(ctx, &x, g, b, &s->running_mean,
+                                                       &s->running_var, SN_BN_MOMENTUM,
+                                                       SN_BN_EPS, &y, &s->save_mean,
+                                                       &s->save_invstd);
+            return sn_batchnorm_relu_forward_eval(ctx, &x, g, b, &s->running_mean,
+                                                  &s->running_var, SN_BN_EPS, &y);
+        }
         if (training && !m->frozen_bn)
-            return sn_batchnorm_forward_train(ctx, &x, value(m, l->weight), value(m, l->bias),
-                                              &s->running_mean, &s->running_var, SN_BN_MOMENTUM,
-                                              SN_BN_EPS, &y, &s->save_mean, &s->save_invstd);
-        return sn_batchnorm_forward_eval(ctx, &x, value(m, l->weight), value(m, l->bias),
-                                         &s->running_mean, &s->running_var, SN_BN_EPS, &y);
+            return sn_batchnorm_forward_train(ctx, &x, g, b, &s->running_mean, &s->running_var,
+                                              SN_BN_MOMENTUM, SN_BN_EPS, &y, &s->save_mean,
+                                              &s->save_invstd);
+        return sn_batchnorm_forward_eval(ctx, &x, g, b, &s->running_mean, &s->running_var,
+                                         SN_BN_EPS, &y);
     }
     case SN_OP_RELU:
+        if (m->fused_bn[index] >= 0)
+            return SN_OK; /* its BN wrote the output */
         return sn_relu_forward(ctx, &x, &y);
     case SN_OP_ADD: {
         sn_tensor x2 = act(m, l->in2);
@@ -70,9 +82,14 @@ sn_status sn_layer_backward(sn_model *m, int index)
 {
     const sn_layer_spec *l = &m->graph.layers[index];
     sn_context *ctx = m->ctx;
-    if (!m->grad_written[l->out])
+    if (l->op == SN_OP_RELU && m->fused_bn[index] >= 0)
+        return SN_OK; /* its BN's backward takes the ReLU's too */
+    /* a fused BN's output is its ReLU's: the gradient arrives there */
+    const int fused = l->op == SN_OP_BN && m->fused_relu[index] >= 0;
+    const int out = fused ? m->graph.layers[m->fused_relu[index]].out : l->out;
+    if (!m->grad_written[out])
         return SN_OK; /* nothing downstream depends on this layer */
-    sn_tensor x = act(m, l->in), y = act(m, l->out), dy = dact(m, l->out);
+    sn_tensor x = act(m, l->in), y = act(m, out), dy = dact(m, out);
     int need_dx = l->in != 0; /* the input image needs no gradient */
     sn_tensor dx = need_dx ? dact(m, l->in) : (sn_tensor){0};
     switch (l->op) {
@@ -92,6 +109,16 @@ sn_status sn_layer_backward(sn_model *m, int index)
         param_acc(m, l->bias);
         if (!need_dx)
             return sn_fail(SN_ERR_INTERNAL, "layer %s: BN directly on the input", l->name);
+        if (fused && m->frozen_bn)
+            return sn_batchnorm_relu_backward_eval(ctx, &dy, &y, &x, value(m, l->weight),
+                                                   &s->running_mean, &s->running_var, SN_BN_EPS,
+                                                   &dx, act_acc(m, l->in), grad(m, l->weight),
+                                                   grad(m, l->bias), acc);
+        if (fused)
+            return sn_batchnorm_relu_backward(ctx, &dy, &y, &x, value(m, l->weight),
+                                              &s->save_mean, &s->save_invstd, &dx,
+                                              act_acc(m, l->in), grad(m, l->weight),
+                                              grad(m, l->bias), acc);
         if (m->frozen_bn) /* the forward used the running statistics */
             return sn_batchnorm_backward_eval(ctx, &dy, &x, value(m, l->weight), &s->running_mean,
                                               &s->running_var, SN_BN_EPS, &dx, act_acc(m, l->in),

@@ -1,11 +1,19 @@
 /* Batch norm 2d: training forward (batch statistics, running statistics
  * updated), eval forward, the backward of the training forward, and the
- * backward of the eval forward (frozen batch norm).
+ * backward of the eval forward (frozen batch norm); each also fused with a
+ * following ReLU (sn_batchnorm_relu_*).
  *
  * x [N,C,H,W] (any tensor viewed as 4-D: [N,C] is batch norm 1d), per-channel
- * tensors [C]. The per-channel reductions run in two kernels: partials over
- * chunks of a channel (one work-group each, see kernels/batchnorm.cl), then a
- * fixed-order merge per channel. Their scratch lives in the workspace. */
+ * tensors [C]. The per-channel reductions run in two kernels: partials, then
+ * a fixed-order merge per channel. Their scratch lives in the workspace. The
+ * partials come from one of two kernel families (kernels/batchnorm.cl):
+ *  - group: one work-group per chunk of a channel with a local-memory tree
+ *    (GPUs and accelerators);
+ *  - plane: one work-item per (n, c) plane, vector loops and no barriers
+ *    (CPUs, where a barrier splits the kernel into work-item loops and the
+ *    strided walk over a channel does not vectorise).
+ * `local` of the _local variants is the work-group size of the partials
+ * kernel of the family in use. */
 #include "ops/batchnorm_internal.h"
 #include "ops/op_check.h"
 
@@ -17,9 +25,23 @@
 #define BN_VALUES_PER_ITEM 32
 /* Upper bound of work-groups per channel (the merge loops over them). */
 #define BN_MAX_GROUPS 256
+/* Planes per work-group of the plane kernels unless the caller asks. */
+#define BN_PLANES_DEFAULT 8
+
+static sn_bn_path bn_forced_path = SN_BN_PATH_AUTO;
+
+void sn_batchnorm_force_path(sn_bn_path path) { bn_forced_path = path; }
+
+/* The plane kernels on CPUs, the work-group kernels elsewhere. */
+static int bn_planes(const sn_context *ctx)
+{
+    if (bn_forced_path != SN_BN_PATH_AUTO)
+        return bn_forced_path == SN_BN_PATH_PLANE;
+    return ctx->info.type == SN_DEVICE_CPU;
+}
 
 /* Largest work-group size `kernel` can run with, needing `local_bytes` of
- * __local memory per work-item. */
+ * __local memory per work-item (0: none). */
 static sn_status bn_local_limit(sn_context *ctx, const char *kernel, size_t local_bytes,
                                 size_t *limit)
 {
@@ -44,7 +66,7 @@ static sn_status bn_local_limit(sn_context *ctx, const char *kernel, size_t loca
         max = item_max[0];
     if (ctx->info.max_work_group_size && ctx->info.max_work_group_size < max)
         max = ctx->info.max_work_group_size;
-    if (device_local > kernel_local) {
+    if (local_bytes && device_local > kernel_local) {
         size_t by_memory = (size_t)((device_local - kernel_local) / local_bytes);
         if (by_memory < max)
             max = by_memory;
@@ -53,16 +75,24 @@ static sn_status bn_local_limit(sn_context *ctx, const char *kernel, size_t loca
     return SN_OK;
 }
 
+/* Reduction kernels of each family and their local memory per work-item. */
+#define BN_STATS_KERNEL(planes) ((planes) ? "sn_bn_plane_stats" : "sn_bn_stats_partial")
+#define BN_STATS_LOCAL(planes) ((planes) ? 0 : sizeof(cl_int) + 2 * sizeof(cl_float))
+#define BN_GRAD_KERNEL(planes) ((planes) ? "sn_bn_plane_grad" : "sn_bn_grad_partial")
+#define BN_GRAD_LOCAL(planes) ((planes) ? 0 : 2 * sizeof(cl_float))
+
 sn_status sn_batchnorm_local_limit(sn_context *ctx, size_t *limit)
 {
+    const int planes = bn_planes(ctx);
     size_t stats, grad;
-    SN_TRY(bn_local_limit(ctx, "sn_bn_stats_partial", sizeof(cl_int) + 2 * sizeof(cl_float), &stats));
-    SN_TRY(bn_local_limit(ctx, "sn_bn_grad_partial", 2 * sizeof(cl_float), &grad));
+    SN_TRY(bn_local_limit(ctx, BN_STATS_KERNEL(planes), BN_STATS_LOCAL(planes), &stats));
+    SN_TRY(bn_local_limit(ctx, BN_GRAD_KERNEL(planes), BN_GRAD_LOCAL(planes), &grad));
     *limit = stats < grad ? stats : grad;
     return SN_OK;
 }
 
-/* Work-group size `local` (0: the default) checked against the kernel. */
+/* Work-group size `local` (0: the default of the family) checked against the
+ * kernel. */
 static sn_status bn_local_size(sn_context *ctx, const char *op, const char *kernel,
                                size_t local_bytes, size_t local, size_t *out)
 {
@@ -72,7 +102,8 @@ static sn_status bn_local_size(sn_context *ctx, const char *op, const char *kern
         return sn_fail(SN_ERR_UNSUPPORTED, "%s: kernel %s cannot run on %s (work-group limit 0)",
                        op, kernel, ctx->info.name);
     if (!local) {
-        *out = limit < BN_LOCAL_DEFAULT ? limit : BN_LOCAL_DEFAULT;
+        size_t def = local_bytes ? BN_LOCAL_DEFAULT : BN_PLANES_DEFAULT;
+        *out = limit < def ? limit : def;
         return SN_OK;
     }
     if (local > limit)
@@ -121,15 +152,19 @@ static sn_status bn_check_eps(const char *op, float eps)
     return SN_OK;
 }
 
-/* x, y [N,C,H,W]; gamma, beta, running_*, save_* [C]. */
-sn_status sn_batchnorm_forward_train_local(sn_context *ctx, const sn_tensor *x,
-                                           const sn_tensor *gamma, const sn_tensor *beta,
-                                           sn_tensor *running_mean, sn_tensor *running_var,
-                                           float momentum, float eps, sn_tensor *y,
-                                           sn_tensor *save_mean, sn_tensor *save_invstd,
-                                           size_t local)
+/* Global size of a plane launch: NC rounded up to the work-group size. */
+static size_t bn_plane_global(int NC, size_t L)
 {
-    static const char op[] = "batchnorm_forward_train";
+    return ((size_t)NC + L - 1) / L * L;
+}
+
+/* Training forward, y = bn(x) or max(bn(x), 0). */
+static sn_status bn_forward_train(sn_context *ctx, const char *op, int relu, const sn_tensor *x,
+                                  const sn_tensor *gamma, const sn_tensor *beta,
+                                  sn_tensor *running_mean, sn_tensor *running_var,
+                                  float momentum, float eps, sn_tensor *y, sn_tensor *save_mean,
+                                  sn_tensor *save_invstd, size_t local)
+{
     const char *const names[] = {"x", "y", "gamma", "beta", "running_mean", "running_var",
                                  "save_mean", "save_invstd"};
     const sn_tensor *const tensors[] = {x, y, gamma, beta, running_mean, running_var,
@@ -141,31 +176,64 @@ sn_status sn_batchnorm_forward_train_local(sn_context *ctx, const sn_tensor *x,
     SN_TRY(bn_check_channels(op, C, 6, names + 2, tensors + 2));
     SN_TRY(bn_check_eps(op, eps));
 
+    const int planes = bn_planes(ctx);
     size_t L;
-    SN_TRY(bn_local_size(ctx, op, "sn_bn_stats_partial", sizeof(cl_int) + 2 * sizeof(cl_float),
-                         local, &L));
-    const int HW = H * W, M = N * HW;
+    SN_TRY(bn_local_size(ctx, op, BN_STATS_KERNEL(planes), BN_STATS_LOCAL(planes), local, &L));
+    const int HW = H * W, M = N * HW, NC = N * C;
     int chunk, G;
-    bn_split((size_t)M, L, &chunk, &G);
+    if (planes) {
+        chunk = HW;
+        G = N;
+    } else {
+        bn_split((size_t)M, L, &chunk, &G);
+    }
     cl_mem ws;
     SN_TRY(sn_workspace(ctx, 2 * (size_t)C * (size_t)G * sizeof(cl_float), &ws));
 
-    size_t global[2] = {L * (size_t)G, (size_t)C}, group[2] = {L, 1};
-    SN_TRY(SN_ENQUEUE(ctx, "sn_bn_stats_partial", 2, global, group, SN_ARG_INT(N), SN_ARG_INT(C),
-                      SN_ARG_INT(HW), SN_ARG_INT(chunk), SN_ARG_INT(G), SN_ARG_MEM(x->buffer),
-                      SN_ARG_MEM(ws), SN_ARG_LOCAL(L * sizeof(cl_int)),
-                      SN_ARG_LOCAL(L * sizeof(cl_float)), SN_ARG_LOCAL(L * sizeof(cl_float))));
+    if (planes) {
+        size_t global = bn_plane_global(NC, L);
+        SN_TRY(SN_ENQUEUE(ctx, "sn_bn_plane_stats", 1, &global, &L, SN_ARG_INT(C), SN_ARG_INT(HW),
+                          SN_ARG_INT(NC), SN_ARG_MEM(x->buffer), SN_ARG_MEM(ws)));
+    } else {
+        size_t global[2] = {L * (size_t)G, (size_t)C}, group[2] = {L, 1};
+        SN_TRY(SN_ENQUEUE(ctx, "sn_bn_stats_partial", 2, global, group, SN_ARG_INT(N),
+                          SN_ARG_INT(C), SN_ARG_INT(HW), SN_ARG_INT(chunk), SN_ARG_INT(G),
+                          SN_ARG_MEM(x->buffer), SN_ARG_MEM(ws),
+                          SN_ARG_LOCAL(L * sizeof(cl_int)), SN_ARG_LOCAL(L * sizeof(cl_float)),
+                          SN_ARG_LOCAL(L * sizeof(cl_float))));
+    }
     size_t channels = (size_t)C;
     SN_TRY(SN_ENQUEUE(ctx, "sn_bn_stats_finalize", 1, &channels, NULL, SN_ARG_INT(C), SN_ARG_INT(M),
                       SN_ARG_INT(chunk), SN_ARG_INT(G), SN_ARG_FLOAT(momentum), SN_ARG_FLOAT(eps),
                       SN_ARG_MEM(ws), SN_ARG_MEM(save_mean->buffer),
                       SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(running_mean->buffer),
                       SN_ARG_MEM(running_var->buffer)));
-    size_t pixels[2] = {(size_t)HW, (size_t)N * (size_t)C};
+    if (planes) {
+        size_t global = (size_t)NC;
+        return SN_ENQUEUE(ctx, "sn_bn_plane_normalize", 1, &global, NULL, SN_ARG_INT(C),
+                          SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(relu),
+                          SN_ARG_MEM(x->buffer), SN_ARG_MEM(gamma->buffer),
+                          SN_ARG_MEM(beta->buffer), SN_ARG_MEM(save_mean->buffer),
+                          SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(y->buffer));
+    }
+    size_t pixels[2] = {(size_t)HW, (size_t)NC};
     return SN_ENQUEUE(ctx, "sn_bn_normalize", 2, pixels, NULL, SN_ARG_INT(C), SN_ARG_INT(HW),
-                      SN_ARG_INT(N * C), SN_ARG_MEM(x->buffer), SN_ARG_MEM(gamma->buffer),
-                      SN_ARG_MEM(beta->buffer), SN_ARG_MEM(save_mean->buffer),
-                      SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(y->buffer));
+                      SN_ARG_INT(NC), SN_ARG_INT(relu), SN_ARG_MEM(x->buffer),
+                      SN_ARG_MEM(gamma->buffer), SN_ARG_MEM(beta->buffer),
+                      SN_ARG_MEM(save_mean->buffer), SN_ARG_MEM(save_invstd->buffer),
+                      SN_ARG_MEM(y->buffer));
+}
+
+/* x, y [N,C,H,W]; gamma, beta, running_*, save_* [C]. */
+sn_status sn_batchnorm_forward_train_local(sn_context *ctx, const sn_tensor *x,
+                                           const sn_tensor *gamma, const sn_tensor *beta,
+                                           sn_tensor *running_mean, sn_tensor *running_var,
+                                           float momentum, float eps, sn_tensor *y,
+                                           sn_tensor *save_mean, sn_tensor *save_invstd,
+                                           size_t local)
+{
+    return bn_forward_train(ctx, "batchnorm_forward_train", 0, x, gamma, beta, running_mean,
+                            running_var, momentum, eps, y, save_mean, save_invstd, local);
 }
 
 sn_status sn_batchnorm_forward_train(sn_context *ctx, const sn_tensor *x, const sn_tensor *gamma,
@@ -177,12 +245,33 @@ sn_status sn_batchnorm_forward_train(sn_context *ctx, const sn_tensor *x, const 
                                             momentum, eps, y, save_mean, save_invstd, 0);
 }
 
-/* x, y [N,C,H,W]; gamma, beta, running_* [C]. */
-sn_status sn_batchnorm_forward_eval(sn_context *ctx, const sn_tensor *x, const sn_tensor *gamma,
-                                    const sn_tensor *beta, const sn_tensor *running_mean,
-                                    const sn_tensor *running_var, float eps, sn_tensor *y)
+sn_status sn_batchnorm_relu_forward_train_local(sn_context *ctx, const sn_tensor *x,
+                                                const sn_tensor *gamma, const sn_tensor *beta,
+                                                sn_tensor *running_mean, sn_tensor *running_var,
+                                                float momentum, float eps, sn_tensor *y,
+                                                sn_tensor *save_mean, sn_tensor *save_invstd,
+                                                size_t local)
 {
-    static const char op[] = "batchnorm_forward_eval";
+    return bn_forward_train(ctx, "batchnorm_relu_forward_train", 1, x, gamma, beta, running_mean,
+                            running_var, momentum, eps, y, save_mean, save_invstd, local);
+}
+
+sn_status sn_batchnorm_relu_forward_train(sn_context *ctx, const sn_tensor *x,
+                                          const sn_tensor *gamma, const sn_tensor *beta,
+                                          sn_tensor *running_mean, sn_tensor *running_var,
+                                          float momentum, float eps, sn_tensor *y,
+                                          sn_tensor *save_mean, sn_tensor *save_invstd)
+{
+    return sn_batchnorm_relu_forward_train_local(ctx, x, gamma, beta, running_mean, running_var,
+                                                 momentum, eps, y, save_mean, save_invstd, 0);
+}
+
+/* Eval forward, y = bn(x) or max(bn(x), 0) on the running statistics. */
+static sn_status bn_forward_eval(sn_context *ctx, const char *op, int relu, const sn_tensor *x,
+                                 const sn_tensor *gamma, const sn_tensor *beta,
+                                 const sn_tensor *running_mean, const sn_tensor *running_var,
+                                 float eps, sn_tensor *y)
+{
     const char *const names[] = {"x", "y", "gamma", "beta", "running_mean", "running_var"};
     const sn_tensor *const tensors[] = {x, y, gamma, beta, running_mean, running_var};
     SN_TRY(bn_check_allocated(ctx, op, 6, names, tensors));
@@ -191,13 +280,128 @@ sn_status sn_batchnorm_forward_eval(sn_context *ctx, const sn_tensor *x, const s
     SN_TRY(sn_check_dims(op, "y", y, N, C, H, W));
     SN_TRY(bn_check_channels(op, C, 4, names + 2, tensors + 2));
     SN_TRY(bn_check_eps(op, eps));
-    const int HW = H * W;
-    size_t pixels[2] = {(size_t)HW, (size_t)N * (size_t)C};
+    const int HW = H * W, NC = N * C;
+    if (bn_planes(ctx)) {
+        size_t global = (size_t)NC;
+        return SN_ENQUEUE(ctx, "sn_bn_plane_eval", 1, &global, NULL, SN_ARG_INT(C),
+                          SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(relu), SN_ARG_FLOAT(eps),
+                          SN_ARG_MEM(x->buffer), SN_ARG_MEM(gamma->buffer),
+                          SN_ARG_MEM(beta->buffer), SN_ARG_MEM(running_mean->buffer),
+                          SN_ARG_MEM(running_var->buffer), SN_ARG_MEM(y->buffer));
+    }
+    size_t pixels[2] = {(size_t)HW, (size_t)NC};
     return SN_ENQUEUE(ctx, "sn_bn_eval", 2, pixels, NULL, SN_ARG_INT(C), SN_ARG_INT(HW),
-                      SN_ARG_INT(N * C), SN_ARG_FLOAT(eps), SN_ARG_MEM(x->buffer),
+                      SN_ARG_INT(NC), SN_ARG_INT(relu), SN_ARG_FLOAT(eps), SN_ARG_MEM(x->buffer),
                       SN_ARG_MEM(gamma->buffer), SN_ARG_MEM(beta->buffer),
                       SN_ARG_MEM(running_mean->buffer), SN_ARG_MEM(running_var->buffer),
                       SN_ARG_MEM(y->buffer));
+}
+
+/* x, y [N,C,H,W]; gamma, beta, running_* [C]. */
+sn_status sn_batchnorm_forward_eval(sn_context *ctx, const sn_tensor *x, const sn_tensor *gamma,
+                                    const sn_tensor *beta, const sn_tensor *running_mean,
+                                    const sn_tensor *running_var, float eps, sn_tensor *y)
+{
+    return bn_forward_eval(ctx, "batchnorm_forward_eval", 0, x, gamma, beta, running_mean,
+                           running_var, eps, y);
+}
+
+sn_status sn_batchnorm_relu_forward_eval(sn_context *ctx, const sn_tensor *x,
+                                         const sn_tensor *gamma, const sn_tensor *beta,
+                                         const sn_tensor *running_mean,
+                                         const sn_tensor *running_var, float eps, sn_tensor *y)
+{
+    return bn_forward_eval(ctx, "batchnorm_relu_forward_eval", 1, x, gamma, beta, running_mean,
+                           running_var, eps, y);
+}
+
+/* The per-channel sums sum(dy') and sum(dy' * (x - mean)) into partial
+ * [2, C, G] of ws (dy' = dy masked by y > 0 when relu); *G receives G. */
+static sn_status bn_grad_sums(sn_context *ctx, const char *op, int relu, const sn_tensor *dy,
+                              const sn_tensor *y, const sn_tensor *x, const sn_tensor *mean,
+                              size_t local, size_t extra_floats, cl_mem *ws, int *G_out)
+{
+    int N, C, H, W;
+    sn_dims4(x, &N, &C, &H, &W);
+    const int planes = bn_planes(ctx);
+    size_t L;
+    SN_TRY(bn_local_size(ctx, op, BN_GRAD_KERNEL(planes), BN_GRAD_LOCAL(planes), local, &L));
+    const int HW = H * W, M = N * HW, NC = N * C;
+    int chunk, G;
+    if (planes) {
+        chunk = HW;
+        G = N;
+    } else {
+        bn_split((size_t)M, L, &chunk, &G);
+    }
+    const size_t partials = 2 * (size_t)C * (size_t)G;
+    SN_TRY(sn_workspace(ctx, (partials + extra_floats) * sizeof(cl_float), ws));
+    cl_mem ybuf = relu ? y->buffer : dy->buffer; /* not read without relu */
+    *G_out = G;
+    if (planes) {
+        size_t global = bn_plane_global(NC, L);
+        return SN_ENQUEUE(ctx, "sn_bn_plane_grad", 1, &global, &L, SN_ARG_INT(C), SN_ARG_INT(HW),
+                          SN_ARG_INT(NC), SN_ARG_INT(relu), SN_ARG_MEM(dy->buffer),
+                          SN_ARG_MEM(ybuf), SN_ARG_MEM(x->buffer), SN_ARG_MEM(mean->buffer),
+                          SN_ARG_MEM(*ws));
+    }
+    size_t global[2] = {L * (size_t)G, (size_t)C}, group[2] = {L, 1};
+    return SN_ENQUEUE(ctx, "sn_bn_grad_partial", 2, global, group, SN_ARG_INT(N), SN_ARG_INT(C),
+                      SN_ARG_INT(HW), SN_ARG_INT(chunk), SN_ARG_INT(G), SN_ARG_INT(relu),
+                      SN_ARG_MEM(dy->buffer), SN_ARG_MEM(ybuf), SN_ARG_MEM(x->buffer),
+                      SN_ARG_MEM(mean->buffer), SN_ARG_MEM(*ws),
+                      SN_ARG_LOCAL(L * sizeof(cl_float)), SN_ARG_LOCAL(L * sizeof(cl_float)));
+}
+
+/* Backward of the training forward; y (relu only) is the fused forward's
+ * output. */
+static sn_status bn_backward(sn_context *ctx, const char *op, int relu, const sn_tensor *dy,
+                             const sn_tensor *y, const sn_tensor *x, const sn_tensor *gamma,
+                             const sn_tensor *save_mean, const sn_tensor *save_invstd,
+                             sn_tensor *dx, int accumulate_dx, sn_tensor *dgamma,
+                             sn_tensor *dbeta, int accumulate_params, size_t local)
+{
+    const char *const names[] = {"x", "dy", "dx", "y", "gamma", "save_mean", "save_invstd",
+                                 "dgamma", "dbeta"};
+    const sn_tensor *const tensors[] = {x, dy, dx, relu ? y : x, gamma, save_mean, save_invstd,
+                                        dgamma, dbeta};
+    SN_TRY(bn_check_allocated(ctx, op, 9, names, tensors));
+    int N, C, H, W;
+    sn_dims4(x, &N, &C, &H, &W);
+    SN_TRY(sn_check_dims(op, "dy", dy, N, C, H, W));
+    SN_TRY(sn_check_dims(op, "dx", dx, N, C, H, W));
+    if (relu)
+        SN_TRY(sn_check_dims(op, "y", y, N, C, H, W));
+    SN_TRY(bn_check_channels(op, C, 5, names + 4, tensors + 4));
+
+    const int HW = H * W, M = N * HW, NC = N * C;
+    cl_mem ws;
+    int G;
+    /* the sums read dy before dx (which may be dy) is written */
+    SN_TRY(bn_grad_sums(ctx, op, relu, dy, y, x, save_mean, local, 2 * (size_t)C, &ws, &G));
+    const int partials = 2 * C * G;
+    size_t channels = (size_t)C;
+    SN_TRY(SN_ENQUEUE(ctx, "sn_bn_grad_finalize", 1, &channels, NULL, SN_ARG_INT(C), SN_ARG_INT(M),
+                      SN_ARG_INT(G), SN_ARG_INT(accumulate_params ? 1 : 0), SN_ARG_MEM(ws),
+                      SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(dgamma->buffer),
+                      SN_ARG_MEM(dbeta->buffer), SN_ARG_MEM(ws), SN_ARG_INT(partials)));
+    cl_mem ybuf = relu ? y->buffer : dy->buffer;
+    if (bn_planes(ctx)) {
+        size_t global = (size_t)NC;
+        return SN_ENQUEUE(ctx, "sn_bn_plane_backward_data", 1, &global, NULL, SN_ARG_INT(C),
+                          SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(accumulate_dx ? 1 : 0),
+                          SN_ARG_INT(relu), SN_ARG_MEM(dy->buffer), SN_ARG_MEM(ybuf),
+                          SN_ARG_MEM(x->buffer), SN_ARG_MEM(gamma->buffer),
+                          SN_ARG_MEM(save_mean->buffer), SN_ARG_MEM(save_invstd->buffer),
+                          SN_ARG_MEM(ws), SN_ARG_INT(partials), SN_ARG_MEM(dx->buffer));
+    }
+    size_t pixels[2] = {(size_t)HW, (size_t)NC};
+    return SN_ENQUEUE(ctx, "sn_bn_backward_data", 2, pixels, NULL, SN_ARG_INT(C), SN_ARG_INT(HW),
+                      SN_ARG_INT(NC), SN_ARG_INT(accumulate_dx ? 1 : 0), SN_ARG_INT(relu),
+                      SN_ARG_MEM(dy->buffer), SN_ARG_MEM(ybuf), SN_ARG_MEM(x->buffer),
+                      SN_ARG_MEM(gamma->buffer), SN_ARG_MEM(save_mean->buffer),
+                      SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(ws), SN_ARG_INT(partials),
+                      SN_ARG_MEM(dx->buffer));
 }
 
 /* dy, x, dx [N,C,H,W]; gamma, save_*, dgamma, dbeta [C]. */
@@ -207,42 +411,8 @@ sn_status sn_batchnorm_backward_local(sn_context *ctx, const sn_tensor *dy, cons
                                       int accumulate_dx, sn_tensor *dgamma, sn_tensor *dbeta,
                                       int accumulate_params, size_t local)
 {
-    static const char op[] = "batchnorm_backward";
-    const char *const names[] = {"x", "dy", "dx", "gamma", "save_mean", "save_invstd", "dgamma",
-                                 "dbeta"};
-    const sn_tensor *const tensors[] = {x, dy, dx, gamma, save_mean, save_invstd, dgamma, dbeta};
-    SN_TRY(bn_check_allocated(ctx, op, 8, names, tensors));
-    int N, C, H, W;
-    sn_dims4(x, &N, &C, &H, &W);
-    SN_TRY(sn_check_dims(op, "dy", dy, N, C, H, W));
-    SN_TRY(sn_check_dims(op, "dx", dx, N, C, H, W));
-    SN_TRY(bn_check_channels(op, C, 5, names + 3, tensors + 3));
-
-    size_t L;
-    SN_TRY(bn_local_size(ctx, op, "sn_bn_grad_partial", 2 * sizeof(cl_float), local, &L));
-    const int HW = H * W, M = N * HW;
-    int chunk, G;
-    bn_split((size_t)M, L, &chunk, &G);
-    const size_t partials = 2 * (size_t)C * (size_t)G;
-    cl_mem ws;
-    SN_TRY(sn_workspace(ctx, (partials + 2 * (size_t)C) * sizeof(cl_float), &ws));
-
-    size_t global[2] = {L * (size_t)G, (size_t)C}, group[2] = {L, 1};
-    SN_TRY(SN_ENQUEUE(ctx, "sn_bn_grad_partial", 2, global, group, SN_ARG_INT(N), SN_ARG_INT(C),
-                      SN_ARG_INT(HW), SN_ARG_INT(chunk), SN_ARG_INT(G), SN_ARG_MEM(dy->buffer),
-                      SN_ARG_MEM(x->buffer), SN_ARG_MEM(save_mean->buffer), SN_ARG_MEM(ws),
-                      SN_ARG_LOCAL(L * sizeof(cl_float)), SN_ARG_LOCAL(L * sizeof(cl_float))));
-    size_t channels = (size_t)C;
-    SN_TRY(SN_ENQUEUE(ctx, "sn_bn_grad_finalize", 1, &channels, NULL, SN_ARG_INT(C), SN_ARG_INT(M),
-                      SN_ARG_INT(G), SN_ARG_INT(accumulate_params ? 1 : 0), SN_ARG_MEM(ws),
-                      SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(dgamma->buffer),
-                      SN_ARG_MEM(dbeta->buffer), SN_ARG_MEM(ws), SN_ARG_INT(partials)));
-    size_t pixels[2] = {(size_t)HW, (size_t)N * (size_t)C};
-    return SN_ENQUEUE(ctx, "sn_bn_backward_data", 2, pixels, NULL, SN_ARG_INT(C), SN_ARG_INT(HW),
-                      SN_ARG_INT(N * C), SN_ARG_INT(accumulate_dx ? 1 : 0), SN_ARG_MEM(dy->buffer),
-                      SN_ARG_MEM(x->buffer), SN_ARG_MEM(gamma->buffer),
-                      SN_ARG_MEM(save_mean->buffer), SN_ARG_MEM(save_invstd->buffer),
-                      SN_ARG_MEM(ws), SN_ARG_INT(partials), SN_ARG_MEM(dx->buffer));
+    return bn_backward(ctx, "batchnorm_backward", 0, dy, NULL, x, gamma, save_mean, save_invstd,
+                       dx, accumulate_dx, dgamma, dbeta, accumulate_params, local);
 }
 
 sn_status sn_batchnorm_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
@@ -254,6 +424,75 @@ sn_status sn_batchnorm_backward(sn_context *ctx, const sn_tensor *dy, const sn_t
                                        accumulate_dx, dgamma, dbeta, accumulate_params, 0);
 }
 
+sn_status sn_batchnorm_relu_backward_local(sn_context *ctx, const sn_tensor *dy,
+                                           const sn_tensor *y, const sn_tensor *x,
+                                           const sn_tensor *gamma, const sn_tensor *save_mean,
+                                           const sn_tensor *save_invstd, sn_tensor *dx,
+                                           int accumulate_dx, sn_tensor *dgamma,
+                                           sn_tensor *dbeta, int accumulate_params, size_t local)
+{
+    return bn_backward(ctx, "batchnorm_relu_backward", 1, dy, y, x, gamma, save_mean,
+                       save_invstd, dx, accumulate_dx, dgamma, dbeta, accumulate_params, local);
+}
+
+sn_status sn_batchnorm_relu_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *y,
+                                     const sn_tensor *x, const sn_tensor *gamma,
+                                     const sn_tensor *save_mean, const sn_tensor *save_invstd,
+                                     sn_tensor *dx, int accumulate_dx, sn_tensor *dgamma,
+                                     sn_tensor *dbeta, int accumulate_params)
+{
+    return sn_batchnorm_relu_backward_local(ctx, dy, y, x, gamma, save_mean, save_invstd, dx,
+                                            accumulate_dx, dgamma, dbeta, accumulate_params, 0);
+}
+
+/* Backward of the eval forward; y (relu only) is the fused forward's output. */
+static sn_status bn_backward_eval(sn_context *ctx, const char *op, int relu, const sn_tensor *dy,
+                                  const sn_tensor *y, const sn_tensor *x, const sn_tensor *gamma,
+                                  const sn_tensor *running_mean, const sn_tensor *running_var,
+                                  float eps, sn_tensor *dx, int accumulate_dx, sn_tensor *dgamma,
+                                  sn_tensor *dbeta, int accumulate_params, size_t local)
+{
+    const char *const names[] = {"x", "dy", "dx", "y", "gamma", "running_mean", "running_var",
+                                 "dgamma", "dbeta"};
+    const sn_tensor *const tensors[] = {x, dy, dx, relu ? y : x, gamma, running_mean,
+                                        running_var, dgamma, dbeta};
+    SN_TRY(bn_check_allocated(ctx, op, 9, names, tensors));
+    int N, C, H, W;
+    sn_dims4(x, &N, &C, &H, &W);
+    SN_TRY(sn_check_dims(op, "dy", dy, N, C, H, W));
+    SN_TRY(sn_check_dims(op, "dx", dx, N, C, H, W));
+    if (relu)
+        SN_TRY(sn_check_dims(op, "y", y, N, C, H, W));
+    SN_TRY(bn_check_channels(op, C, 5, names + 4, tensors + 4));
+    SN_TRY(bn_check_eps(op, eps));
+
+    const int HW = H * W, NC = N * C;
+    cl_mem ws;
+    int G;
+    /* the sums read dy before dx (which may be dy) is written */
+    SN_TRY(bn_grad_sums(ctx, op, relu, dy, y, x, running_mean, local, 0, &ws, &G));
+    size_t channels = (size_t)C;
+    SN_TRY(SN_ENQUEUE(ctx, "sn_bn_eval_grad_finalize", 1, &channels, NULL, SN_ARG_INT(C),
+                      SN_ARG_INT(G), SN_ARG_INT(accumulate_params ? 1 : 0), SN_ARG_FLOAT(eps),
+                      SN_ARG_MEM(ws), SN_ARG_MEM(running_var->buffer),
+                      SN_ARG_MEM(dgamma->buffer), SN_ARG_MEM(dbeta->buffer)));
+    cl_mem ybuf = relu ? y->buffer : dy->buffer;
+    if (bn_planes(ctx)) {
+        size_t global = (size_t)NC;
+        return SN_ENQUEUE(ctx, "sn_bn_plane_eval_backward_data", 1, &global, NULL, SN_ARG_INT(C),
+                          SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(accumulate_dx ? 1 : 0),
+                          SN_ARG_INT(relu), SN_ARG_FLOAT(eps), SN_ARG_MEM(dy->buffer),
+                          SN_ARG_MEM(ybuf), SN_ARG_MEM(gamma->buffer),
+                          SN_ARG_MEM(running_var->buffer), SN_ARG_MEM(dx->buffer));
+    }
+    size_t pixels[2] = {(size_t)HW, (size_t)NC};
+    return SN_ENQUEUE(ctx, "sn_bn_eval_backward_data", 2, pixels, NULL, SN_ARG_INT(C),
+                      SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(accumulate_dx ? 1 : 0),
+                      SN_ARG_INT(relu), SN_ARG_FLOAT(eps), SN_ARG_MEM(dy->buffer),
+                      SN_ARG_MEM(ybuf), SN_ARG_MEM(gamma->buffer),
+                      SN_ARG_MEM(running_var->buffer), SN_ARG_MEM(dx->buffer));
+}
+
 /* dy, x, dx [N,C,H,W]; gamma, running_*, dgamma, dbeta [C]. */
 sn_status sn_batchnorm_backward_eval_local(sn_context *ctx, const sn_tensor *dy,
                                            const sn_tensor *x, const sn_tensor *gamma,
@@ -262,43 +501,9 @@ sn_status sn_batchnorm_backward_eval_local(sn_context *ctx, const sn_tensor *dy,
                                            sn_tensor *dx, int accumulate_dx, sn_tensor *dgamma,
                                            sn_tensor *dbeta, int accumulate_params, size_t local)
 {
-    static const char op[] = "batchnorm_backward_eval";
-    const char *const names[] = {"x", "dy", "dx", "gamma", "running_mean", "running_var",
-                                 "dgamma", "dbeta"};
-    const sn_tensor *const tensors[] = {x, dy, dx, gamma, running_mean, running_var, dgamma,
-                                        dbeta};
-    SN_TRY(bn_check_allocated(ctx, op, 8, names, tensors));
-    int N, C, H, W;
-    sn_dims4(x, &N, &C, &H, &W);
-    SN_TRY(sn_check_dims(op, "dy", dy, N, C, H, W));
-    SN_TRY(sn_check_dims(op, "dx", dx, N, C, H, W));
-    SN_TRY(bn_check_channels(op, C, 5, names + 3, tensors + 3));
-    SN_TRY(bn_check_eps(op, eps));
-
-    size_t L;
-    SN_TRY(bn_local_size(ctx, op, "sn_bn_grad_partial", 2 * sizeof(cl_float), local, &L));
-    const int HW = H * W, M = N * HW;
-    int chunk, G;
-    bn_split((size_t)M, L, &chunk, &G);
-    cl_mem ws;
-    SN_TRY(sn_workspace(ctx, 2 * (size_t)C * (size_t)G * sizeof(cl_float), &ws));
-
-    /* The sums read dy before dx (which may be dy) is written. */
-    size_t global[2] = {L * (size_t)G, (size_t)C}, group[2] = {L, 1};
-    SN_TRY(SN_ENQUEUE(ctx, "sn_bn_grad_partial", 2, global, group, SN_ARG_INT(N), SN_ARG_INT(C),
-                      SN_ARG_INT(HW), SN_ARG_INT(chunk), SN_ARG_INT(G), SN_ARG_MEM(dy->buffer),
-                      SN_ARG_MEM(x->buffer), SN_ARG_MEM(running_mean->buffer), SN_ARG_MEM(ws),
-                      SN_ARG_LOCAL(L * sizeof(cl_float)), SN_ARG_LOCAL(L * sizeof(cl_float))));
-    size_t channels = (size_t)C;
-    SN_TRY(SN_ENQUEUE(ctx, "sn_bn_eval_grad_finalize", 1, &channels, NULL, SN_ARG_INT(C),
-                      SN_ARG_INT(G), SN_ARG_INT(accumulate_params ? 1 : 0), SN_ARG_FLOAT(eps),
-                      SN_ARG_MEM(ws), SN_ARG_MEM(running_var->buffer),
-                      SN_ARG_MEM(dgamma->buffer), SN_ARG_MEM(dbeta->buffer)));
-    size_t pixels[2] = {(size_t)HW, (size_t)N * (size_t)C};
-    return SN_ENQUEUE(ctx, "sn_bn_eval_backward_data", 2, pixels, NULL, SN_ARG_INT(C),
-                      SN_ARG_INT(HW), SN_ARG_INT(N * C), SN_ARG_INT(accumulate_dx ? 1 : 0),
-                      SN_ARG_FLOAT(eps), SN_ARG_MEM(dy->buffer), SN_ARG_MEM(gamma->buffer),
-                      SN_ARG_MEM(running_var->buffer), SN_ARG_MEM(dx->buffer));
+    return bn_backward_eval(ctx, "batchnorm_backward_eval", 0, dy, NULL, x, gamma, running_mean,
+                            running_var, eps, dx, accumulate_dx, dgamma, dbeta,
+                            accumulate_params, local);
 }
 
 sn_status sn_batchnorm_backward_eval(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
@@ -309,4 +514,30 @@ sn_status sn_batchnorm_backward_eval(sn_context *ctx, const sn_tensor *dy, const
 {
     return sn_batchnorm_backward_eval_local(ctx, dy, x, gamma, running_mean, running_var, eps, dx,
                                             accumulate_dx, dgamma, dbeta, accumulate_params, 0);
+}
+
+sn_status sn_batchnorm_relu_backward_eval_local(sn_context *ctx, const sn_tensor *dy,
+                                                const sn_tensor *y, const sn_tensor *x,
+                                                const sn_tensor *gamma,
+                                                const sn_tensor *running_mean,
+                                                const sn_tensor *running_var, float eps,
+                                                sn_tensor *dx, int accumulate_dx,
+                                                sn_tensor *dgamma, sn_tensor *dbeta,
+                                                int accumulate_params, size_t local)
+{
+    return bn_backward_eval(ctx, "batchnorm_relu_backward_eval", 1, dy, y, x, gamma,
+                            running_mean, running_var, eps, dx, accumulate_dx, dgamma, dbeta,
+                            accumulate_params, local);
+}
+
+sn_status sn_batchnorm_relu_backward_eval(sn_context *ctx, const sn_tensor *dy,
+                                          const sn_tensor *y, const sn_tensor *x,
+                                          const sn_tensor *gamma, const sn_tensor *running_mean,
+                                          const sn_tensor *running_var, float eps, sn_tensor *dx,
+                                          int accumulate_dx, sn_tensor *dgamma, sn_tensor *dbeta,
+                                          int accumulate_params)
+{
+    return sn_batchnorm_relu_backward_eval_local(ctx, dy, y, x, gamma, running_mean, running_var,
+                                                 eps, dx, accumulate_dx, dgamma, dbeta,
+                                                 accumulate_params, 0);
 }

@@ -357,6 +357,88 @@ Test(model, resnet20_matches_reference, .timeout = 120)
     check_against_reference("resnet20", 3, 8, 10, -1, 'A', 3, 11, 0);
 }
 
+/* Pre-activation families: BN + ReLU pairs whose ReLU output feeds both the
+ * residual branch and the shortcut (the pair runs fused). */
+Test(model, preact_matches_reference, .timeout = 120)
+{
+    check_against_reference("wrn-10-1", 3, 8, 10, -1, 'A', 3, 14, 0);
+    check_against_reference("preresnet11", 3, 8, 10, -1, 'A', 2, 15, 0);
+}
+
+/* A BN whose output only the ReLU right after it reads runs fused: the two
+ * activations share one buffer (and so do their gradients); a BN read by
+ * anything else (a residual add) keeps its own. */
+Test(model, bn_relu_pairs_run_fused, .timeout = 60)
+{
+    sn_context *ctx = op_test_context();
+    const char *const names[] = {"resnet20", "wrn-10-1"};
+    for (size_t k = 0; k < sizeof names / sizeof *names; k++) {
+        sn_graph *g = build_graph(names[k], 3, 8, 10, -1, 'A');
+        sn_model *m = make_model(ctx, g, 2, 1);
+        int fused = 0, unfused = 0;
+        for (int l = 0; l < g->n_layers; l++) {
+            const sn_layer_spec *bn = &g->layers[l];
+            if (bn->op != SN_OP_BN)
+                continue;
+            int readers = 0;
+            for (int r = 0; r < g->n_layers; r++)
+                readers += (g->layers[r].in == bn->out) +
+                           (g->layers[r].op == SN_OP_ADD && g->layers[r].in2 == bn->out);
+            const int pair = l + 1 < g->n_layers && g->layers[l + 1].op == SN_OP_RELU &&
+                             g->layers[l + 1].in == bn->out && readers == 1;
+            const int relu_out = pair ? g->layers[l + 1].out : -1;
+            if (pair) {
+                fused++;
+                cr_expect_eq(sn_model_activation(m, bn->out)->buffer,
+                             sn_model_activation(m, relu_out)->buffer, "%s %s: not fused",
+                             names[k], bn->name);
+                cr_expect_eq(sn_model_activation_grad(m, bn->out)->buffer,
+                             sn_model_activation_grad(m, relu_out)->buffer, "%s %s", names[k],
+                             bn->name);
+            } else {
+                unfused++;
+                for (int a = 1; a < g->n_acts; a++)
+                    if (a != bn->out)
+                        cr_expect_neq(sn_model_activation(m, bn->out)->buffer,
+                                      sn_model_activation(m, a)->buffer, "%s %s shares with %d",
+                                      names[k], bn->name, a);
+            }
+        }
+        cr_log_info("%s: %d BN + ReLU pairs fused, %d BN alone", names[k], fused, unfused);
+        cr_expect_gt(fused, 0, "%s: no BN + ReLU pair", names[k]);
+        if (!strcmp(names[k], "resnet20"))
+            cr_expect(fused == 10 && unfused == 9, "resnet20: %d fused, %d alone", fused,
+                      unfused);
+        /* a shared buffer counts once */
+        sn_model_memory mem;
+        sn_model_memory_usage(m, &mem);
+        size_t distinct = 0;
+        for (int a = 1; a < g->n_acts; a++) {
+            int seen = 0;
+            for (int b = 1; b < a && !seen; b++)
+                seen = sn_model_activation(m, b)->buffer == sn_model_activation(m, a)->buffer;
+            if (!seen)
+                distinct += sn_model_activation(m, a)->count * sizeof(float);
+            seen = 0;
+            for (int b = 1; b < a && !seen; b++)
+                seen = sn_model_activation_grad(m, b)->buffer ==
+                       sn_model_activation_grad(m, a)->buffer;
+            if (!seen)
+                distinct += sn_model_activation_grad(m, a)->count * sizeof(float);
+        }
+        size_t bn_saved = 0;
+        for (int l = 0; l < g->n_layers; l++) {
+            sn_tensor *rm = sn_model_bn_running_mean(m, l);
+            if (rm)
+                bn_saved += 2 * rm->count * sizeof(float); /* save_mean, save_invstd */
+        }
+        cr_expect_eq(mem.activations, distinct + bn_saved, "%s: activation bytes", names[k]);
+        sn_model_free(m);
+        sn_graph_free(g);
+    }
+    sn_context_free(ctx);
+}
+
 Test(model, sharesnet20_matches_reference, .timeout = 120)
 {
     check_against_reference("sharesnet20", 3, 12, 10, -1, 'A', 2, 12, 3);

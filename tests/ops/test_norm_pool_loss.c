@@ -238,24 +238,113 @@ Test(batchnorm, backward_large_channel)
     sn_context_free(ctx);
 }
 
+/* Both kernel families (work-group trees for GPUs, per-plane loops for CPUs)
+ * run on whatever device the tests use. */
+static const sn_bn_path BN_PATHS[] = {SN_BN_PATH_GROUP, SN_BN_PATH_PLANE};
+#define BN_N_PATHS (sizeof BN_PATHS / sizeof *BN_PATHS)
+
+static const char *bn_path_name(sn_bn_path path)
+{
+    return path == SN_BN_PATH_GROUP ? "group" : path == SN_BN_PATH_PLANE ? "plane" : "auto";
+}
+
 /* Every work-group size gives the reference result, powers of two or not,
- * smaller or larger than a channel. */
+ * smaller or larger than a channel (or than the number of planes), in both
+ * kernel families. */
 Test(batchnorm, any_work_group_size)
 {
     sn_context *ctx = op_test_context();
     const size_t sizes[] = {1, 2, 3, 7, 32, 100, 256, 1000};
-    size_t limit = 0;
-    cr_assert_eq(sn_batchnorm_local_limit(ctx, &limit), SN_OK, "%s", sn_last_error());
-    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
-        if (sizes[i] > limit) /* e.g. 256 for these kernels on NVIDIA */
-            continue;
-        bn_train_case(ctx, 3, 5, 7, 7, 2.0, sizes[i], 20 + i);
-        bn_train_case(ctx, 2, 3, 33, 31, -3.0, sizes[i], 30 + i);
-        bn_backward_case(ctx, 3, 5, 7, 7, sizes[i], 40 + i);
-        bn_backward_case(ctx, 2, 3, 33, 31, sizes[i], 50 + i);
+    for (size_t p = 0; p < BN_N_PATHS; p++) {
+        sn_batchnorm_force_path(BN_PATHS[p]);
+        cr_log_info("bn kernels: %s", bn_path_name(BN_PATHS[p]));
+        size_t limit = 0;
+        cr_assert_eq(sn_batchnorm_local_limit(ctx, &limit), SN_OK, "%s", sn_last_error());
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+            if (sizes[i] > limit) /* e.g. 256 for these kernels on NVIDIA */
+                continue;
+            bn_train_case(ctx, 3, 5, 7, 7, 2.0, sizes[i], 20 + i);
+            bn_train_case(ctx, 2, 3, 33, 31, -3.0, sizes[i], 30 + i);
+            bn_backward_case(ctx, 3, 5, 7, 7, sizes[i], 40 + i);
+            bn_backward_case(ctx, 2, 3, 33, 31, sizes[i], 50 + i);
+        }
+        bn_train_case(ctx, 8, 3, 64, 64, 10.0, 7, 60);
+        bn_backward_case(ctx, 8, 3, 64, 64, 7, 61);
+        /* the awkward shapes of the default-size tests in this family too */
+        bn_train_case(ctx, 1, 3, 5, 5, 0.0, 0, 62);
+        bn_train_case(ctx, 3, 6, 1, 1, -1.0, 0, 63);
+        bn_train_case(ctx, 1, 3, 1, 1, 0.0, 0, 64);
+        bn_backward_case(ctx, 3, 6, 1, 1, 0, 65);
+        bn_backward_case(ctx, 1, 5, 9, 9, 0, 66);
     }
-    bn_train_case(ctx, 8, 3, 64, 64, 10.0, 7, 60);
-    bn_backward_case(ctx, 8, 3, 64, 64, 7, 61);
+    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
+    sn_context_free(ctx);
+}
+
+/* The two families agree with each other, and each is deterministic: two
+ * runs give the same bits. */
+Test(batchnorm, deterministic)
+{
+    sn_context *ctx = op_test_context();
+    const int N = 4, C = 5, H = 13, W = 11;
+    const size_t n = (size_t)N * C * H * W;
+    ref_rng rng;
+    ref_rng_seed(&rng, 67);
+    double *x = op_random(&rng, n, 1.0, 4.0), *dy = op_random(&rng, n, -1.0, 1.0);
+    double *ones = doubles(C), *zeros = doubles(C);
+    for (int c = 0; c < C; c++)
+        ones[c] = 1.0;
+    const int *s4 = SHAPE(N, C, H, W), *s1 = SHAPE(C);
+    sn_tensor tx, tdy, tg, tb, trm, trv, ty, tsm, tsi, tdx, tdg, tdb;
+    op_tensor_from(ctx, &tx, 4, s4, x);
+    op_tensor_from(ctx, &tdy, 4, s4, dy);
+    op_tensor_from(ctx, &tg, 1, s1, ones);
+    op_tensor_from(ctx, &tb, 1, s1, zeros);
+    op_tensor_poisoned(ctx, &trm, 1, s1);
+    op_tensor_poisoned(ctx, &trv, 1, s1);
+    op_tensor_poisoned(ctx, &ty, 4, s4);
+    op_tensor_poisoned(ctx, &tsm, 1, s1);
+    op_tensor_poisoned(ctx, &tsi, 1, s1);
+    op_tensor_poisoned(ctx, &tdx, 4, s4);
+    op_tensor_poisoned(ctx, &tdg, 1, s1);
+    op_tensor_poisoned(ctx, &tdb, 1, s1);
+    double *first[BN_N_PATHS][3];
+    for (size_t p = 0; p < BN_N_PATHS; p++) {
+        sn_batchnorm_force_path(BN_PATHS[p]);
+        for (int run = 0; run < 2; run++) {
+            sn_tensor_fill(&trm, 0.0f);
+            sn_tensor_fill(&trv, 1.0f);
+            expect_ok(sn_batchnorm_forward_train(ctx, &tx, &tg, &tb, &trm, &trv, BN_MOMENTUM,
+                                                 BN_EPS, &ty, &tsm, &tsi),
+                      "batchnorm_forward_train");
+            expect_ok(sn_batchnorm_backward(ctx, &tdy, &tx, &tg, &tsm, &tsi, &tdx, 0, &tdg, &tdb,
+                                            0),
+                      "batchnorm_backward");
+            double *got[3] = {op_download(&ty), op_download(&tdx), op_download(&tdg)};
+            const size_t counts[3] = {n, n, (size_t)C};
+            for (int k = 0; k < 3; k++) {
+                if (run == 0) {
+                    first[p][k] = got[k];
+                    continue;
+                }
+                cr_expect(memcmp(got[k], first[p][k], counts[k] * sizeof(double)) == 0,
+                          "%s kernels: output %d differs between two runs",
+                          bn_path_name(BN_PATHS[p]), k);
+                free(got[k]);
+            }
+        }
+    }
+    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
+    op_expect_close("bn y plane vs group", &ty, first[0][0], RTOL, 1e-5);
+    op_expect_close("bn dx plane vs group", &tdx, first[0][1], RTOL, 1e-5);
+    op_expect_close("bn dgamma plane vs group", &tdg, first[0][2], RTOL, 1e-5);
+    for (size_t p = 0; p < BN_N_PATHS; p++)
+        for (int k = 0; k < 3; k++)
+            free(first[p][k]);
+    sn_tensor *all[] = {&tx, &tdy, &tg, &tb, &trm, &trv, &ty, &tsm, &tsi, &tdx, &tdg, &tdb};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        sn_tensor_release(all[i]);
+    free(x), free(dy), free(ones), free(zeros);
     sn_context_free(ctx);
 }
 
@@ -265,7 +354,9 @@ Test(batchnorm, forward_eval)
     const int dims[][4] = {{1, 3, 5, 5}, {3, 5, 7, 7}, {3, 6, 1, 1}};
     ref_rng rng;
     ref_rng_seed(&rng, 70);
-    for (size_t d = 0; d < sizeof dims / sizeof *dims; d++) {
+    for (size_t pd = 0; pd < BN_N_PATHS * (sizeof dims / sizeof *dims); pd++) {
+        const size_t d = pd % (sizeof dims / sizeof *dims);
+        sn_batchnorm_force_path(BN_PATHS[pd / (sizeof dims / sizeof *dims)]);
         const int N = dims[d][0], C = dims[d][1], H = dims[d][2], W = dims[d][3];
         const size_t n = (size_t)N * C * H * W;
         double *x = op_random(&rng, n, -2.0, 3.0);
@@ -292,6 +383,7 @@ Test(batchnorm, forward_eval)
             sn_tensor_release(all[i]);
         free(x), free(gamma), free(beta), free(rm), free(rv), free(want);
     }
+    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
 
@@ -371,17 +463,195 @@ static void bn_eval_backward_case(sn_context *ctx, int N, int C, int H, int W, s
 Test(batchnorm, backward_eval)
 {
     sn_context *ctx = op_test_context();
-    bn_eval_backward_case(ctx, 1, 3, 5, 5, 0, 80);
-    bn_eval_backward_case(ctx, 3, 5, 7, 7, 0, 81);
-    bn_eval_backward_case(ctx, 3, 6, 1, 1, 0, 82);
-    bn_eval_backward_case(ctx, 1, 3, 1, 1, 0, 83); /* one value per channel */
-    bn_eval_backward_case(ctx, 8, 3, 64, 64, 0, 84); /* several groups per channel */
-    const size_t sizes[] = {1, 3, 100};
-    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
-        if (sizes[i] <= sn_context_device(ctx)->max_work_group_size)
-            bn_eval_backward_case(ctx, 2, 3, 33, 31, sizes[i], 85 + i);
+    for (size_t p = 0; p < BN_N_PATHS; p++) {
+        sn_batchnorm_force_path(BN_PATHS[p]);
+        bn_eval_backward_case(ctx, 1, 3, 5, 5, 0, 80);
+        bn_eval_backward_case(ctx, 3, 5, 7, 7, 0, 81);
+        bn_eval_backward_case(ctx, 3, 6, 1, 1, 0, 82);
+        bn_eval_backward_case(ctx, 1, 3, 1, 1, 0, 83); /* one value per channel */
+        bn_eval_backward_case(ctx, 8, 3, 64, 64, 0, 84); /* several groups per channel */
+        const size_t sizes[] = {1, 3, 100};
+        size_t limit = 0;
+        cr_assert_eq(sn_batchnorm_local_limit(ctx, &limit), SN_OK, "%s", sn_last_error());
+        for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++)
+            if (sizes[i] <= limit)
+                bn_eval_backward_case(ctx, 2, 3, 33, 31, sizes[i], 85 + i);
+    }
+    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
+
+/* ------------------------------------------------------ batch norm + ReLU */
+
+/* The fused ops against the composition of the references: forward
+ * y = relu(bn(x)) (train with the statistics, eval), backward
+ * bn_backward(relu_backward(dy, y)). The backward gets the reference y
+ * rounded to float, so both sides mask the same elements. */
+typedef struct bn_relu_args {
+    sn_context *ctx;
+    sn_tensor *dy, *y, *x, *gamma, *s1, *s2, *dx, *dgamma, *dbeta;
+    size_t local;
+    int eval;  /* s1, s2: running mean and var (eval) or save mean and invstd */
+    int which; /* 0: accumulate only dx, 1: only the parameters */
+} bn_relu_args;
+
+static sn_status bn_relu_backward_call(void *p, int accumulate)
+{
+    bn_relu_args *a = p;
+    const int acc_dx = a->which == 0 ? accumulate : 0, acc_p = a->which == 1 ? accumulate : 0;
+    if (a->eval)
+        return sn_batchnorm_relu_backward_eval_local(a->ctx, a->dy, a->y, a->x, a->gamma, a->s1,
+                                                     a->s2, BN_EPS, a->dx, acc_dx, a->dgamma,
+                                                     a->dbeta, acc_p, a->local);
+    return sn_batchnorm_relu_backward_local(a->ctx, a->dy, a->y, a->x, a->gamma, a->s1, a->s2,
+                                            a->dx, acc_dx, a->dgamma, a->dbeta, acc_p, a->local);
+}
+
+static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, size_t local,
+                         unsigned long long seed)
+{
+    ref_rng rng;
+    ref_rng_seed(&rng, seed);
+    const size_t n = (size_t)N * C * H * W;
+    double *x = op_random(&rng, n, -1.0, 2.0);
+    double *dy = op_random(&rng, n, -1.0, 1.0);
+    double *gamma = op_random(&rng, (size_t)C, 0.5, 1.5);
+    double *beta = op_random(&rng, (size_t)C, -0.5, 0.5);
+    double *rmean = op_random(&rng, (size_t)C, -0.5, 0.5);
+    double *rvar = op_random(&rng, (size_t)C, 0.2, 2.0);
+    double *want_rmean = copy_of(rmean, C), *want_rvar = copy_of(rvar, C);
+    double *bn_y = doubles(n), *want_y = doubles(n), *mean = doubles(C), *invstd = doubles(C);
+    if (eval)
+        ref_bn_forward_eval(x, N, C, H, W, gamma, beta, (double)BN_EPS, rmean, rvar, bn_y);
+    else
+        ref_bn_forward_train(x, N, C, H, W, gamma, beta, (double)BN_EPS, (double)BN_MOMENTUM,
+                             want_rmean, want_rvar, bn_y, mean, invstd);
+    ref_relu_forward(bn_y, n, want_y);
+    int positive = 0;
+    for (size_t i = 0; i < n; i++) {
+        want_y[i] = (float)want_y[i];
+        positive += want_y[i] > 0.0;
+    }
+    cr_assert(n < 4 || (positive > 0 && (size_t)positive < n), "the ReLU masks nothing or all");
+
+    const int *s4 = SHAPE(N, C, H, W), *s1 = SHAPE(C);
+    sn_tensor tx, tdy, tg, tb, trm, trv, ty, tsm, tsi, tyref, tdx, tdg, tdb;
+    op_tensor_from(ctx, &tx, 4, s4, x);
+    op_tensor_from(ctx, &tdy, 4, s4, dy);
+    op_tensor_from(ctx, &tg, 1, s1, gamma);
+    op_tensor_from(ctx, &tb, 1, s1, beta);
+    op_tensor_from(ctx, &trm, 1, s1, rmean);
+    op_tensor_from(ctx, &trv, 1, s1, rvar);
+    op_tensor_poisoned(ctx, &ty, 4, s4);
+    op_tensor_poisoned(ctx, &tsm, 1, s1);
+    op_tensor_poisoned(ctx, &tsi, 1, s1);
+    char what[160];
+    snprintf(what, sizeof what, "bn+relu %s [%d,%d,%d,%d] local %zu", eval ? "eval" : "train", N,
+             C, H, W, local);
+    cr_log_info("%s", what);
+
+    /* forward */
+    if (eval) {
+        expect_ok(sn_batchnorm_relu_forward_eval(ctx, &tx, &tg, &tb, &trm, &trv, BN_EPS, &ty),
+                  "batchnorm_relu_forward_eval");
+    } else {
+        expect_ok(sn_batchnorm_relu_forward_train_local(ctx, &tx, &tg, &tb, &trm, &trv,
+                                                        BN_MOMENTUM, BN_EPS, &ty, &tsm, &tsi,
+                                                        local),
+                  "batchnorm_relu_forward_train");
+        op_expect_close("bn+relu save_mean", &tsm, mean, RTOL, 1e-5);
+        op_expect_close("bn+relu save_invstd", &tsi, invstd, RTOL, 0);
+    }
+    op_expect_close("bn+relu y", &ty, want_y, RTOL, 1e-5);
+    op_expect_close("bn+relu running_mean", &trm, want_rmean, RTOL, 1e-6);
+    op_expect_close("bn+relu running_var", &trv, want_rvar, RTOL, 1e-6);
+    /* in place, y = x: the unfused ops allow it, so must the fused one */
+    sn_tensor txi;
+    op_tensor_from(ctx, &txi, 4, s4, x);
+    if (eval)
+        expect_ok(sn_batchnorm_relu_forward_eval(ctx, &txi, &tg, &tb, &trm, &trv, BN_EPS, &txi),
+                  "batchnorm_relu_forward_eval in place");
+    else
+        expect_ok(sn_batchnorm_relu_forward_train_local(ctx, &txi, &tg, &tb, &trm, &trv,
+                                                        BN_MOMENTUM, BN_EPS, &txi, &tsm, &tsi,
+                                                        local),
+                  "batchnorm_relu_forward_train in place");
+    op_expect_close("bn+relu y in place", &txi, want_y, RTOL, 1e-5);
+    sn_tensor_release(&txi);
+
+    /* backward: the statistics as the device holds them (float), the mask
+     * from the reference output */
+    double *s_a = doubles(C), *s_b = doubles(C);
+    for (int c = 0; c < C; c++) {
+        s_a[c] = (float)(eval ? rmean[c] : mean[c]);
+        s_b[c] = (float)(eval ? rvar[c] : invstd[c]);
+    }
+    double *dmid = doubles(n), *want_dx = doubles(n), *want_dg = doubles(C), *want_db = doubles(C);
+    ref_relu_backward(dy, want_y, n, dmid);
+    if (eval)
+        ref_bn_backward_eval(dmid, x, N, C, H, W, gamma, (double)BN_EPS, s_a, s_b, want_dx, 0,
+                             want_dg, want_db, 0);
+    else
+        ref_bn_backward(dmid, x, N, C, H, W, gamma, s_a, s_b, want_dx, want_dg, want_db, 0);
+    sn_tensor ts_a, ts_b;
+    op_tensor_from(ctx, &ts_a, 1, s1, s_a);
+    op_tensor_from(ctx, &ts_b, 1, s1, s_b);
+    op_tensor_from(ctx, &tyref, 4, s4, want_y);
+    op_tensor_poisoned(ctx, &tdx, 4, s4);
+    op_tensor_poisoned(ctx, &tdg, 1, s1);
+    op_tensor_poisoned(ctx, &tdb, 1, s1);
+    bn_relu_args args = {ctx, &tdy, &tyref, &tx, &tg, &ts_a, &ts_b, &tdx, &tdg, &tdb, local,
+                         eval, 0};
+    expect_gradient("bn+relu dx", bn_relu_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    op_expect_close("bn+relu dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
+    op_expect_close("bn+relu dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
+    args.which = 1;
+    sn_tensor_fill(&tdg, NAN);
+    sn_tensor_fill(&tdb, NAN);
+    expect_gradient("bn+relu dgamma", bn_relu_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    double *three_db = scaled(want_db, C, 3.0);
+    op_expect_close("bn+relu dbeta", &tdb, three_db, RTOL, 3e-5);
+    free(three_db);
+    op_expect_close("bn+relu dx (params accumulating)", &tdx, want_dx, RTOL, 1e-5);
+
+    /* in place: dx = dy */
+    args.dx = &tdy;
+    args.which = 0;
+    expect_ok(bn_relu_backward_call(&args, 0), "batchnorm_relu_backward in place");
+    op_expect_close("bn+relu dx in place", &tdy, want_dx, RTOL, 1e-5);
+    op_expect_close("bn+relu dgamma in place", &tdg, want_dg, RTOL, 1e-5);
+    op_expect_close("bn+relu dbeta in place", &tdb, want_db, RTOL, 1e-5);
+
+    sn_tensor *all[] = {&tx, &tdy, &tg, &tb, &trm, &trv, &ty, &tsm, &tsi, &tyref, &tdx, &tdg,
+                        &tdb, &ts_a, &ts_b};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+        sn_tensor_release(all[i]);
+    free(x), free(dy), free(gamma), free(beta), free(rmean), free(rvar), free(want_rmean);
+    free(want_rvar), free(bn_y), free(want_y), free(mean), free(invstd), free(s_a), free(s_b);
+    free(dmid), free(want_dx), free(want_dg), free(want_db);
+}
+
+static void bn_relu_cases(int eval)
+{
+    sn_context *ctx = op_test_context();
+    for (size_t p = 0; p < BN_N_PATHS; p++) {
+        sn_batchnorm_force_path(BN_PATHS[p]);
+        cr_log_info("bn kernels: %s", bn_path_name(BN_PATHS[p]));
+        bn_relu_case(ctx, 1, 3, 5, 5, eval, 0, 140);
+        bn_relu_case(ctx, 3, 5, 7, 7, eval, 0, 141);
+        bn_relu_case(ctx, 3, 6, 1, 1, eval, 0, 142);
+        bn_relu_case(ctx, 1, 5, 9, 9, eval, 0, 143);
+        bn_relu_case(ctx, 2, 3, 33, 31, eval, 7, 144);
+        bn_relu_case(ctx, 8, 3, 64, 64, eval, 0, 145);
+        bn_relu_case(ctx, 5, 7, 3, 3, eval, 3, 146);
+    }
+    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
+    sn_context_free(ctx);
+}
+
+Test(batchnorm_relu, train) { bn_relu_cases(0); }
+
+Test(batchnorm_relu, eval) { bn_relu_cases(1); }
 
 /* ------------------------------------------------------ relu, add, shortcut */
 
@@ -778,6 +1048,23 @@ Test(shapes, errors_name_the_op)
     expect_shape_error(sn_batchnorm_backward_eval(ctx, &x, &x, &c3, &c3, &c4, 1e-5f, &x2, 0,
                                                   &c3, &c3, 0),
                        "batchnorm_backward_eval");
+    expect_shape_error(sn_batchnorm_relu_forward_train(ctx, &x, &c3, &c3, &c3, &c3, 0.1f, 1e-5f,
+                                                       &y_bad, &c3, &c3),
+                       "batchnorm_relu_forward_train");
+    expect_shape_error(sn_batchnorm_relu_forward_eval(ctx, &x, &c3, &c4, &c3, &c3, 1e-5f, &y_ok),
+                       "batchnorm_relu_forward_eval");
+    expect_shape_error(sn_batchnorm_relu_backward(ctx, &x, &y_bad, &x, &c3, &c3, &c3, &x2, 0, &c3,
+                                                  &c3, 0),
+                       "batchnorm_relu_backward");
+    expect_shape_error(sn_batchnorm_relu_backward(ctx, &x, &y_ok, &x, &c3, &c4, &c3, &x2, 0, &c3,
+                                                  &c3, 0),
+                       "batchnorm_relu_backward");
+    expect_shape_error(sn_batchnorm_relu_backward_eval(ctx, &x, &y_bad, &x, &c3, &c3, &c3, 1e-5f,
+                                                       &x2, 0, &c3, &c3, 0),
+                       "batchnorm_relu_backward_eval");
+    expect_shape_error(sn_batchnorm_relu_backward_eval(ctx, &x, &y_ok, &x, &c3, &c3, &c3, 1e-5f,
+                                                       &y_bad, 0, &c3, &c3, 0),
+                       "batchnorm_relu_backward_eval");
     expect_shape_error(sn_relu_forward(ctx, &x, &y_bad), "relu_forward");
     expect_shape_error(sn_relu_backward(ctx, &y_bad, &x, &x2, 0), "relu_backward");
     expect_shape_error(sn_relu_backward(ctx, &x, &x, &y_bad, 1), "relu_backward");
