@@ -3,6 +3,7 @@
  * name and shape) and reads its JSON response (warm img/s per model and
  * batch). peer.py refuses to time a model whose parameters differ from ours.
  *
+ * SN_PEER_DEVICE=cuda runs the peer on the GPU (PyTorch + cuDNN).
  * python: --python, $SN_PEER_PYTHON, /usr/bin/python3 (Debian's python3-torch
  * installs there), python3. script: --peer-script, $SN_PEER_SCRIPT, then next
  * to the executable: <bin>/../../bench/peer/peer.py (build tree, copied there
@@ -223,8 +224,10 @@ int bench_peer_measure(const bench_peer_config *cfg, const sn_graph *const *grap
     rmdir(dir);
     if (rc == 0) {
         run->ran = 1;
-        snprintf(run->note, sizeof run->note, "peer: PyTorch %s on the CPU, %d thread(s), %.300s",
-                 run->torch_version, run->threads, script);
+        /* peer.py runs where $SN_PEER_DEVICE says (cuda: cuDNN on the GPU). */
+        const char *where = getenv("SN_PEER_DEVICE");
+        snprintf(run->note, sizeof run->note, "peer: PyTorch %s on %s, %d thread(s), %.300s",
+                 run->torch_version, where && *where ? where : "the CPU", run->threads, script);
     } else {
         bench_peer_run_free(run);
     }
