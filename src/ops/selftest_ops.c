@@ -10,18 +10,6 @@
 
 extern const sn_selftest_case sn_selftest_ops_cases[];
 
-/* Deterministic pseudo-random floats in [-1, 1). */
-static void random_fill(float *x, size_t n, unsigned seed)
-{
-    unsigned long long s = 0x9e3779b97f4a7c15ULL * (seed + 1);
-    for (size_t i = 0; i < n; i++) {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        x[i] = (float)((double)(s >> 11) / 9007199254740992.0 * 2.0 - 1.0);
-    }
-}
-
 /* Largest |got - want| over n values; SN_ERR_INTERNAL naming `what` and the
  * first element off by more than 1e-5 + 1e-5 |want|. */
 static sn_status compare(const char *what, const float *got, const double *want, size_t n,
@@ -52,8 +40,8 @@ static sn_status check_conv2d(sn_context *ctx, char *detail, size_t size)
         st = sn_fail(SN_ERR_OUT_OF_MEMORY, "selftest: out of host memory");
         goto done;
     }
-    random_fill(x, nx, 11);
-    random_fill(w, nw, 12);
+    sn_selftest_random_fill(x, nx, 11);
+    sn_selftest_random_fill(w, nw, 12);
     for (int n = 0; n < N; n++)
         for (int oc = 0; oc < OC; oc++)
             for (int oh = 0; oh < OH; oh++)
@@ -99,9 +87,9 @@ static sn_status check_linear(sn_context *ctx, char *detail, size_t size)
     enum { N = 3, IN = 10, OUT = 7 };
     float x[N * IN], w[OUT * IN], b[OUT], y[N * OUT];
     double want[N * OUT];
-    random_fill(x, N * IN, 21);
-    random_fill(w, OUT * IN, 22);
-    random_fill(b, OUT, 23);
+    sn_selftest_random_fill(x, N * IN, 21);
+    sn_selftest_random_fill(w, OUT * IN, 22);
+    sn_selftest_random_fill(b, OUT, 23);
     for (int n = 0; n < N; n++)
         for (int o = 0; o < OUT; o++) {
             double sum = b[o];

@@ -130,6 +130,9 @@ extern const char sn_kernel_source[];
 extern const size_t sn_kernel_source_len;
 extern const char *const sn_kernel_files[];
 
+/* Deterministic pseudo-random floats in [-1, 1) for the self-test cases. */
+void sn_selftest_random_fill(float *x, size_t n, unsigned seed);
+
 /* Monotonic seconds. */
 double sn_now(void);
 

@@ -9,7 +9,7 @@
 double sn_now_seconds(void) { return sn_now(); }
 
 /* Deterministic pseudo-random floats in [-1, 1). */
-static void random_fill(float *x, size_t n, unsigned seed)
+void sn_selftest_random_fill(float *x, size_t n, unsigned seed)
 {
     unsigned long long s = 0x9e3779b97f4a7c15ULL * (seed + 1);
     for (size_t i = 0; i < n; i++) {
@@ -33,8 +33,8 @@ static sn_status check_saxpy(sn_context *ctx, char *detail, size_t size)
         st = sn_fail(SN_ERR_OUT_OF_MEMORY, "selftest: out of host memory");
         goto done;
     }
-    random_fill(x, n, 1);
-    random_fill(y, n, 2);
+    sn_selftest_random_fill(x, n, 1);
+    sn_selftest_random_fill(y, n, 2);
     if ((st = sn_tensor_alloc(ctx, &tx, 1, shape, SN_MEM_OTHER)) != SN_OK ||
         (st = sn_tensor_alloc(ctx, &ty, 1, shape, SN_MEM_OTHER)) != SN_OK ||
         (st = sn_tensor_upload(&tx, x, n)) != SN_OK || (st = sn_tensor_upload(&ty, y, n)) != SN_OK)
@@ -75,7 +75,7 @@ static sn_status check_fill(sn_context *ctx, char *detail, size_t size)
     sn_status st = SN_OK;
     if (!host)
         return sn_fail(SN_ERR_OUT_OF_MEMORY, "selftest: out of host memory");
-    random_fill(host, n, 3);
+    sn_selftest_random_fill(host, n, 3);
     if ((st = sn_tensor_alloc(ctx, &t, 4, shape, SN_MEM_OTHER)) != SN_OK ||
         (st = sn_tensor_upload(&t, host, n)) != SN_OK || (st = sn_tensor_fill(&t, -2.5f)) != SN_OK ||
         (st = sn_tensor_download(&t, host, n)) != SN_OK)
