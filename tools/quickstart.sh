@@ -41,10 +41,10 @@ case "$mode" in
   main)
     # Check the device, then the short budget of the main job: ResNet-20 vs
     # ShaResNet-20 on Fashion-MNIST, same recipe and seed. Later arguments
-    # override these (e.g. --epochs 164 --limit-train 0 --limit-test 0).
+    # override these (e.g. --epochs 164 for the papers' full recipe).
     ./build/src/cli/sharesnet selftest
     ./build/src/cli/sharesnet compare --data fashion-mnist --models resnet20,sharesnet20 \
-      --epochs 2 --limit-train 10000 --limit-test 2000 --batch 128 --out runs/main "$@"
+      --epochs 3 --batch 128 --out runs/main "$@"
     ;;
   test)
     # --verbose shows each Criterion program's own summary of the tests it ran.
