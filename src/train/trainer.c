@@ -174,9 +174,10 @@ static sn_status train_epoch(sn_model *m, sn_loader *loader, const sn_train_conf
     return SN_OK;
 }
 
+/* The output directory and its parents (compare writes DIR/MODEL/). */
 static sn_status make_dir(const char *dir)
 {
-    if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+    if (sn_make_dirs(dir) != 0)
         return sn_fail(SN_ERR_IO, "cannot create output directory %s: %s", dir, strerror(errno));
     return SN_OK;
 }

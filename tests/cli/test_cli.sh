@@ -161,6 +161,12 @@ check "log.jsonl has two lines" test "$(lines "$RUN/log.jsonl")" -eq 2
 ok "eval after resume" "(epoch 2)" "$SN" eval --checkpoint "$CK" --data "$DATA" --limit-test 16 \
     --device "$DEV"
 
+# compare creates its nested output directories (DIR/MODEL/)
+NEST="$TMP/nested/compare"
+ok "compare into a new nested --out" "| sharesnet8" "$SN" compare --models resnet8,sharesnet8 \
+    --data "$DATA" --epochs 1 --batch 32 --out "$NEST" --device "$DEV"
+check "compare wrote each model's checkpoint" test -s "$NEST/sharesnet8/checkpoint.safetensors"
+
 RUN2="$TMP/run2"
 ok "train --policy stage" "resnet8 epoch 1:" "$SN" train --model resnet8 --policy stage \
     --data "$DATA" --epochs 1 --batch 32 --limit-test -1 --out "$RUN2" --device "$DEV"
