@@ -294,12 +294,7 @@ static int throughput(int argc, char **argv, int peer_command)
     cli_option opts[] = {
         {"model", 1, "comma list of models (default resnet20,sharesnet20)", NULL},
         {"batch", 1, "comma list of batch sizes (default 32,128; --quick 16)", NULL},
-        {"in-ch", 1, "input channels (default: the family's, 3)", NULL},
-        {"size", 1, "input size (default: the family's, 32 or 224)", NULL},
-        {"classes", 1, "classes (default: the family's)", NULL},
-        {"policy", 1, "weight sharing for every model: none | paper | stage", NULL},
-        {"shortcut", 1, "He CIFAR shortcuts: A or B", NULL},
-        {"stem", 1, "ImageNet families: small or imagenet", NULL},
+        CLI_GRAPH_OPTIONS,
         {"device", 1, peer_command ? "device selector (default cpu)"
                                    : "comma list of device selectors, or all (default all)", NULL},
         {"quick", 0, "small budget: about a minute (CI, smoke runs)", NULL},

@@ -38,6 +38,15 @@ void cli_args_free(cli_args *args);
 /* Print "sharesnet: <what>: <last error>" to stderr; returns 1. */
 int cli_error(const char *what, sn_status status);
 
+/* The options cli_graph_options reads, for a command's option table. */
+#define CLI_GRAPH_OPTIONS                                                                   \
+    {"classes", 1, "classes (default: the data's, else 10 CIFAR families, 1000 ImageNet)", NULL}, \
+    {"in-ch", 1, "input channels (default: the data's, else 3)", NULL},                      \
+    {"size", 1, "input size (default: the data's, else 32 CIFAR families, 224 ImageNet)", NULL}, \
+    {"policy", 1, "weight sharing: none | paper | stage (default: from the name)", NULL},    \
+    {"shortcut", 1, "He CIFAR shortcuts: A (zero-pad) or B (projection)", NULL},             \
+    {"stem", 1, "ImageNet families: small (3x3) or imagenet (7x7 + pool)", NULL}
+
 /* Graph options from --classes --in-ch --size --policy --shortcut --stem.
  * Returns 0 (after printing why) on a malformed value. */
 int cli_graph_options(const cli_args *args, sn_graph_options *o);

@@ -59,12 +59,7 @@ int cmd_info(int argc, char **argv)
 {
     cli_option opts[] = {
         {"all", 0, "one line per model of the zoo", NULL},
-        {"classes", 1, "classes (default: 10 CIFAR families, 1000 ImageNet)", NULL},
-        {"in-ch", 1, "input channels (default 3)", NULL},
-        {"size", 1, "input size (default 32 CIFAR families, 224 ImageNet)", NULL},
-        {"policy", 1, "weight sharing: none | paper | stage (default: from the name)", NULL},
-        {"shortcut", 1, "He CIFAR shortcuts: A or B", NULL},
-        {"stem", 1, "ImageNet families: small or imagenet", NULL},
+        CLI_GRAPH_OPTIONS,
         {"batch", 1, "batch size for the memory estimate (default 128)", NULL},
     };
     cli_args args = {opts, sizeof opts / sizeof opts[0], NULL, 0};

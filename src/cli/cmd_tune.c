@@ -101,12 +101,7 @@ int cmd_tune(int argc, char **argv)
         {"model", 1, "model name (see sharesnet info --all)", NULL},
         {"batch", 1, "batch size the shapes are timed at (default 128)", NULL},
         {"device", 1, "device selector (P:D, gpu/cpu/accelerator, or a name part)", NULL},
-        {"classes", 1, "classes (default: 10 CIFAR families, 1000 ImageNet)", NULL},
-        {"in-ch", 1, "input channels (default 3)", NULL},
-        {"size", 1, "input size (default 32 CIFAR families, 224 ImageNet)", NULL},
-        {"policy", 1, "weight sharing: none | paper | stage (same shapes either way)", NULL},
-        {"shortcut", 1, "He CIFAR shortcuts: A or B", NULL},
-        {"stem", 1, "ImageNet families: small or imagenet", NULL},
+        CLI_GRAPH_OPTIONS,
         {"retime", 0, "measure again shapes the tuning file already has", NULL},
     };
     cli_args args = {opts, sizeof opts / sizeof opts[0], NULL, 0};

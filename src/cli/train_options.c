@@ -27,12 +27,7 @@ static const cli_option common[] = {
     {"limit-test", 1, "use the first N test examples (-1: no evaluation)", NULL},
     {"eval-every", 1, "evaluate every K epochs (default 1)", NULL},
     {"freeze-bn", 0, "batch norm uses its running statistics in training (fine-tuning, tiny batches)", NULL},
-    {"classes", 1, "number of classes (default: from the data)", NULL},
-    {"in-ch", 1, "input channels (default: from the data)", NULL},
-    {"size", 1, "input size (default: from the data)", NULL},
-    {"policy", 1, "weight sharing: none | paper | stage (default: from the name)", NULL},
-    {"shortcut", 1, "He CIFAR shortcuts: A (zero-pad) or B (projection)", NULL},
-    {"stem", 1, "ImageNet families: small (3x3) or imagenet (7x7 + pool)", NULL},
+    CLI_GRAPH_OPTIONS,
     {"skip-bad", 0, "skip (and count) PNG files that fail to decode", NULL},
     {"reject-wrong-size", 0, "PNG images of another size are errors (default: crop/pad)", NULL},
 };
