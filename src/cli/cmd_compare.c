@@ -113,18 +113,18 @@ int cmd_compare(int argc, char **argv)
         printf("\n%s: %d epoch(s), %lld training images, batch %d, seed %llu, on %s (%s)\n\n",
                data, config.epochs, train_n, config.batch * config.accum,
                (unsigned long long)config.seed, d->name, d->platform);
-        printf("| %-14s | %10s | %8s | %14s | %12s | %8s | %8s | %11s | %10s | %8s |\n", "model",
+        printf("| %-14s | %10s | %8s | %14s | %12s | %9s | %9s | %11s | %10s | %8s |\n", "model",
                "parameters", "vs first", "param+grad+mom", "peak device", "test top1",
                "test top5", "train img/s", "eval img/s", "time s");
         printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "----------------", "------------",
-               "----------", "----------------", "--------------", "----------", "----------",
+               "----------", "----------------", "--------------", "-----------", "-----------",
                "-------------", "------------", "----------");
         for (int i = 0; i < n; i++) {
             const row *r = &rows[i];
             char state[32], peak[32];
             cli_format_bytes(state, sizeof state, (double)r->state_bytes);
             cli_format_bytes(peak, sizeof peak, (double)r->peak_bytes);
-            printf("| %-14s | %10lld | %+7.1f%% | %14s | %12s | %7.2f%% | %7.2f%% | %11.0f | %10.0f | "
+            printf("| %-14s | %10lld | %+7.1f%% | %14s | %12s | %8.2f%% | %8.2f%% | %11.0f | %10.0f | "
                    "%8.1f |\n",
                    r->model, r->params, 100.0 * (double)(r->params - rows[0].params) / (double)rows[0].params,
                    state, peak, 100 * r->report.test_top1, 100 * r->report.test_top5,
