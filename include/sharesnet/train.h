@@ -44,7 +44,9 @@ double sn_lr_at(const sn_lr_schedule *s, double t);
 typedef struct sn_train_config {
     int epochs;
     int batch;              /* micro-batch size (what fits on the device) */
-    int accum;              /* micro-batches per optimizer step (>= 1) */
+    int accum;              /* micro-batches per optimizer step (>= 1); BN still
+                               uses each micro-batch's own statistics (see
+                               docs/ARCHITECTURE.md), unless freeze_bn */
     sn_lr_schedule lr;
     double momentum, weight_decay;
     int nesterov;
