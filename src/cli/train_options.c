@@ -160,7 +160,6 @@ void train_printer_init(train_printer *p, const char *model)
 {
     p->model = model;
     p->tty = isatty(fileno(stderr));
-    p->last_plain_step = 0;
 }
 
 sn_train_callbacks train_printer_callbacks(train_printer *p)

@@ -15,7 +15,6 @@ int train_config_from_args(const cli_args *args, sn_train_config *c);
 typedef struct train_printer {
     const char *model;
     int tty;
-    int64_t last_plain_step;
 } train_printer;
 void train_printer_init(train_printer *p, const char *model);
 sn_train_callbacks train_printer_callbacks(train_printer *p);
