@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -85,6 +86,11 @@ int cli_int(const cli_args *args, const char *name, long def, long *out)
     long x = strtol(v, &end, 10);
     if (errno || end == v || *end) {
         fprintf(stderr, "sharesnet: --%s expects an integer, got '%s'\n", name, v);
+        return 0;
+    }
+    /* Callers store counts and sizes in int: never wrap silently. */
+    if (x > INT_MAX || x < INT_MIN) {
+        fprintf(stderr, "sharesnet: --%s %s is out of range\n", name, v);
         return 0;
     }
     *out = x;

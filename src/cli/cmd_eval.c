@@ -48,8 +48,8 @@ int cmd_eval(int argc, char **argv)
     }
     if (!cli_int(&args, "limit-test", 0, &limit) || !cli_int(&args, "batch", 256, &batch))
         return 2;
-    if (batch <= 0) {
-        fprintf(stderr, "sharesnet: --batch must be positive\n");
+    if (batch <= 0 || limit < 0) {
+        fprintf(stderr, "sharesnet: --batch must be positive and --limit-test >= 0\n");
         return 2;
     }
     sn_context *ctx = NULL;
@@ -69,6 +69,12 @@ int cmd_eval(int argc, char **argv)
     }
     if (!rc) {
         double loss, top1, top5, ips;
+        /* A checkpoint saved without normalisation (sn_checkpoint_save with no
+         * state) means inputs in [0, 1]: mean 0, std 1. */
+        for (int c = info.state.channels; c < SN_DATA_MAX_CHANNELS; c++) {
+            info.state.mean[c] = 0.0f;
+            info.state.std[c] = 1.0f;
+        }
         sn_status st = sn_evaluate(m, &test, limit, info.state.mean, info.state.std, &loss, &top1,
                                    &top5, &ips);
         if (st != SN_OK)

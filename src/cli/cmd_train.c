@@ -51,6 +51,18 @@ int cmd_train(int argc, char **argv)
             return 2;
         }
         model_name = info.model;
+        /* The architecture comes from the checkpoint: an option that asks for
+         * another one is an error, not silently ignored. */
+        static const char *const arch[] = {"policy", "classes", "shortcut", "stem"};
+        for (size_t i = 0; i < sizeof arch / sizeof arch[0]; i++)
+            if (cli_get(&args, arch[i])) {
+                fprintf(stderr, "sharesnet: --%s cannot change a resumed run: %s fixes the "
+                                "architecture (%s, policy %s, %d classes)\n",
+                        arch[i], resume, info.model,
+                        sn_share_policy_name((sn_share_policy)info.graph.policy),
+                        info.graph.classes);
+                return 2;
+            }
         /* The data order and augmentation of the interrupted run. */
         if (!cli_get(&args, "seed") && info.state.seed)
             config.seed = info.state.seed;

@@ -106,8 +106,19 @@ int train_config_from_args(const cli_args *args, sn_train_config *c)
     if (!cli_int(args, "eval-every", 1, &v))
         return 0;
     c->eval_every = (int)v;
-    if (c->epochs <= 0 || c->batch <= 0 || c->accum <= 0 || c->eval_every <= 0 || c->crop_padding < 0) {
+    if (c->epochs <= 0 || c->batch <= 0 || c->accum <= 0 || c->eval_every <= 0) {
         fprintf(stderr, "sharesnet: --epochs, --batch, --accum and --eval-every must be positive\n");
+        return 0;
+    }
+    if (c->crop_padding < 0 || c->limit_train < 0 || c->limit_test < -1) {
+        fprintf(stderr, "sharesnet: --crop-pad and --limit-train must be >= 0, --limit-test >= -1\n");
+        return 0;
+    }
+    if (!isfinite(c->lr.base_lr) || !(c->lr.base_lr > 0) || !(c->momentum >= 0) ||
+        !isfinite(c->momentum) || !(c->weight_decay >= 0) || !isfinite(c->weight_decay) ||
+        !(c->lr.gamma > 0) || !isfinite(c->lr.gamma) || !(c->lr.warmup_epochs >= 0)) {
+        fprintf(stderr, "sharesnet: --lr and --gamma must be > 0; --momentum, --wd and --warmup "
+                        ">= 0 (finite)\n");
         return 0;
     }
     return 1;

@@ -295,10 +295,12 @@ sn_status sn_model_set_batch(sn_model *m, const float *images, const int32_t *la
     }
     /* the activations of the last forward no longer match images and labels */
     m->trained_forward = 0;
-    m->n = n;
     sn_tensor x = sn_batch_view(&m->acts[0], n), y = sn_batch_view(&m->labels, n);
+    m->n = 0; /* no batch until both uploads succeed */
     SN_TRY(sn_tensor_upload(&x, images, x.count));
-    return sn_tensor_upload(&y, m->host_labels, (size_t)n);
+    SN_TRY(sn_tensor_upload(&y, m->host_labels, (size_t)n));
+    m->n = n;
+    return SN_OK;
 }
 
 sn_status sn_model_forward(sn_model *m, int training)
@@ -336,8 +338,10 @@ sn_status sn_model_backward(sn_model *m, float grad_scale, int accumulate)
                        m->graph.model);
     const sn_graph *g = &m->graph;
     memset(m->grad_written, 0, (size_t)g->n_acts * sizeof *m->grad_written);
-    for (int i = 0; i < g->n_params; i++)
+    for (int i = 0; i < g->n_params; i++) {
         m->params[i].grad_written = accumulate;
+        m->params[i].reached = 0;
+    }
 
     sn_tensor logits = sn_batch_view(&m->acts[g->logits], m->n);
     sn_tensor labels = sn_batch_view(&m->labels, m->n);
@@ -353,7 +357,7 @@ sn_status sn_model_backward(sn_model *m, float grad_scale, int accumulate)
     /* A parameter no layer reached (impossible in a checked graph) would keep
      * a stale gradient: make that loud rather than silent. */
     for (int i = 0; i < g->n_params; i++)
-        if (!m->params[i].grad_written)
+        if (!m->params[i].reached)
             return sn_fail(SN_ERR_INTERNAL, "model %s: parameter %s got no gradient", g->model,
                            g->params[i].name);
     return SN_OK;

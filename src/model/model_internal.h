@@ -8,7 +8,8 @@
 
 typedef struct sn_param_state {
     sn_tensor value, grad, momentum; /* one of each per parameter */
-    int grad_written;                /* this backward already wrote grad */
+    int grad_written;                /* grad holds a value to add to (accumulate) */
+    int reached;                     /* some layer's backward wrote it this pass */
 } sn_param_state;
 
 typedef struct sn_bn_state {

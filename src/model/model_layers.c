@@ -23,6 +23,7 @@ static int param_acc(sn_model *m, int p)
 {
     int acc = m->params[p].grad_written;
     m->params[p].grad_written = 1;
+    m->params[p].reached = 1;
     return acc;
 }
 

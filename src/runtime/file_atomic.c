@@ -21,7 +21,17 @@ int sn_make_dirs(const char *dir)
             *p = '/';
         }
     }
-    return (mkdir(tmp, 0755) == 0 || errno == EEXIST) ? 0 : -1;
+    if (mkdir(tmp, 0755) == 0)
+        return 0;
+    /* An existing path is fine only when it is a directory. */
+    struct stat st;
+    if (errno != EEXIST || stat(tmp, &st) != 0)
+        return -1;
+    if (!S_ISDIR(st.st_mode)) {
+        errno = ENOTDIR;
+        return -1;
+    }
+    return 0;
 }
 
 sn_status sn_file_write_atomic(const char *path, const char *what,

@@ -9,6 +9,8 @@
 #include "sharesnet/safetensors.h"
 
 #include <math.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,17 +175,22 @@ sn_status sn_checkpoint_save_finite(sn_model *m, const sn_train_state *s, const 
 
 /* ---- reading ---- */
 
-static sn_status meta_int(const sn_safetensors *f, const char *key, long long *out)
+static sn_status meta_int(const sn_safetensors *f, const char *key, long long lo, long long hi,
+                          long long *out)
 {
     const char *v = sn_safetensors_metadata(f, key);
     char *end;
     if (!v)
         return sn_fail(SN_ERR_FORMAT, "checkpoint %s: metadata '%s' is missing",
                        sn_safetensors_path(f), key);
+    errno = 0;
     *out = strtoll(v, &end, 10);
-    if (end == v || *end)
+    if (errno || end == v || *end)
         return sn_fail(SN_ERR_FORMAT, "checkpoint %s: metadata '%s' = '%s' is not an integer",
                        sn_safetensors_path(f), key, v);
+    if (*out < lo || *out > hi)
+        return sn_fail(SN_ERR_FORMAT, "checkpoint %s: metadata '%s' = %s is outside [%lld, %lld]",
+                       sn_safetensors_path(f), key, v, lo, hi);
     return SN_OK;
 }
 
@@ -227,21 +234,19 @@ static sn_status read_info(const sn_safetensors *f, sn_checkpoint_info *info)
         return sn_fail(SN_ERR_FORMAT, "checkpoint %s: unknown sharing policy '%s'", path, policy);
     info->graph.shortcut = shortcut[0] == '-' ? 0 : shortcut[0];
     long long v;
-    SN_TRY(meta_int(f, "classes", &v));
+    SN_TRY(meta_int(f, "classes", 1, INT_MAX, &v));
     info->graph.classes = (int)v;
-    SN_TRY(meta_int(f, "in_channels", &v));
+    SN_TRY(meta_int(f, "in_channels", 1, INT_MAX, &v));
     info->graph.in_channels = (int)v;
-    SN_TRY(meta_int(f, "size", &v));
+    SN_TRY(meta_int(f, "size", 1, INT_MAX, &v));
     info->graph.size = (int)v;
-    SN_TRY(meta_int(f, "small_stem", &v));
+    SN_TRY(meta_int(f, "small_stem", -1, 1, &v));
     info->graph.small_stem = (int)v;
-    SN_TRY(meta_int(f, "epoch", &v));
+    SN_TRY(meta_int(f, "epoch", 0, INT_MAX, &v));
     info->state.epoch = (int)v;
-    SN_TRY(meta_int(f, "global_step", &v));
+    SN_TRY(meta_int(f, "global_step", 0, LLONG_MAX, &v));
     info->state.global_step = v;
-    SN_TRY(meta_int(f, "norm_channels", &v));
-    if (v < 0 || v > SN_DATA_MAX_CHANNELS)
-        return sn_fail(SN_ERR_FORMAT, "checkpoint %s: norm_channels %lld out of range", path, v);
+    SN_TRY(meta_int(f, "norm_channels", 0, SN_DATA_MAX_CHANNELS, &v));
     info->state.channels = (int)v;
     const char *seed = sn_safetensors_metadata(f, "seed"); /* optional */
     if (seed) {
@@ -270,14 +275,37 @@ sn_status sn_checkpoint_info_read(const char *path, sn_checkpoint_info *info)
 }
 
 /* Upload the tensor `name` of f into t, checking dtype and shape. */
-static sn_status load_tensor(const sn_safetensors *f, const char *name, sn_tensor *t)
+/* Check the tensor `name` of f against t (dtype, shape); upload it too when
+ * `upload` (the first pass only checks, so a bad file changes nothing). */
+static sn_status load_tensor(const sn_safetensors *f, const char *name, sn_tensor *t, int upload)
 {
     int64_t shape[4];
     for (int d = 0; d < t->ndim; d++)
         shape[d] = t->shape[d];
     const void *data;
     SN_TRY(sn_safetensors_get(f, name, SN_SAFETENSORS_F32, t->ndim, shape, &data));
-    return sn_tensor_upload(t, data, t->count);
+    return upload ? sn_tensor_upload(t, data, t->count) : SN_OK;
+}
+
+static sn_status load_tensors(sn_model *m, const sn_safetensors *f, int with_optimizer,
+                              int upload)
+{
+    const sn_graph *g = sn_model_graph(m);
+    char name[128], name2[128];
+    for (int i = 0; i < g->n_params; i++)
+        SN_TRY(load_tensor(f, g->params[i].name, sn_model_param(m, i, SN_PARAM_VALUE), upload));
+    for (int i = 0; i < g->n_layers; i++) {
+        if (g->layers[i].op != SN_OP_BN)
+            continue;
+        bn_names(&g->layers[i], name, name2, sizeof name);
+        SN_TRY(load_tensor(f, name, sn_model_bn_running_mean(m, i), upload));
+        SN_TRY(load_tensor(f, name2, sn_model_bn_running_var(m, i), upload));
+    }
+    for (int i = 0; with_optimizer && i < g->n_params; i++) {
+        momentum_name(name, sizeof name, g->params[i].name);
+        SN_TRY(load_tensor(f, name, sn_model_param(m, i, SN_PARAM_MOMENTUM), upload));
+    }
+    return SN_OK;
 }
 
 static sn_status load_all(sn_model *m, const sn_safetensors *f, int with_optimizer)
@@ -294,20 +322,8 @@ static sn_status load_all(sn_model *m, const sn_safetensors *f, int with_optimiz
                        sn_share_policy_name((sn_share_policy)info.graph.policy), info.graph.classes,
                        info.graph.in_channels, g->model, sn_share_policy_name(g->policy),
                        g->classes, g->in_channels);
-    char name[128], name2[128];
-    for (int i = 0; i < g->n_params; i++)
-        SN_TRY(load_tensor(f, g->params[i].name, sn_model_param(m, i, SN_PARAM_VALUE)));
-    for (int i = 0; i < g->n_layers; i++) {
-        if (g->layers[i].op != SN_OP_BN)
-            continue;
-        bn_names(&g->layers[i], name, name2, sizeof name);
-        SN_TRY(load_tensor(f, name, sn_model_bn_running_mean(m, i)));
-        SN_TRY(load_tensor(f, name2, sn_model_bn_running_var(m, i)));
-    }
-    for (int i = 0; with_optimizer && i < g->n_params; i++) {
-        momentum_name(name, sizeof name, g->params[i].name);
-        SN_TRY(load_tensor(f, name, sn_model_param(m, i, SN_PARAM_MOMENTUM)));
-    }
+    SN_TRY(load_tensors(m, f, with_optimizer, 0));
+    SN_TRY(load_tensors(m, f, with_optimizer, 1));
     return sn_context_finish(m->ctx);
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 void sn_train_config_default(sn_train_config *c, int epochs)
 {
@@ -179,6 +180,9 @@ static sn_status make_dir(const char *dir)
 {
     if (sn_make_dirs(dir) != 0)
         return sn_fail(SN_ERR_IO, "cannot create output directory %s: %s", dir, strerror(errno));
+    /* Find out now, not after the first epoch, that nothing can be written. */
+    if (access(dir, W_OK | X_OK) != 0)
+        return sn_fail(SN_ERR_IO, "output directory %s is not writable: %s", dir, strerror(errno));
     return SN_OK;
 }
 

@@ -208,6 +208,20 @@ bad "resume with nothing left to train" "nothing to train" "$SN" train --resume 
 bad "predict a missing image" "$TMP/none.png" "$SN" predict --checkpoint "$CK" \
     --device "$DEV" "$TMP/none.png"
 bad "predict without images" "at least one image" "$SN" predict --checkpoint "$CK"
+bad "out-of-range number" "--batch 4294967312 is out of range" "$SN" train --model resnet8 \
+    --data "$DATA" --batch 4294967312 --device "$DEV"
+bad "negative --limit-train" "--limit-train must be >= 0" "$SN" train --model resnet8 \
+    --data "$DATA" --limit-train -5 --device "$DEV"
+bad "negative --warmup" "--warmup" "$SN" train --model resnet8 --data "$DATA" --warmup -3 \
+    --device "$DEV"
+bad "eval with a negative limit" "--limit-test >= 0" "$SN" eval --checkpoint "$CK" \
+    --data "$DATA" --limit-test -7 --device "$DEV"
+touch "$TMP/a-file"
+bad "--out is a file" "$TMP/a-file" "$SN" train --model resnet8 --data "$DATA" --epochs 1 \
+    --batch 32 --out "$TMP/a-file" --device "$DEV"
+check "--out is a file: no epoch was trained" sh -c "! grep -q 'epoch 1:' '$OUT'"
+bad "resume cannot change the policy" "--policy cannot change a resumed run" "$SN" train \
+    --resume "$CK" --policy paper --data "$DATA" --epochs 9 --device "$DEV"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
