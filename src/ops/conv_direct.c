@@ -218,7 +218,10 @@ int sn_conv_algo_supported(sn_context *ctx, sn_conv_algo algo, sn_conv_pass pass
         break;
     }
     }
-    return need < SN_INT_MAX_FLOATS && (size_t)N * img_x < ((size_t)1 << 40);
+    /* The workspace of one image must also fit the device's largest
+     * allocation (small on FPGAs and some integrated GPUs): otherwise GEMM. */
+    return need < SN_INT_MAX_FLOATS && need * sizeof(float) <= ctx->info.max_alloc_bytes &&
+           (size_t)N * img_x < ((size_t)1 << 40);
 }
 
 /* Copy images n0 .. n0+n-1 of `in` [N,C,Hi,Wi] zero-padded into
