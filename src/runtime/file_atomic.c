@@ -4,6 +4,7 @@
 #include "runtime/runtime_internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -65,6 +66,13 @@ sn_status sn_file_write_atomic(const char *path, const char *what,
             saved_errno = errno;
         unlink(tmp);
         return sn_fail(SN_ERR_IO, "cannot write %s '%s': %s", what, path, strerror(saved_errno));
+    }
+    /* Make the rename itself durable; a file system that cannot sync a
+     * directory (EINVAL) still has a complete file under one of the names. */
+    int dfd = open(slash && slash != dir ? dir : ".", O_RDONLY | O_DIRECTORY);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
     }
     return SN_OK;
 }
