@@ -392,19 +392,10 @@ __kernel void sn_bn_plane_stats(const int C, const int HW, const int NC, __globa
     partial[(C + c) * N + n] = fmax(q - d * d * inv, 0.0f);
 }
 
-/* y = gamma * (x - mean) * invstd + beta (max(., 0) when relu). y may be x. */
-__kernel void sn_bn_plane_normalize(const int C, const int HW, const int NC, const int relu,
-                                    __global const float *x, __global const float *gamma,
-                                    __global const float *beta, __global const float *mean,
-                                    __global const float *invstd, __global float *y)
+/* One plane: y = (x - mu) * a + b, then max(., 0) when relu; vectorised. */
+static void sn_bn_plane_affine(const __global float *xp, __global float *yp, const int HW,
+                               const float mu, const float a, const float b, const int relu)
 {
-    const int p = get_global_id(0);
-    if (p >= NC)
-        return;
-    const int c = p % C;
-    const float mu = mean[c], a = gamma[c] * invstd[c], b = beta[c];
-    const __global float *xp = x + (size_t)p * (size_t)HW;
-    __global float *yp = y + (size_t)p * (size_t)HW;
     const int V = HW - HW % SN_BN_V;
     if (relu) {
         for (int i = 0; i < V; i += SN_BN_V)
@@ -421,6 +412,21 @@ __kernel void sn_bn_plane_normalize(const int C, const int HW, const int NC, con
     }
 }
 
+/* y = gamma * (x - mean) * invstd + beta (max(., 0) when relu). y may be x. */
+__kernel void sn_bn_plane_normalize(const int C, const int HW, const int NC, const int relu,
+                                    __global const float *x, __global const float *gamma,
+                                    __global const float *beta, __global const float *mean,
+                                    __global const float *invstd, __global float *y)
+{
+    const int p = get_global_id(0);
+    if (p >= NC)
+        return;
+    const int c = p % C;
+    const float mu = mean[c], a = gamma[c] * invstd[c], b = beta[c];
+    sn_bn_plane_affine(x + (size_t)p * (size_t)HW, y + (size_t)p * (size_t)HW, HW, mu, a, b,
+                       relu);
+}
+
 /* Eval mode: the running statistics (max(., 0) when relu). y may be x. */
 __kernel void sn_bn_plane_eval(const int C, const int HW, const int NC, const int relu,
                                const float eps, __global const float *x,
@@ -434,22 +440,8 @@ __kernel void sn_bn_plane_eval(const int C, const int HW, const int NC, const in
     const int c = p % C;
     const float invstd = 1.0f / sqrt(running_var[c] + eps);
     const float mu = running_mean[c], a = gamma[c] * invstd, b = beta[c];
-    const __global float *xp = x + (size_t)p * (size_t)HW;
-    __global float *yp = y + (size_t)p * (size_t)HW;
-    const int V = HW - HW % SN_BN_V;
-    if (relu) {
-        for (int i = 0; i < V; i += SN_BN_V)
-            SN_BN_STORE(sn_bn_vrelu((SN_BN_LOAD(xp + i) - mu) * a + b), yp + i);
-        for (int i = V; i < HW; i++) {
-            const float v = (xp[i] - mu) * a + b;
-            yp[i] = v > 0.0f ? v : 0.0f;
-        }
-    } else {
-        for (int i = 0; i < V; i += SN_BN_V)
-            SN_BN_STORE((SN_BN_LOAD(xp + i) - mu) * a + b, yp + i);
-        for (int i = V; i < HW; i++)
-            yp[i] = (xp[i] - mu) * a + b;
-    }
+    sn_bn_plane_affine(x + (size_t)p * (size_t)HW, y + (size_t)p * (size_t)HW, HW, mu, a, b,
+                       relu);
 }
 
 /* dy, x -> partial [2, C, N]: per plane sum(dy) and sum(dy * (x - mean)), dy
