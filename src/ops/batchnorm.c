@@ -128,6 +128,18 @@ static void bn_split(size_t M, size_t local, int *chunk, int *groups)
     *groups = (int)((M + c - 1) / c);
 }
 
+/* How a channel's N*HW values are cut for the partial sums: one (n, c) plane
+ * per work-item on CPUs, else chunks of `chunk` values over G work-groups. */
+static void bn_chunks(int planes, int N, int HW, size_t L, int *chunk, int *G)
+{
+    if (planes) {
+        *chunk = HW;
+        *G = N;
+    } else {
+        bn_split((size_t)N * (size_t)HW, L, chunk, G);
+    }
+}
+
 /* Each of the per-channel tensors holds C values. */
 static sn_status bn_check_channels(const char *op, int C, int count, const char *const *names,
                                    const sn_tensor *const *tensors)
@@ -181,12 +193,7 @@ static sn_status bn_forward_train(sn_context *ctx, const char *op, int relu, con
     SN_TRY(bn_local_size(ctx, op, BN_STATS_KERNEL(planes), BN_STATS_LOCAL(planes), local, &L));
     const int HW = H * W, M = N * HW, NC = N * C;
     int chunk, G;
-    if (planes) {
-        chunk = HW;
-        G = N;
-    } else {
-        bn_split((size_t)M, L, &chunk, &G);
-    }
+    bn_chunks(planes, N, HW, L, &chunk, &G);
     cl_mem ws;
     SN_TRY(sn_workspace(ctx, 2 * (size_t)C * (size_t)G * sizeof(cl_float), &ws));
 
@@ -326,14 +333,9 @@ static sn_status bn_grad_sums(sn_context *ctx, const char *op, int relu, const s
     const int planes = bn_planes(ctx);
     size_t L;
     SN_TRY(bn_local_size(ctx, op, BN_GRAD_KERNEL(planes), BN_GRAD_LOCAL(planes), local, &L));
-    const int HW = H * W, M = N * HW, NC = N * C;
+    const int HW = H * W, NC = N * C;
     int chunk, G;
-    if (planes) {
-        chunk = HW;
-        G = N;
-    } else {
-        bn_split((size_t)M, L, &chunk, &G);
-    }
+    bn_chunks(planes, N, HW, L, &chunk, &G);
     const size_t partials = 2 * (size_t)C * (size_t)G;
     SN_TRY(sn_workspace(ctx, (partials + extra_floats) * sizeof(cl_float), ws));
     cl_mem ybuf = relu ? y->buffer : dy->buffer; /* not read without relu */
