@@ -19,7 +19,7 @@ Writes a tiny IDX dataset (8x8 gray images of 4 patterns), then:
   train or infer with the same img/s as the JSON;
 - bench peer without PyTorch (a python that does not exist): a clear skip
   line, exit 0; merge_throughput.py on two result files;
-- bench ops --quick, and the error paths.
+- bench ops --quick, bench profile (train and infer), and the error paths.
 The device is $SN_TEST_DEVICE, else "cpu"; PyTorch is looked for as sharesnet
 does ($SN_PEER_PYTHON, else /usr/bin/python3). Prints one line per check and
 ends with "N passed, M failed"; exits 1 on any failure.
@@ -275,9 +275,24 @@ def main():
     out = run("bench ops --quick", [SN, "bench", "ops", "--quick", "--reps", "1", "--warmup", "0",
                                     "--shapes", "resnet20", "--device", DEV])
     check("bench ops prints conv rows", "| r20." in out)
+    for mode in ("train", "infer"):
+        out = run("bench profile " + mode,
+                  [SN, "bench", "profile", "--model", "resnet8", "--batch", "3", "--in-ch", "1",
+                   "--size", "8", "--steps", "2", "--warmup", "1", "--mode", mode,
+                   "--device", DEV])
+        check("bench profile %s: wall and device time" % mode,
+              "wall time per step" in out and "device time per step" in out)
+        check("bench profile %s: convolution kernels listed" % mode,
+              "| convolution |" in out and "| batch norm |" in out)
+        check("bench profile %s: optimizer only when training" % mode,
+              ("| optimizer |" in out) == (mode == "train"))
+    run("bench profile without --model", [SN, "bench", "profile"], 2)
+    run("bench profile bad --mode", [SN, "bench", "profile", "--model", "resnet8", "--mode",
+                                     "both"], 2)
     run("bench --help", [SN, "bench", "--help"])
     check("bench --help lists the suites", all(s in last["out"] for s in
-                                               ("tradeoff", "throughput", "peer", "ops")))
+                                               ("tradeoff", "throughput", "peer", "ops",
+                                                "profile")))
     run("unknown suite", [SN, "bench", "frobnicate"], 2)
     check("unknown suite named", "unknown bench suite 'frobnicate'" in last["err"])
     run("bad --batch", [SN, "bench", "throughput", "--batch", "0"], 2)

@@ -120,6 +120,24 @@ const char *sn_mem_category_name(sn_mem_category category);
 void sn_context_mem_stats(const sn_context *ctx, sn_mem_stats *stats);
 void sn_context_reset_peak(sn_context *ctx);
 
+/* ---- Kernel profile (benchmarks) --------------------------------------- */
+
+/* Device time per kernel, summed over the launches of a recording. CLBlast's
+ * GEMMs count as "clblast_sgemm" / "clblast_sgemm_batched". */
+typedef struct sn_kernel_time {
+    char name[64];
+    long launches;
+    double ms;       /* device time (profiling start to end), all launches */
+} sn_kernel_time;
+
+/* Record the device time of every kernel enqueued from now on. The context
+ * must have been created with `profiling = 1` (SN_ERR_INVALID_ARG otherwise
+ * or when already recording). Recording adds an event per launch. */
+sn_status sn_profile_start(sn_context *ctx);
+/* Wait for the queue, stop recording and return the totals per kernel,
+ * most time first, in *out (free() it; NULL when count is 0). */
+sn_status sn_profile_stop(sn_context *ctx, sn_kernel_time **out, int *count);
+
 /* ---- Tensors ------------------------------------------------------------ */
 
 /* A float32 device tensor of up to 4 dimensions (NCHW order). Value type:

@@ -3,7 +3,8 @@
  *   sharesnet bench tradeoff   [options]   plain vs ShaResNet vs equal-parameter plain
  *   sharesnet bench throughput [options]   warm img/s per device, model and batch (JSON)
  *   sharesnet bench peer       [options]   the same, next to PyTorch on the CPU
- *   sharesnet bench ops        [options]   per-op conv2d timings (= sharesnet-bench-ops) */
+ *   sharesnet bench ops        [options]   per-op conv2d timings (= sharesnet-bench-ops)
+ *   sharesnet bench profile    [options]   device time per kernel of a warm step */
 #include "cli/bench.h"
 
 #include <string.h>
@@ -21,6 +22,8 @@ static const bench_command commands[] = {
      "warm train / inference img/s of models at batch sizes on every device (JSON)"},
     {"peer", bench_peer_main, "our img/s next to PyTorch's on the CPU for the same models"},
     {"ops", bench_ops_main, "median time and GFLOP/s of the conv2d passes (sharesnet-bench-ops)"},
+    {"profile", bench_profile_main,
+     "device time per kernel and kind of op of a warm train step or inference pass"},
 };
 
 static void usage(FILE *out)

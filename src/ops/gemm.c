@@ -86,7 +86,8 @@ sn_status sn_gemm(sn_context *ctx, const char *op, size_t m, size_t n, size_t k,
                        c.trans ? " with a transposed C" : "");
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, transpose(a), transpose(b), m, n,
                                        k, alpha, a.buffer, a.offset, a.ld, b.buffer, b.offset,
-                                       b.ld, beta, c.buffer, c.offset, c.ld, &ctx->queue, NULL);
+                                       b.ld, beta, c.buffer, c.offset, c.ld, &ctx->queue,
+                                       sn_profile_slot(ctx, "clblast_sgemm"));
     return s == CLBlastSuccess ? SN_OK : gemm_fail(s, op, m, n, k, a, b, beta, c, 1);
 }
 
@@ -102,6 +103,6 @@ sn_status sn_gemm_batched(sn_context *ctx, const char *op, size_t m, size_t n, s
     CLBlastStatusCode s = CLBlastSgemmStridedBatched(
         CLBlastLayoutRowMajor, transpose(a), transpose(b), m, n, k, alpha, a.buffer, a.offset,
         a.ld, a_stride, b.buffer, b.offset, b.ld, b_stride, beta, c.buffer, c.offset, c.ld,
-        c_stride, batch, &ctx->queue, NULL);
+        c_stride, batch, &ctx->queue, sn_profile_slot(ctx, "clblast_sgemm_batched"));
     return s == CLBlastSuccess ? SN_OK : gemm_fail(s, op, m, n, k, a, b, beta, c, batch);
 }

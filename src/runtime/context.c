@@ -84,6 +84,7 @@ void sn_context_free(sn_context *ctx)
         return;
     if (ctx->queue)
         clFinish(ctx->queue);
+    sn_profile_discard(ctx);
     for (int i = 0; i < ctx->n_kernels; i++)
         clReleaseKernel(ctx->kernels[i].kernel);
     sn_buffer_release(ctx, ctx->workspace, ctx->workspace_bytes, SN_MEM_WORKSPACE);
@@ -147,7 +148,8 @@ sn_status sn_enqueue(sn_context *ctx, const char *name, int dims, const size_t *
         if (local && local[d])
             g[d] = (g[d] + local[d] - 1) / local[d] * local[d];
     }
-    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, (cl_uint)dims, NULL, g, local, 0, NULL, NULL);
+    cl_int err = clEnqueueNDRangeKernel(ctx->queue, k, (cl_uint)dims, NULL, g, local, 0, NULL,
+                                        sn_profile_slot(ctx, name));
     if (err != CL_SUCCESS)
         return sn_fail(err == CL_OUT_OF_RESOURCES || err == CL_MEM_OBJECT_ALLOCATION_FAILURE
                            ? SN_ERR_OUT_OF_MEMORY

@@ -36,6 +36,9 @@ struct sn_context {
     /* Scratch buffer shared by ops (one op runs at a time on the queue). */
     cl_mem workspace;
     size_t workspace_bytes;
+
+    /* Kernel profile being recorded (profile.c); NULL when not recording. */
+    struct sn_profile *profile;
 };
 
 /* ---- devices (device.c) ---- */
@@ -115,6 +118,16 @@ sn_status sn_enqueue(sn_context *ctx, const char *kernel, int dims,
     sn_enqueue((ctx), (kernel), (dims), (global), (local),                   \
                (int)(sizeof((sn_karg[]){__VA_ARGS__}) / sizeof(sn_karg)),    \
                (sn_karg[]){__VA_ARGS__})
+
+/* ---- kernel profile (profile.c) ---- */
+/* Where an enqueue of kernel `name` should store its event while a profile
+ * is recorded (sn_profile_start), NULL otherwise: pass it as the `event`
+ * argument of clEnqueueNDRangeKernel / CLBlast. `name` must outlive the
+ * recording (a string literal or the kernel table's copy). A full event
+ * list is folded into the totals first (which waits for the queue). */
+cl_event *sn_profile_slot(sn_context *ctx, const char *name);
+/* Free a recording (sn_context_free). */
+void sn_profile_discard(sn_context *ctx);
 
 /* Turn a failing OpenCL return code into an SN status with a message. */
 sn_status sn_cl_fail(cl_int err, const char *what);

@@ -337,3 +337,73 @@ Test(runtime, oversized_allocation_is_out_of_memory)
     cr_expect_eq(s.bytes[SN_MEM_ACTIVATION], 0u, "a failed allocation is not counted");
     sn_context_free(ctx);
 }
+
+static sn_context *open_profiling_ctx(void)
+{
+    sn_context_options o;
+    sn_context_options_default(&o);
+    o.device = test_device();
+    o.cache_dir = cache_dir;
+    o.profiling = 1;
+    sn_context *ctx = NULL;
+    cr_assert_eq(sn_context_create(&o, &ctx), SN_OK, "context: %s", sn_last_error());
+    return ctx;
+}
+
+Test(runtime, profile_needs_a_profiling_queue_and_one_recording)
+{
+    sn_context *plain = open_ctx(NULL);
+    cr_expect_eq(sn_profile_start(plain), SN_ERR_INVALID_ARG);
+    cr_expect(strstr(sn_last_error(), "profiling") != NULL, "%s", sn_last_error());
+    sn_context_free(plain);
+
+    sn_context *ctx = open_profiling_ctx();
+    sn_kernel_time *t = (sn_kernel_time *)1;
+    int n = -1;
+    cr_expect_eq(sn_profile_stop(ctx, &t, &n), SN_ERR_INVALID_ARG, "stop before start");
+    cr_expect_null(t);
+    cr_expect_eq(n, 0);
+    cr_assert_eq(sn_profile_start(ctx), SN_OK, "%s", sn_last_error());
+    cr_expect_eq(sn_profile_start(ctx), SN_ERR_INVALID_ARG, "second start");
+    /* freeing a context while it records releases the recording */
+    sn_context_free(ctx);
+}
+
+Test(runtime, profile_counts_every_launch_per_kernel)
+{
+    sn_context *ctx = open_profiling_ctx();
+    int shape[1] = {1000};
+    sn_tensor a, b;
+    cr_assert_eq(sn_tensor_alloc(ctx, &a, 1, shape, SN_MEM_OTHER), SN_OK, "%s", sn_last_error());
+    cr_assert_eq(sn_tensor_alloc(ctx, &b, 1, shape, SN_MEM_OTHER), SN_OK, "%s", sn_last_error());
+    cr_assert_eq(sn_profile_start(ctx), SN_OK, "%s", sn_last_error());
+    /* More launches than the event list holds: it is folded on the way. */
+    const int fills = 5000;
+    for (int i = 0; i < fills; i++)
+        cr_assert_eq(sn_tensor_fill(i % 2 ? &a : &b, (float)i), SN_OK, "%s", sn_last_error());
+    sn_kernel_time *t = NULL;
+    int n = 0;
+    cr_assert_eq(sn_profile_stop(ctx, &t, &n), SN_OK, "%s", sn_last_error());
+    cr_assert_eq(n, 1, "one kernel name, got %d", n);
+    cr_expect_str_eq(t[0].name, "sn_fill");
+    cr_expect_eq(t[0].launches, fills);
+    cr_expect(t[0].ms > 0 && t[0].ms < 60e3, "device time %g ms", t[0].ms);
+    free(t);
+    /* the work itself is unchanged: last fills win */
+    float va = 0, vb = 0;
+    float host[1000];
+    cr_assert_eq(sn_tensor_download(&a, host, 1000), SN_OK, "%s", sn_last_error());
+    va = host[999];
+    cr_assert_eq(sn_tensor_download(&b, host, 1000), SN_OK, "%s", sn_last_error());
+    vb = host[0];
+    cr_expect_eq(va, (float)(fills - 1));
+    cr_expect_eq(vb, (float)(fills - 2));
+    /* after stop nothing is recorded: a new recording starts empty */
+    cr_assert_eq(sn_profile_start(ctx), SN_OK, "%s", sn_last_error());
+    cr_assert_eq(sn_profile_stop(ctx, &t, &n), SN_OK, "%s", sn_last_error());
+    cr_expect_eq(n, 0);
+    cr_expect_null(t);
+    sn_tensor_release(&a);
+    sn_tensor_release(&b);
+    sn_context_free(ctx);
+}
