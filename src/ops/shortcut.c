@@ -31,10 +31,10 @@ sn_status sn_shortcut_a_forward(sn_context *ctx, const sn_tensor *x, int stride,
     int N, C, H, W, OC, OH, OW, n;
     sn_dims4(x, &N, &C, &H, &W);
     sn_dims4(y, &n, &OC, &OH, &OW);
-    size_t global[2] = {(size_t)OH * (size_t)OW, (size_t)N * (size_t)OC};
-    return SN_ENQUEUE(ctx, "sn_shortcut_a_forward", 2, global, NULL, SN_ARG_INT(C), SN_ARG_INT(H),
-                      SN_ARG_INT(W), SN_ARG_INT(OC), SN_ARG_INT(OH), SN_ARG_INT(OW),
-                      SN_ARG_INT(N * OC), SN_ARG_INT(stride), SN_ARG_INT((OC - C) / 2),
+    size_t global[1] = {(size_t)N * (size_t)OC * (size_t)OH};
+    return SN_ENQUEUE(ctx, "sn_shortcut_a_rows_forward", 1, global, NULL, SN_ARG_INT(C),
+                      SN_ARG_INT(H), SN_ARG_INT(W), SN_ARG_INT(OC), SN_ARG_INT(OH), SN_ARG_INT(OW),
+                      SN_ARG_INT(N * OC * OH), SN_ARG_INT(stride), SN_ARG_INT((OC - C) / 2),
                       SN_ARG_MEM(x->buffer), SN_ARG_MEM(y->buffer));
 }
 
@@ -49,10 +49,10 @@ sn_status sn_shortcut_a_backward(sn_context *ctx, const sn_tensor *dy, int strid
     int N, C, H, W, OC, OH, OW, n;
     sn_dims4(dx, &N, &C, &H, &W);
     sn_dims4(dy, &n, &OC, &OH, &OW);
-    size_t global[2] = {(size_t)H * (size_t)W, (size_t)N * (size_t)C};
-    return SN_ENQUEUE(ctx, "sn_shortcut_a_backward", 2, global, NULL, SN_ARG_INT(C), SN_ARG_INT(H),
-                      SN_ARG_INT(W), SN_ARG_INT(OC), SN_ARG_INT(OH), SN_ARG_INT(OW),
-                      SN_ARG_INT(N * C), SN_ARG_INT(stride), SN_ARG_INT((OC - C) / 2),
+    size_t global[1] = {(size_t)N * (size_t)C * (size_t)H};
+    return SN_ENQUEUE(ctx, "sn_shortcut_a_rows_backward", 1, global, NULL, SN_ARG_INT(C),
+                      SN_ARG_INT(H), SN_ARG_INT(W), SN_ARG_INT(OC), SN_ARG_INT(OH), SN_ARG_INT(OW),
+                      SN_ARG_INT(N * C * H), SN_ARG_INT(stride), SN_ARG_INT((OC - C) / 2),
                       SN_ARG_INT(accumulate ? 1 : 0), SN_ARG_MEM(dy->buffer),
                       SN_ARG_MEM(dx->buffer));
 }

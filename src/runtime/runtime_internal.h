@@ -122,9 +122,8 @@ sn_status sn_enqueue(sn_context *ctx, const char *kernel, int dims,
 /* ---- kernel profile (profile.c) ---- */
 /* Where an enqueue of kernel `name` should store its event while a profile
  * is recorded (sn_profile_start), NULL otherwise: pass it as the `event`
- * argument of clEnqueueNDRangeKernel / CLBlast. `name` must outlive the
- * recording (a string literal or the kernel table's copy). A full event
- * list is folded into the totals first (which waits for the queue). */
+ * argument of clEnqueueNDRangeKernel / CLBlast (the name is copied). A full
+ * event list is folded into the totals first (which waits for the queue). */
 cl_event *sn_profile_slot(sn_context *ctx, const char *name);
 /* Free a recording (sn_context_free). */
 void sn_profile_discard(sn_context *ctx);
