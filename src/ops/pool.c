@@ -63,8 +63,8 @@ sn_status sn_maxpool_forward(sn_context *ctx, const sn_tensor *x, int kernel, in
     sn_dims4(x, &N, &C, &H, &W);
     SN_TRY(check_pool(op, x, kernel, stride, pad, &OH, &OW));
     SN_TRY(sn_check_dims(op, "y", y, N, C, OH, OW));
-    size_t global[2] = {(size_t)OH * (size_t)OW, (size_t)N * (size_t)C};
-    return SN_ENQUEUE(ctx, "sn_maxpool_forward", 2, global, NULL, SN_ARG_INT(N * C), SN_ARG_INT(H),
+    size_t global[1] = {(size_t)N * (size_t)C * (size_t)OH};
+    return SN_ENQUEUE(ctx, "sn_maxpool_forward", 1, global, NULL, SN_ARG_INT(N * C), SN_ARG_INT(H),
                       SN_ARG_INT(W), SN_ARG_INT(OH), SN_ARG_INT(OW), SN_ARG_INT(kernel),
                       SN_ARG_INT(stride), SN_ARG_INT(pad), SN_ARG_MEM(x->buffer),
                       SN_ARG_MEM(y->buffer));
@@ -83,8 +83,8 @@ sn_status sn_maxpool_backward(sn_context *ctx, const sn_tensor *x, const sn_tens
     SN_TRY(check_pool(op, x, kernel, stride, pad, &OH, &OW));
     SN_TRY(sn_check_dims(op, "dy", dy, N, C, OH, OW));
     SN_TRY(sn_check_dims(op, "dx", dx, N, C, H, W));
-    size_t global[2] = {(size_t)H * (size_t)W, (size_t)N * (size_t)C};
-    return SN_ENQUEUE(ctx, "sn_maxpool_backward", 2, global, NULL, SN_ARG_INT(N * C),
+    size_t global[1] = {(size_t)N * (size_t)C};
+    return SN_ENQUEUE(ctx, "sn_maxpool_backward", 1, global, NULL, SN_ARG_INT(N * C),
                       SN_ARG_INT(H), SN_ARG_INT(W), SN_ARG_INT(OH), SN_ARG_INT(OW),
                       SN_ARG_INT(kernel), SN_ARG_INT(stride), SN_ARG_INT(pad),
                       SN_ARG_INT(accumulate ? 1 : 0), SN_ARG_MEM(x->buffer),
