@@ -8,11 +8,19 @@
  * Each timed run is bracketed by sn_context_finish() so the wall clock
  * (sn_now_seconds) covers exactly the enqueued work of that pass, host-side
  * enqueue cost included. The table reports the median (and min/max, to show
- * the spread); GFLOP/s = 2*N*OC*OH*OW*C*K*K / median for every pass.
+ * the spread); GFLOP/s = 2*N*OC*OH*OW*C*K*K / median for every pass and
+ * algorithm: the direct convolution's operation count, so Winograd's figure
+ * is "effective" GFLOP/s (it does fewer multiplications: F(2x2, 3x3) 16
+ * instead of 36 per 2x2 output tile and channel pair), comparable across
+ * algorithms as 1/time.
  *
- * --algo gemm,direct times each algorithm (SN_CONV_ALGO set around each run)
- * side by side: their runs are interleaved rep by rep, so a noisy machine
- * slows them alike. "auto" leaves the choice to the library's tuner.
+ * --algo gemm,direct,winograd times each algorithm (SN_CONV_ALGO set around
+ * each run) side by side: their runs are interleaved rep by rep, so a noisy
+ * machine slows them alike. "auto" leaves the choice to the library's tuner.
+ * An algorithm that does not support a shape (Winograd: 3x3 stride 1 only)
+ * would run GEMM there, as SN_CONV_ALGO does: it is not timed, its row says
+ * "declined" in the "runs" column (which otherwise names the algorithm that
+ * ran: the tuner's choice for auto) and the CSV has no row for it.
  *
  * Output: a Markdown table on stdout (device, driver and date above it) and,
  * with --csv, one CSV row per (shape, pass).
@@ -29,6 +37,7 @@
 #include "sharesnet.h"
 #include "sharesnet/ops.h"
 #include "cli/bench.h" /* bench_ops_main: also `sharesnet bench ops` */
+#include "ops/conv_tune.h" /* which algorithm a forced or tuned run takes */
 
 static const char usage[] =
     "usage: sharesnet-bench-ops [options]   (or: sharesnet bench ops [options])\n"
@@ -45,8 +54,10 @@ static const char usage[] =
     "  --batch B                   batch for every shape (default 128 for ResNet-20,\n"
     "                              8 for ResNet-50; --quick: 4 and 2)\n"
     "  --quick                     a few small shapes (CI smoke run, seconds)\n"
-    "  --algo LIST                 comma-separated gemm, direct, auto (default auto):\n"
-    "                              algorithms timed side by side, runs interleaved\n"
+    "  --algo LIST                 comma-separated gemm, direct, winograd, auto\n"
+    "                              (default auto): algorithms timed side by side, runs\n"
+    "                              interleaved; GFLOP/s counts the direct convolution's\n"
+    "                              operations for every algorithm (Winograd: effective)\n"
     "  --csv FILE                  also write the results as CSV\n"
     "  --help                      this text\n";
 
@@ -91,8 +102,8 @@ static const conv_shape shapes[] = {
 enum pass { FORWARD, BACKWARD_DATA, BACKWARD_WEIGHTS, N_PASSES };
 static const char *const pass_names[N_PASSES] = {"forward", "backward_data", "backward_weights"};
 
-#define MAX_ALGOS 3
-static const char *const algo_names[MAX_ALGOS] = {"auto", "gemm", "direct"};
+#define MAX_ALGOS 4
+static const char *const algo_names[MAX_ALGOS] = {"auto", "gemm", "direct", "winograd"};
 
 typedef struct options {
     const char *device, *csv;
@@ -175,8 +186,8 @@ static int parse_args(int argc, char **argv, options *o)
                 while (j < MAX_ALGOS && strcmp(tok, algo_names[j]))
                     j++;
                 if (j == MAX_ALGOS || o->n_algos == MAX_ALGOS) {
-                    fprintf(stderr, "sharesnet-bench-ops: --algo takes up to 3 of gemm, "
-                                    "direct, auto (comma-separated)\n");
+                    fprintf(stderr, "sharesnet-bench-ops: --algo takes up to 4 of gemm, "
+                                    "direct, winograd, auto (comma-separated)\n");
                     bad = 1;
                 } else
                     o->algos[o->n_algos++] = j;
@@ -246,9 +257,10 @@ static sn_status run_pass(sn_context *ctx, conv_buffers *b, enum pass p)
 
 /* Warm up, then time `reps` runs of one pass with each algorithm of o
  * (interleaved: rep i of every algorithm before rep i+1), each run between
- * two finishes. r[a] for o->algos[a]. */
+ * two finishes. r[a] for o->algos[a]; algorithms with skip[a] set are not
+ * run (r[a] stays zero). */
 static sn_status time_pass(sn_context *ctx, conv_buffers *b, enum pass p, const options *o,
-                           double flops, result *r)
+                           const int *skip, double flops, result *r)
 {
     double *ms = malloc((size_t)o->reps * (size_t)o->n_algos * sizeof *ms);
     if (!ms) {
@@ -257,6 +269,8 @@ static sn_status time_pass(sn_context *ctx, conv_buffers *b, enum pass p, const 
     }
     sn_status st = SN_OK;
     for (int a = 0; a < o->n_algos && st == SN_OK; a++) {
+        if (skip[a])
+            continue;
         use_algo(o->algos[a]);
         for (int i = 0; i < o->warmup && st == SN_OK; i++)
             st = run_pass(ctx, b, p);
@@ -265,6 +279,8 @@ static sn_status time_pass(sn_context *ctx, conv_buffers *b, enum pass p, const 
     }
     for (int i = 0; i < o->reps && st == SN_OK; i++) {
         for (int a = 0; a < o->n_algos && st == SN_OK; a++) {
+            if (skip[a])
+                continue;
             use_algo(o->algos[a]);
             double start = sn_now_seconds();
             st = run_pass(ctx, b, p);
@@ -274,6 +290,8 @@ static sn_status time_pass(sn_context *ctx, conv_buffers *b, enum pass p, const 
         }
     }
     for (int a = 0; a < o->n_algos && st == SN_OK; a++) {
+        if (skip[a])
+            continue;
         double *m = ms + a * o->reps;
         qsort(m, (size_t)o->reps, sizeof *m, compare_double);
         int n = o->reps;
@@ -285,6 +303,21 @@ static sn_status time_pass(sn_context *ctx, conv_buffers *b, enum pass p, const 
     use_algo(0);
     free(ms);
     return st;
+}
+
+/* The algorithm that runs for `algo` (index into algo_names) on this shape
+ * and pass: itself, GEMM where it does not support the shape, or the
+ * tuner's choice (auto: asking may time the candidates, as the first run
+ * would). */
+static const char *runs_algo(sn_context *ctx, int algo, enum pass p, int n, const conv_shape *s,
+                             int h)
+{
+    use_algo(algo);
+    /* enum pass lists the passes in sn_conv_pass's order */
+    const sn_conv_algo a = sn_conv_choose(ctx, (sn_conv_pass)p, n, s->c, h, h, s->oc, s->k,
+                                          s->stride, s->pad);
+    use_algo(0);
+    return sn_conv_algo_name(a);
 }
 
 static void release_buffers(conv_buffers *b)
@@ -368,8 +401,8 @@ int bench_ops_main(int argc, char **argv)
             sn_context_free(ctx);
             return 1;
         }
-        fprintf(csv, "shape,pass,algo,batch,C,OC,H,W,K,stride,pad,median_ms,gflops,min_ms,"
-                     "max_ms,reps,device,driver,date\n");
+        fprintf(csv, "shape,pass,algo,runs,batch,C,OC,H,W,K,stride,pad,median_ms,gflops,"
+                     "min_ms,max_ms,reps,device,driver,date\n");
     }
 
     printf("# sharesnet conv2d benchmark\n\n");
@@ -380,9 +413,12 @@ int bench_ops_main(int argc, char **argv)
     printf("- method: %d warm-up runs discarded, median of %d timed runs, each between "
            "clFinish calls (wall clock)%s\n\n",
            o.warmup, o.reps, o.quick ? "; --quick shapes" : "");
-    printf("| shape | pass | algo | N | C | OC | H x W | K | stride | pad | median ms | min ms "
-           "| max ms | GFLOP/s |\n");
-    printf("|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
+    printf("GFLOP/s = 2*N*OC*OH*OW*C*K*K / median for every algorithm (Winograd: effective); "
+           "runs: the algorithm that ran (GEMM where the one asked for declines the shape, the "
+           "tuner's choice for auto)\n\n");
+    printf("| shape | pass | algo | runs | N | C | OC | H x W | K | stride | pad | median ms "
+           "| min ms | max ms | GFLOP/s |\n");
+    printf("|---|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n");
     fflush(stdout);
 
     int failures = 0;
@@ -399,9 +435,17 @@ int bench_ops_main(int argc, char **argv)
         memset(&b, 0, sizeof b);
         sn_status st = alloc_buffers(ctx, &b, n, s, h, oh);
         for (int p = 0; p < N_PASSES; p++) {
+            /* An algorithm that declines the shape would run GEMM under its
+             * name: it is not timed, its row says "declined". */
             result rs[MAX_ALGOS] = {{0}};
+            const char *runs[MAX_ALGOS];
+            int skip[MAX_ALGOS] = {0};
+            for (int a = 0; a < o.n_algos && st == SN_OK; a++) {
+                runs[a] = runs_algo(ctx, o.algos[a], (enum pass)p, n, s, h);
+                skip[a] = o.algos[a] != 0 && strcmp(runs[a], algo_names[o.algos[a]]) != 0;
+            }
             if (st == SN_OK)
-                st = time_pass(ctx, &b, (enum pass)p, &o, flops, rs);
+                st = time_pass(ctx, &b, (enum pass)p, &o, skip, flops, rs);
             if (st != SN_OK) {
                 fprintf(stderr, "sharesnet-bench-ops: %s %s (N=%d): %s: %s\n", s->name,
                         pass_names[p], n, sn_status_name(st), sn_last_error());
@@ -411,13 +455,20 @@ int bench_ops_main(int argc, char **argv)
             for (int a = 0; a < o.n_algos; a++) {
                 const result r = rs[a];
                 const char *algo = algo_names[o.algos[a]];
-                printf("| %s | %s | %s | %d | %d | %d | %dx%d | %d | %d | %d | %.3f | %.3f | "
-                       "%.3f | %.1f |\n",
-                       s->name, pass_names[p], algo, n, s->c, s->oc, h, h, s->k, s->stride,
-                       s->pad, r.median_ms, r.min_ms, r.max_ms, r.gflops);
+                if (skip[a]) {
+                    printf("| %s | %s | %s | declined | %d | %d | %d | %dx%d | %d | %d | %d | - "
+                           "| - | - | - |\n",
+                           s->name, pass_names[p], algo, n, s->c, s->oc, h, h, s->k, s->stride,
+                           s->pad);
+                    continue;
+                }
+                printf("| %s | %s | %s | %s | %d | %d | %d | %dx%d | %d | %d | %d | %.3f | "
+                       "%.3f | %.3f | %.1f |\n",
+                       s->name, pass_names[p], algo, runs[a], n, s->c, s->oc, h, h, s->k,
+                       s->stride, s->pad, r.median_ms, r.min_ms, r.max_ms, r.gflops);
                 if (csv) {
-                    fprintf(csv, "%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%.4f,%.3f,%.4f,%.4f,%d,",
-                            s->name, pass_names[p], algo, n, s->c, s->oc, h, h, s->k,
+                    fprintf(csv, "%s,%s,%s,%s,%d,%d,%d,%d,%d,%d,%d,%d,%.4f,%.3f,%.4f,%.4f,%d,",
+                            s->name, pass_names[p], algo, runs[a], n, s->c, s->oc, h, h, s->k,
                             s->stride, s->pad, r.median_ms, r.gflops, r.min_ms, r.max_ms,
                             o.reps);
                     csv_escape(csv, dev->name);

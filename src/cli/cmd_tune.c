@@ -15,8 +15,8 @@ static const char usage[] =
     "backward weights; each unique shape once) at batch B, keeps the fastest and writes the\n"
     "choices to the tuning file next to the kernel cache (SN_CACHE_DIR; nothing is stored\n"
     "with SN_CACHE=0). Shapes already in the file are reported, not timed again, unless\n"
-    "--retime. At run time SN_CONV_ALGO=gemm|direct overrides the choices and SN_TUNE=0\n"
-    "uses the device defaults without timing.";
+    "--retime. At run time SN_CONV_ALGO=gemm|direct|winograd overrides the choices and\n"
+    "SN_TUNE=0 uses the device defaults without timing.";
 
 /* One unique conv shape of the model and the layers that have it. */
 typedef struct tune_shape {
@@ -67,9 +67,9 @@ static void print_header(void)
     for (int a = 0; a < SN_CONV_ALGO_COUNT; a++) {
         char col[32];
         snprintf(col, sizeof col, "%s ms", sn_conv_algo_name((sn_conv_algo)a));
-        printf(" %10s", col);
+        printf(" %11s", col);
     }
-    printf("  %-7s %s\n", "chosen", "from");
+    printf("  %-8s %s\n", "chosen", "from");
 }
 
 static void print_row(const tune_shape *t, sn_conv_pass pass, const sn_conv_tune_result *r,
@@ -82,13 +82,13 @@ static void print_row(const tune_shape *t, sn_conv_pass pass, const sn_conv_tune
     printf("%-30s %6d %-16s", shape, t->layers, sn_conv_pass_name(pass));
     for (int a = 0; a < SN_CONV_ALGO_COUNT; a++) {
         if (!r->supported[a])
-            printf(" %10s", "n/a");
+            printf(" %11s", "n/a");
         else if (r->ms[a] < 0)
-            printf(" %10s", r->source == SN_TUNE_SOURCE_TIMED ? "failed" : "-");
+            printf(" %11s", r->source == SN_TUNE_SOURCE_TIMED ? "failed" : "-");
         else
-            printf(" %10.3f", r->ms[a]);
+            printf(" %11.3f", r->ms[a]);
     }
-    printf("  %-7s %s", sn_conv_algo_name(r->algo), source_name(r->source));
+    printf("  %-8s %s", sn_conv_algo_name(r->algo), source_name(r->source));
     if (st != SN_OK)
         printf("  (%s)", sn_last_error());
     printf("\n");

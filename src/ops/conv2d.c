@@ -16,7 +16,8 @@
  *
  * This is the SN_CONV_ALGO_GEMM algorithm. Each public op checks its shapes
  * once here, then runs the algorithm sn_conv_choose() picks for the pass and
- * shape (ops/conv_algo.h): this one, or the direct kernels (conv_direct.c).
+ * shape (ops/conv_algo.h): this one, the direct kernels (conv_direct.c) or
+ * Winograd (conv_winograd.c).
  */
 #include "ops/conv2d.h"
 
@@ -228,8 +229,11 @@ sn_status sn_conv2d_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_t
 {
     conv_geom g;
     SN_TRY(conv_check(ctx, "conv2d_forward", d, "x", x, "w", w, "y", y, &g));
-    if (choose(ctx, SN_CONV_FORWARD, &g) == SN_CONV_ALGO_DIRECT)
+    const sn_conv_algo algo = choose(ctx, SN_CONV_FORWARD, &g);
+    if (algo == SN_CONV_ALGO_DIRECT)
         return with_context(sn_conv2d_direct_forward(ctx, d, x, w, y), &g);
+    if (algo == SN_CONV_ALGO_WINOGRAD)
+        return with_context(sn_conv2d_winograd_forward(ctx, d, x, w, y), &g);
     cl_mem ws;
     SN_TRY(conv_workspace(ctx, &g, &ws));
     for (int n0 = 0; n0 < g.N; n0 += g.chunk) {
@@ -253,8 +257,12 @@ sn_status sn_conv2d_backward_data(sn_context *ctx, const sn_conv2d_desc *d, cons
 {
     conv_geom g;
     SN_TRY(conv_check(ctx, "conv2d_backward_data", d, "dx", dx, "w", w, "dy", dy, &g));
-    if (choose(ctx, SN_CONV_BACKWARD_DATA, &g) == SN_CONV_ALGO_DIRECT)
+    const sn_conv_algo algo = choose(ctx, SN_CONV_BACKWARD_DATA, &g);
+    if (algo == SN_CONV_ALGO_DIRECT)
         return with_context(sn_conv2d_direct_backward_data(ctx, d, dy, w, dx, accumulate), &g);
+    if (algo == SN_CONV_ALGO_WINOGRAD)
+        return with_context(sn_conv2d_winograd_backward_data(ctx, d, dy, w, dx, accumulate),
+                            &g);
     cl_mem ws;
     SN_TRY(conv_workspace(ctx, &g, &ws));
     for (int n0 = 0; n0 < g.N; n0 += g.chunk) {
@@ -319,9 +327,13 @@ sn_status sn_conv2d_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
 {
     conv_geom g;
     SN_TRY(conv_check(ctx, "conv2d_backward_weights", d, "x", x, "dw", dw, "dy", dy, &g));
-    if (choose(ctx, SN_CONV_BACKWARD_WEIGHTS, &g) == SN_CONV_ALGO_DIRECT)
+    const sn_conv_algo algo = choose(ctx, SN_CONV_BACKWARD_WEIGHTS, &g);
+    if (algo == SN_CONV_ALGO_DIRECT)
         return with_context(
             sn_conv2d_direct_backward_weights(ctx, d, x, dy, dw, accumulate), &g);
+    if (algo == SN_CONV_ALGO_WINOGRAD)
+        return with_context(
+            sn_conv2d_winograd_backward_weights(ctx, d, x, dy, dw, accumulate), &g);
     g.splits = weight_splits(ctx, &g, (size_t)g.chunk * (size_t)g.OHW);
     cl_mem ws;
     SN_TRY(conv_workspace(ctx, &g, &ws));

@@ -1,13 +1,14 @@
 /* Convolution algorithms: the internal interface between the conv2d ops
  * (src/ops/conv2d.c: shape checks, then dispatch), the algorithms
  * (GEMM: im2col + CLBlast in conv2d.c; DIRECT: implicit-GEMM kernels in
- * conv_direct.c / kernels/conv_direct.cl) and the auto-tuner that picks one
- * per pass and shape (src/ops/conv_tune.c).
+ * conv_direct.c / kernels/conv_direct.cl; WINOGRAD: F(2x2, 3x3) for 3x3
+ * stride-1 convolutions in conv_winograd.c / kernels/conv_winograd.cl) and
+ * the auto-tuner that picks one per pass and shape (src/ops/conv_tune.c).
  *
- * Environment override: SN_CONV_ALGO=gemm|direct forces that algorithm for
- * every pass and shape it supports (unset, empty or "auto": the tuner's
- * choice). A forced algorithm that does not support a shape falls back to
- * GEMM, which supports every valid shape.
+ * Environment override: SN_CONV_ALGO=gemm|direct|winograd forces that
+ * algorithm for every pass and shape it supports (unset, empty or "auto":
+ * the tuner's choice). A forced algorithm that does not support a shape
+ * falls back to GEMM, which supports every valid shape.
  */
 #ifndef SN_CONV_ALGO_H
 #define SN_CONV_ALGO_H
@@ -15,19 +16,31 @@
 #include "runtime/runtime_internal.h"
 #include "sharesnet/ops.h"
 
-typedef enum { SN_CONV_ALGO_GEMM = 0, SN_CONV_ALGO_DIRECT = 1, SN_CONV_ALGO_COUNT } sn_conv_algo;
+typedef enum {
+    SN_CONV_ALGO_GEMM = 0,
+    SN_CONV_ALGO_DIRECT = 1,
+    SN_CONV_ALGO_WINOGRAD = 2,
+    SN_CONV_ALGO_COUNT
+} sn_conv_algo;
 
 typedef enum { SN_CONV_FORWARD, SN_CONV_BACKWARD_DATA, SN_CONV_BACKWARD_WEIGHTS } sn_conv_pass;
 
 /* Shape of one convolution: x [N,C,H,W], w [OC,C,K,K], stride, pad. */
 
-/* 1 when `algo` supports this pass and shape on ctx's device, else 0. */
+/* 1 when `algo` supports this pass and shape on ctx's device, else 0.
+ * (Implemented in conv_direct.c; WINOGRAD is answered by
+ * sn_conv_winograd_supported.) */
 int sn_conv_algo_supported(sn_context *ctx, sn_conv_algo algo, sn_conv_pass pass, int N, int C,
                            int H, int W, int OC, int K, int stride, int pad);
 
-/* The algorithm to run for this pass and shape (always one that
- * sn_conv_algo_supported accepts). Honours SN_CONV_ALGO. Implemented by the
- * tuner (src/ops/conv_tune.c). */
+/* 1 when the Winograd algorithm supports this pass and shape on ctx's
+ * device: K = 3, stride 1, pad 0..2, and a workspace for one chunk of tiles
+ * that fits the device's largest allocation. */
+int sn_conv_winograd_supported(sn_context *ctx, sn_conv_pass pass, int N, int C, int H, int W,
+                               int OC, int K, int stride, int pad);
+
+/* The algorithm to run for this pass and shape (always one that supports
+ * it). Honours SN_CONV_ALGO. Implemented by the tuner (src/ops/conv_tune.c). */
 sn_conv_algo sn_conv_choose(sn_context *ctx, sn_conv_pass pass, int N, int C, int H, int W,
                             int OC, int K, int stride, int pad);
 
@@ -43,5 +56,32 @@ sn_status sn_conv2d_direct_backward_data(sn_context *ctx, const sn_conv2d_desc *
 sn_status sn_conv2d_direct_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
                                             const sn_tensor *x, const sn_tensor *dy,
                                             sn_tensor *dw, int accumulate);
+
+/* The Winograd F(2x2, 3x3) algorithm (conv_winograd.c), same contracts as
+ * the direct entry points above, for shapes sn_conv_winograd_supported
+ * accepts. */
+sn_status sn_conv2d_winograd_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
+                                     const sn_tensor *w, sn_tensor *y);
+/* The Winograd forward with the epilogue of sn_conv2d_direct_forward_affine
+ * (ops/conv_direct.h), same contract, fused into the output transform's
+ * store:
+ *   y[n,oc,:,:] = act(conv(x, w)[n,oc,:,:] * scale[oc] + shift[oc] (+ residual[n,oc,:,:]))
+ * as v = fma(conv, scale, shift); v += residual; max(v, 0) last. scale,
+ * shift: [OC] (any shape with OC elements), both or neither. residual: NULL,
+ * or laid out like y; it may be y itself (every element of y is read once,
+ * before it is written, by the work item that writes it), no other tensor
+ * may share y's buffer. y is overwritten (its old value never read unless
+ * residual is y). A shape sn_conv_winograd_supported declines fails with
+ * SN_ERR_UNSUPPORTED. With every step off it is sn_conv2d_winograd_forward. */
+sn_status sn_conv2d_winograd_forward_affine(sn_context *ctx, const sn_conv2d_desc *d,
+                                            const sn_tensor *x, const sn_tensor *w,
+                                            const sn_tensor *scale, const sn_tensor *shift,
+                                            const sn_tensor *residual, int relu, sn_tensor *y);
+sn_status sn_conv2d_winograd_backward_data(sn_context *ctx, const sn_conv2d_desc *d,
+                                           const sn_tensor *dy, const sn_tensor *w,
+                                           sn_tensor *dx, int accumulate);
+sn_status sn_conv2d_winograd_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
+                                              const sn_tensor *x, const sn_tensor *dy,
+                                              sn_tensor *dw, int accumulate);
 
 #endif

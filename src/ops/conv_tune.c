@@ -21,7 +21,8 @@
 
 /* The algorithm without tuning, per device class and pass. GPUs: CLBlast's
  * tuned SGEMM; CPUs: the direct kernels (no im2col traffic). Entries that do
- * not support a shape fall back to GEMM. */
+ * not support a shape fall back to GEMM. Winograd (3x3 stride 1 only) is
+ * never the default: timing picks it where it wins. */
 static const sn_conv_algo default_algo[][3] = {
     /*                       forward             backward data       backward weights */
     [SN_DEVICE_GPU] = {SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM},
@@ -31,12 +32,16 @@ static const sn_conv_algo default_algo[][3] = {
 };
 
 #define TIMED_RUNS 3           /* after one warm-up; the median counts */
+/* Version in the tuning file's first line: v2 lists one time per algorithm
+ * of gemm, direct, winograd. A file of another version never matches the
+ * header, so it is ignored and rewritten (its shapes retuned). */
+#define SN_TUNE_FORMAT_VERSION "2"
 #define MAX_FILE_BYTES (1 << 20)
 #define MAX_LINE 512
 #define MAX_DIM (1 << 24)      /* sanity bound on a shape read from a file */
 #define MAX_MS 1e9
 
-static const char *const algo_names[SN_CONV_ALGO_COUNT] = {"gemm", "direct"};
+static const char *const algo_names[SN_CONV_ALGO_COUNT] = {"gemm", "direct", "winograd"};
 static const char *const pass_names[3] = {"forward", "backward_data", "backward_weights"};
 
 const char *sn_conv_algo_name(sn_conv_algo algo)
@@ -81,8 +86,12 @@ static int out_size(int in, const sn_conv_shape *s)
 static int supported(sn_context *ctx, sn_conv_algo algo, sn_conv_pass pass,
                      const sn_conv_shape *s)
 {
-    return algo == SN_CONV_ALGO_GEMM ||
-           sn_conv_algo_supported(ctx, algo, pass, s->N, s->C, s->H, s->W, s->OC, s->K,
+    if (algo == SN_CONV_ALGO_GEMM)
+        return 1;
+    if (algo == SN_CONV_ALGO_WINOGRAD)
+        return sn_conv_winograd_supported(ctx, pass, s->N, s->C, s->H, s->W, s->OC, s->K,
+                                          s->stride, s->pad);
+    return sn_conv_algo_supported(ctx, algo, pass, s->N, s->C, s->H, s->W, s->OC, s->K,
                                   s->stride, s->pad);
 }
 
@@ -134,7 +143,8 @@ static void device_key(sn_context *ctx, const char *dir, char *header, size_t he
     char options[256], key[4096];
     sn_program_options(ctx, options, sizeof options);
     sn_program_key(ctx, options, key, sizeof key);
-    size_t used = (size_t)snprintf(header, header_size, "# sharesnet conv tuning v1");
+    size_t used = (size_t)snprintf(header, header_size,
+                                   "# sharesnet conv tuning v" SN_TUNE_FORMAT_VERSION);
     for (const char *p = key; *p && used + 4 < header_size;) {
         const char *end = strchr(p, '\n');
         size_t len = end ? (size_t)(end - p) : strlen(p);

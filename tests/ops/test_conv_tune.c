@@ -36,7 +36,9 @@ static void remove_cache_dir(void)
 
 TestSuite(conv_tune, .init = make_cache_dir, .fini = remove_cache_dir, .timeout = 300);
 
-/* Small shapes both algorithms support (checked by need_both). */
+/* Small shapes the direct algorithm supports (checked by need_both);
+ * Winograd supports shape_a (3x3, stride 1: need_all), not shape_b
+ * (stride 2). */
 static const sn_conv_shape shape_a = {2, 4, 9, 9, 6, 3, 1, 1};
 static const sn_conv_shape shape_b = {3, 5, 8, 8, 4, 3, 2, 1};
 
@@ -50,6 +52,19 @@ static void need_both(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *s
     cr_assert(sn_conv_algo_supported(ctx, SN_CONV_ALGO_DIRECT, pass, s->N, s->C, s->H, s->W,
                                      s->OC, s->K, s->stride, s->pad),
               "the direct algorithm should support the test shape");
+}
+
+static int winograd_supports(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *s)
+{
+    return sn_conv_winograd_supported(ctx, pass, s->N, s->C, s->H, s->W, s->OC, s->K, s->stride,
+                                      s->pad);
+}
+
+/* Every algorithm supports the shape: GEMM always, direct and Winograd. */
+static void need_all(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *s)
+{
+    need_both(ctx, pass, s);
+    cr_assert(winograd_supports(ctx, pass, s), "Winograd should support the test shape");
 }
 
 static char *read_text(const char *path)
@@ -92,7 +107,7 @@ static int file_has_line_starting(const char *text, const char *prefix)
 Test(conv_tune, first_choice_times_candidates_and_writes_the_file)
 {
     sn_context *ctx = op_test_context();
-    need_both(ctx, SN_CONV_FORWARD, &shape_a);
+    need_all(ctx, SN_CONV_FORWARD, &shape_a);
     char path[4200], header[4400];
     sn_conv_tune_path(ctx, path, sizeof path);
     sn_conv_tune_header(ctx, header, sizeof header);
@@ -100,13 +115,14 @@ Test(conv_tune, first_choice_times_candidates_and_writes_the_file)
               cache_dir);
     cr_assert(strstr(path, ".tune"));
     cr_assert(strstr(header, "source="), "header names the kernel source hash: %s", header);
+    cr_assert(!strncmp(header, "# sharesnet conv tuning v2 ", 27), "format v2: %s", header);
     cr_assert_eq(access(path, F_OK), -1, "no tuning file before tuning");
 
     cr_assert_eq(sn_conv_tune_timings(), 0);
     sn_mem_stats before, after;
     sn_context_mem_stats(ctx, &before);
     sn_conv_algo a = choose(ctx, SN_CONV_FORWARD, &shape_a);
-    cr_assert(a == SN_CONV_ALGO_GEMM || a == SN_CONV_ALGO_DIRECT);
+    cr_assert(a >= SN_CONV_ALGO_GEMM && a < SN_CONV_ALGO_COUNT);
     cr_assert_eq(sn_conv_tune_timings(), 1, "the first choice times the candidates");
     sn_context_mem_stats(ctx, &after);
     cr_assert_eq(after.total, before.total, "tuning leaves no device memory behind");
@@ -126,14 +142,17 @@ Test(conv_tune, first_choice_times_candidates_and_writes_the_file)
     cr_assert(file_has_line_starting(text, prefix), "no line '%s' in\n%s", prefix, text);
     free(text);
 
-    /* The explicit tuner reports both candidates' times. */
+    /* The explicit tuner reports every candidate's time, one per algorithm
+     * in the file's line too. */
     sn_conv_tune_result r;
     cr_assert_eq(sn_conv_tune(ctx, SN_CONV_FORWARD, &shape_a, 0, &r), SN_OK, "%s",
                  sn_last_error());
     cr_assert_eq(r.algo, a);
     cr_assert_eq(r.source, SN_TUNE_SOURCE_TIMED);
-    cr_assert(r.ms[SN_CONV_ALGO_GEMM] >= 0 && r.ms[SN_CONV_ALGO_DIRECT] >= 0);
-    cr_assert(r.ms[a] <= r.ms[1 - a], "the fastest wins");
+    for (int b = 0; b < SN_CONV_ALGO_COUNT; b++) {
+        cr_assert(r.supported[b] && r.ms[b] >= 0, "%s timed", sn_conv_algo_name(b));
+        cr_assert(r.ms[a] <= r.ms[b], "the fastest wins (%s)", sn_conv_algo_name(b));
+    }
     sn_context_free(ctx);
 }
 
@@ -156,27 +175,32 @@ Test(conv_tune, a_later_process_reads_the_file_without_timing)
 Test(conv_tune, the_file_decides_even_against_the_clock)
 {
     /* Hand-written decisions are taken as they are: gemm for one pass, direct
-     * for another, whatever the clock would say. */
+     * for another, winograd for the third, whatever the clock would say. */
     sn_context *ctx = op_test_context();
-    need_both(ctx, SN_CONV_FORWARD, &shape_a);
-    need_both(ctx, SN_CONV_BACKWARD_DATA, &shape_a);
-    char path[4200], header[4400], l1[256], l2[256], text[8192];
+    for (int pass = SN_CONV_FORWARD; pass <= SN_CONV_BACKWARD_WEIGHTS; pass++)
+        need_all(ctx, (sn_conv_pass)pass, &shape_a);
+    char path[4200], header[4400], l1[256], l2[256], l3[256], text[8192];
     sn_conv_tune_path(ctx, path, sizeof path);
     sn_conv_tune_header(ctx, header, sizeof header);
-    decision_line(l1, sizeof l1, "forward 2 4 9 9 6 3 1 1 gemm 1.5000 9.0000");
-    decision_line(l2, sizeof l2, "backward_data 2 4 9 9 6 3 1 1 direct 9.0000 1.2500");
-    snprintf(text, sizeof text, "%s\n# comment\n%s\n%s", header, l1, l2);
+    decision_line(l1, sizeof l1, "forward 2 4 9 9 6 3 1 1 gemm 1.5000 9.0000 7.0000");
+    decision_line(l2, sizeof l2, "backward_data 2 4 9 9 6 3 1 1 direct 9.0000 1.2500 -");
+    decision_line(l3, sizeof l3, "backward_weights 2 4 9 9 6 3 1 1 winograd 3.0 2.0 0.5");
+    snprintf(text, sizeof text, "%s\n# comment\n%s\n%s\n%s", header, l1, l2, l3);
     write_text(path, text, strlen(text));
 
     cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_GEMM);
     cr_assert_eq(choose(ctx, SN_CONV_BACKWARD_DATA, &shape_a), SN_CONV_ALGO_DIRECT);
+    cr_assert_eq(choose(ctx, SN_CONV_BACKWARD_WEIGHTS, &shape_a), SN_CONV_ALGO_WINOGRAD);
     cr_assert_eq(sn_conv_tune_timings(), 0);
-    cr_assert_eq(sn_conv_tune_file_hits(), 2);
+    cr_assert_eq(sn_conv_tune_file_hits(), 3);
     sn_conv_tune_result r;
     cr_assert_eq(sn_conv_tune(ctx, SN_CONV_FORWARD, &shape_a, 0, &r), SN_OK);
     cr_assert_eq(r.source, SN_TUNE_SOURCE_FILE);
     cr_assert_float_eq(r.ms[SN_CONV_ALGO_GEMM], 1.5, 1e-9);
     cr_assert_float_eq(r.ms[SN_CONV_ALGO_DIRECT], 9.0, 1e-9);
+    cr_assert_float_eq(r.ms[SN_CONV_ALGO_WINOGRAD], 7.0, 1e-9);
+    cr_assert_eq(sn_conv_tune(ctx, SN_CONV_BACKWARD_DATA, &shape_a, 0, &r), SN_OK);
+    cr_assert(r.ms[SN_CONV_ALGO_WINOGRAD] < 0, "'-': not measured");
     cr_assert_eq(sn_conv_tune_timings(), 0);
     sn_context_free(ctx);
 }
@@ -188,36 +212,39 @@ Test(conv_tune, corrupt_and_truncated_files_are_ignored_and_rewritten)
     char path[4200], header[4400], good[256], text[16384];
     sn_conv_tune_path(ctx, path, sizeof path);
     sn_conv_tune_header(ctx, header, sizeof header);
-    decision_line(good, sizeof good, "forward 2 4 9 9 6 3 1 1 gemm 1.0000 2.0000");
+    decision_line(good, sizeof good, "forward 2 4 9 9 6 3 1 1 gemm 1.0000 2.0000 3.0000");
     char flipped[256];
     snprintf(flipped, sizeof flipped, "%s", good);
     flipped[0] = 'F'; /* checksum no longer matches */
     char bad_values[256];
-    decision_line(bad_values, sizeof bad_values, "forward 2 4 9 9 6 3 1 1 direct 1.0 -");
+    decision_line(bad_values, sizeof bad_values, "forward 2 4 9 9 6 3 1 1 direct 1.0 - 2.0");
     char negative[256];
-    decision_line(negative, sizeof negative, "forward -2 4 9 9 6 3 1 1 gemm 1.0 2.0");
+    decision_line(negative, sizeof negative, "forward -2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0");
     char nan_time[256];
-    decision_line(nan_time, sizeof nan_time, "forward 2 4 9 9 6 3 1 1 gemm nan 2.0");
+    decision_line(nan_time, sizeof nan_time, "forward 2 4 9 9 6 3 1 1 gemm nan 2.0 3.0");
     char unknown[256];
-    decision_line(unknown, sizeof unknown, "forward 2 4 9 9 6 3 1 1 winograd 1.0 2.0");
+    decision_line(unknown, sizeof unknown, "forward 2 4 9 9 6 3 1 1 fft 1.0 2.0 3.0");
     char extra[256];
-    decision_line(extra, sizeof extra, "forward 2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0");
+    decision_line(extra, sizeof extra, "forward 2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0 4.0");
+    char v1_line[256]; /* the v1 format: two times */
+    decision_line(v1_line, sizeof v1_line, "forward 2 4 9 9 6 3 1 1 gemm 1.0 2.0");
 
     /* Every line here is wrong in some way; the last is the good line cut
      * short (no newline). Nothing is used: the shape gets timed. */
     size_t len = (size_t)snprintf(text, sizeof text,
-                                  "%s\n%s%s%s%s%s%s\ngarbage\n\x01\x02\xff\n%.*s", header,
+                                  "%s\n%s%s%s%s%s%s%s\ngarbage\n\x01\x02\xff\n%.*s", header,
                                   flipped, bad_values, negative, nan_time, unknown, extra,
-                                  (int)strlen(good) - 1, good);
+                                  v1_line, (int)strlen(good) - 1, good);
     write_text(path, text, len);
-    cr_assert(choose(ctx, SN_CONV_FORWARD, &shape_a) <= SN_CONV_ALGO_DIRECT);
+    cr_assert(choose(ctx, SN_CONV_FORWARD, &shape_a) < SN_CONV_ALGO_COUNT);
     cr_assert_eq(sn_conv_tune_timings(), 1, "a corrupt file is ignored");
     cr_assert_eq(sn_conv_tune_file_hits(), 0);
 
     char *after = read_text(path);
     cr_assert_not_null(after);
     cr_assert(!strncmp(after, header, strlen(header)), "rewritten with the key");
-    cr_assert(!strstr(after, "garbage") && !strstr(after, "winograd") && !strstr(after, "Forward"),
+    cr_assert(!strstr(after, "garbage") && !strstr(after, "fft") && !strstr(after, "Forward") &&
+                  !strstr(after, "gemm 1.0 2.0 "),
               "bad lines are dropped:\n%s", after);
     cr_assert(file_has_line_starting(after, "forward 2 4 9 9 6 3 1 1 "));
     free(after);
@@ -228,11 +255,11 @@ Test(conv_tune, corrupt_and_truncated_files_are_ignored_and_rewritten)
     for (size_t i = 0; i < sizeof junk; i++)
         junk[i] = (unsigned char)(i * 131u + 7u);
     write_text(path, (const char *)junk, sizeof junk);
-    cr_assert(choose(ctx, SN_CONV_FORWARD, &shape_a) <= SN_CONV_ALGO_DIRECT);
+    cr_assert(choose(ctx, SN_CONV_FORWARD, &shape_a) < SN_CONV_ALGO_COUNT);
     cr_assert_eq(sn_conv_tune_timings(), 2);
     sn_conv_tune_forget();
     write_text(path, "", 0);
-    cr_assert(choose(ctx, SN_CONV_FORWARD, &shape_a) <= SN_CONV_ALGO_DIRECT);
+    cr_assert(choose(ctx, SN_CONV_FORWARD, &shape_a) < SN_CONV_ALGO_COUNT);
     cr_assert_eq(sn_conv_tune_timings(), 3);
     sn_context_free(ctx);
 }
@@ -244,18 +271,19 @@ Test(conv_tune, a_file_for_another_key_is_not_used)
     char path[4200], header[4400], line[256], text[16384];
     sn_conv_tune_path(ctx, path, sizeof path);
     sn_conv_tune_header(ctx, header, sizeof header);
-    decision_line(line, sizeof line, "forward 2 4 9 9 6 3 1 1 gemm 1.0000 2.0000");
+    decision_line(line, sizeof line, "forward 2 4 9 9 6 3 1 1 gemm 1.0000 2.0000 3.0000");
 
     /* Same file name, but written for another kernel source, then for
-     * another device: the valid-looking decision must not be taken. */
-    const char *fields[] = {"source=", "device="};
-    for (int k = 0; k < 2; k++) {
+     * another device, then in the v1 format (whose lines have two times):
+     * the valid-looking decision must not be taken. */
+    const char *fields[] = {"source=", "device=", "tuning v"};
+    for (int k = 0; k < 3; k++) {
         char other[4400];
         snprintf(other, sizeof other, "%s", header);
         char *v = strstr(other, fields[k]);
         cr_assert_not_null(v);
         v += strlen(fields[k]);
-        *v = *v == 'X' ? 'Y' : 'X';
+        *v = k == 2 ? '1' : *v == 'X' ? 'Y' : 'X';
         snprintf(text, sizeof text, "%s\n%s", other, line);
         write_text(path, text, strlen(text));
         sn_conv_tune_forget();
@@ -280,6 +308,12 @@ Test(conv_tune, sn_conv_algo_forces_an_algorithm)
     cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_GEMM);
     setenv("SN_CONV_ALGO", "direct", 1);
     cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_DIRECT);
+    setenv("SN_CONV_ALGO", "winograd", 1);
+    cr_assert(winograd_supports(ctx, SN_CONV_FORWARD, &shape_a));
+    cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_WINOGRAD);
+    /* stride 2: Winograd declines, GEMM runs */
+    cr_assert(!winograd_supports(ctx, SN_CONV_BACKWARD_DATA, &shape_b));
+    cr_assert_eq(choose(ctx, SN_CONV_BACKWARD_DATA, &shape_b), SN_CONV_ALGO_GEMM);
     cr_assert_eq(sn_conv_tune_timings(), 0, "a forced algorithm needs no timing");
     char path[4200];
     sn_conv_tune_path(ctx, path, sizeof path);
@@ -375,12 +409,12 @@ Test(conv_tune, a_failed_tuning_falls_back_to_the_default)
     sn_context_free(ctx);
 }
 
-Test(conv_tune, ops_agree_under_either_algorithm)
+Test(conv_tune, ops_agree_under_every_algorithm)
 {
     /* What tuning may change: the last bits, never the result. */
     sn_context *ctx = op_test_context();
-    const sn_conv_shape *s = &shape_b;
-    need_both(ctx, SN_CONV_FORWARD, s);
+    const sn_conv_shape *s = &shape_a;
+    need_all(ctx, SN_CONV_FORWARD, s);
     const int OH = (s->H + 2 * s->pad - s->K) / s->stride + 1;
     const int sx[4] = {s->N, s->C, s->H, s->W}, sw[4] = {s->OC, s->C, s->K, s->K},
               sy[4] = {s->N, s->OC, OH, OH};
@@ -393,18 +427,20 @@ Test(conv_tune, ops_agree_under_either_algorithm)
     op_tensor_from(ctx, &tw, 4, sw, w);
     op_tensor_poisoned(ctx, &ty, 4, sy);
     const sn_conv2d_desc desc = {s->K, s->stride, s->pad};
-    double *y[2];
-    for (int a = 0; a < 2; a++) {
+    double *y[SN_CONV_ALGO_COUNT];
+    for (int a = 0; a < SN_CONV_ALGO_COUNT; a++) {
         int previous = sn_conv_force_algo(ctx, a);
         cr_assert_eq(sn_conv2d_forward(ctx, &desc, &tx, &tw, &ty), SN_OK, "%s", sn_last_error());
         sn_conv_force_algo(ctx, previous);
         y[a] = op_download(&ty);
     }
-    for (size_t i = 0; i < ty.count; i++)
-        cr_assert(fabs(y[0][i] - y[1][i]) <= 1e-5 * (1 + fabs(y[0][i])), "y[%zu]: %g vs %g", i,
-                  y[0][i], y[1][i]);
+    for (int a = 1; a < SN_CONV_ALGO_COUNT; a++) {
+        for (size_t i = 0; i < ty.count; i++)
+            cr_assert(fabs(y[0][i] - y[a][i]) <= 1e-5 * (1 + fabs(y[0][i])),
+                      "y[%zu]: gemm %g vs %s %g", i, y[0][i], sn_conv_algo_name(a), y[a][i]);
+        free(y[a]);
+    }
     free(y[0]);
-    free(y[1]);
     free(x);
     free(w);
     sn_tensor_release(&tx);
