@@ -1,5 +1,8 @@
 /* Batch norm 2d over (N, H, W) per channel, optionally fused with a ReLU
- * (`relu` = 1: forward y = max(bn(x), 0), backward dy masked by y > 0).
+ * (`relu` = 1: forward y = max(bn(x), 0), backward dy masked by y > 0) and
+ * with a residual add before it (`res` = 1: forward y = max(bn(x) + r, 0),
+ * the tail of a post-activation residual block; backward `sc` = 1 stores,
+ * 2 adds the masked dy into the shortcut's gradient dsc, 0 leaves it).
  *
  * Two families of kernels; the host picks one per device class
  * (src/ops/batchnorm.c):
@@ -134,10 +137,12 @@ __kernel void sn_bn_stats_finalize(const int C, const int M, const int chunk, co
     running_var[c] = (1.0f - momentum) * running_var[c] + momentum * unbiased;
 }
 
-/* y = gamma * (x - mean) * invstd + beta (then max(., 0) when relu; NaN
- * gives 0 as sn_relu_forward); global (HW, N*C). y may be x. */
+/* y = gamma * (x - mean) * invstd + beta (+ r when res; then max(., 0) when
+ * relu, NaN giving 0 as sn_relu_forward); global (HW, N*C). y may be x or
+ * r (r is not read unless res). */
 __kernel void sn_bn_normalize(const int C, const int HW, const int NC, const int relu,
-                              __global const float *x, __global const float *gamma,
+                              const int res, __global const float *x,
+                              __global const float *r, __global const float *gamma,
                               __global const float *beta, __global const float *mean,
                               __global const float *invstd, __global float *y)
 {
@@ -146,15 +151,19 @@ __kernel void sn_bn_normalize(const int C, const int HW, const int NC, const int
         return;
     const int c = nc % C;
     const int k = nc * HW + i;
-    const float v = (x[k] - mean[c]) * (gamma[c] * invstd[c]) + beta[c];
+    float v = (x[k] - mean[c]) * (gamma[c] * invstd[c]) + beta[c];
+    if (res)
+        v += r[k];
     y[k] = relu ? (v > 0.0f ? v : 0.0f) : v;
 }
 
-/* Eval mode: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta. */
-__kernel void sn_bn_eval(const int C, const int HW, const int NC, const int relu,
-                         const float eps, __global const float *x, __global const float *gamma,
-                         __global const float *beta, __global const float *running_mean,
-                         __global const float *running_var, __global float *y)
+/* Eval mode: y = gamma * (x - running_mean) / sqrt(running_var + eps) + beta
+ * (+ r, max(., 0) as sn_bn_normalize). */
+__kernel void sn_bn_eval(const int C, const int HW, const int NC, const int relu, const int res,
+                         const float eps, __global const float *x, __global const float *r,
+                         __global const float *gamma, __global const float *beta,
+                         __global const float *running_mean, __global const float *running_var,
+                         __global float *y)
 {
     const int i = get_global_id(0), nc = get_global_id(1);
     if (i >= HW || nc >= NC)
@@ -162,8 +171,26 @@ __kernel void sn_bn_eval(const int C, const int HW, const int NC, const int relu
     const int c = nc % C;
     const int k = nc * HW + i;
     const float invstd = 1.0f / sqrt(running_var[c] + eps);
-    const float v = (x[k] - running_mean[c]) * (gamma[c] * invstd) + beta[c];
+    float v = (x[k] - running_mean[c]) * (gamma[c] * invstd) + beta[c];
+    if (res)
+        v += r[k];
     y[k] = relu ? (v > 0.0f ? v : 0.0f) : v;
+}
+
+/* Batch norm in eval mode as a per-channel affine map, for folding into the
+ * convolution before it: y = x * scale + shift with scale = gamma /
+ * sqrt(running_var + eps), shift = beta - running_mean * scale. All [C]. */
+__kernel void sn_bn_fold(const int C, const float eps, __global const float *gamma,
+                         __global const float *beta, __global const float *running_mean,
+                         __global const float *running_var, __global float *scale,
+                         __global float *shift)
+{
+    const int c = get_global_id(0);
+    if (c >= C)
+        return;
+    const float s = gamma[c] / sqrt(running_var[c] + eps);
+    scale[c] = s;
+    shift[c] = beta[c] - running_mean[c] * s;
 }
 
 /* dy, x [N,C,H,W] -> partial [2, C, G]: per chunk sum(dy) and
@@ -245,14 +272,25 @@ __kernel void sn_bn_grad_finalize(const int C, const int M, const int G, const i
     stats[stats_off + C + c] = dg / (float)M;
 }
 
-/* dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)); global
- * (HW, N*C). dx may be dy. */
+/* Store (sc = 1) or add (sc = 2) the masked gradient d into the shortcut's
+ * gradient dsc[k]; sc = 0 leaves dsc alone. */
+static void sn_bn_shortcut_grad(const int sc, __global float *dsc, const int k, const float d)
+{
+    if (sc == 1)
+        dsc[k] = d;
+    else if (sc == 2)
+        dsc[k] += d;
+}
+
+/* dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)), and dy
+ * (masked) into dsc as `sc` says; global (HW, N*C). dx or dsc (not both)
+ * may be dy. */
 __kernel void sn_bn_backward_data(const int C, const int HW, const int NC, const int acc,
-                                  const int relu, __global const float *dy,
+                                  const int relu, const int sc, __global const float *dy,
                                   __global const float *y, __global const float *x,
                                   __global const float *gamma, __global const float *mean,
                                   __global const float *invstd, __global const float *stats,
-                                  const int stats_off, __global float *dx)
+                                  const int stats_off, __global float *dx, __global float *dsc)
 {
     const int i = get_global_id(0), nc = get_global_id(1);
     if (i >= HW || nc >= NC)
@@ -267,6 +305,7 @@ __kernel void sn_bn_backward_data(const int C, const int HW, const int NC, const
         dx[k] += v;
     else
         dx[k] = v;
+    sn_bn_shortcut_grad(sc, dsc, k, d);
 }
 
 /* ---- backward of the eval forward (frozen statistics) ----
@@ -300,12 +339,14 @@ __kernel void sn_bn_eval_grad_finalize(const int C, const int G, const int acc, 
     }
 }
 
-/* dx = dy * gamma * invstd (added when acc); global (HW, N*C). dx may be dy. */
+/* dx = dy * gamma * invstd (added when acc), dy (masked) into dsc as `sc`
+ * says; global (HW, N*C). dx or dsc (not both) may be dy. */
 __kernel void sn_bn_eval_backward_data(const int C, const int HW, const int NC, const int acc,
-                                       const int relu, const float eps,
+                                       const int relu, const int sc, const float eps,
                                        __global const float *dy, __global const float *y,
                                        __global const float *gamma,
-                                       __global const float *running_var, __global float *dx)
+                                       __global const float *running_var, __global float *dx,
+                                       __global float *dsc)
 {
     const int i = get_global_id(0), nc = get_global_id(1);
     if (i >= HW || nc >= NC)
@@ -318,6 +359,7 @@ __kernel void sn_bn_eval_backward_data(const int C, const int HW, const int NC, 
         dx[k] += v;
     else
         dx[k] = v;
+    sn_bn_shortcut_grad(sc, dsc, k, d);
 }
 
 /* ---- plane kernels (CPUs) ----
@@ -392,12 +434,27 @@ __kernel void sn_bn_plane_stats(const int C, const int HW, const int NC, __globa
     partial[(C + c) * N + n] = fmax(q - d * d * inv, 0.0f);
 }
 
-/* One plane: y = (x - mu) * a + b, then max(., 0) when relu; vectorised. */
-static void sn_bn_plane_affine(const __global float *xp, __global float *yp, const int HW,
-                               const float mu, const float a, const float b, const int relu)
+/* One plane: y = (x - mu) * a + b, then + r when res, then max(., 0) when
+ * relu; vectorised. */
+static void sn_bn_plane_affine(const __global float *xp, const __global float *rp,
+                               __global float *yp, const int HW, const float mu, const float a,
+                               const float b, const int relu, const int res)
 {
     const int V = HW - HW % SN_BN_V;
-    if (relu) {
+    if (res && relu) {
+        for (int i = 0; i < V; i += SN_BN_V)
+            SN_BN_STORE(sn_bn_vrelu((SN_BN_LOAD(xp + i) - mu) * a + b + SN_BN_LOAD(rp + i)),
+                        yp + i);
+        for (int i = V; i < HW; i++) {
+            const float v = (xp[i] - mu) * a + b + rp[i];
+            yp[i] = v > 0.0f ? v : 0.0f;
+        }
+    } else if (res) {
+        for (int i = 0; i < V; i += SN_BN_V)
+            SN_BN_STORE((SN_BN_LOAD(xp + i) - mu) * a + b + SN_BN_LOAD(rp + i), yp + i);
+        for (int i = V; i < HW; i++)
+            yp[i] = (xp[i] - mu) * a + b + rp[i];
+    } else if (relu) {
         for (int i = 0; i < V; i += SN_BN_V)
             SN_BN_STORE(sn_bn_vrelu((SN_BN_LOAD(xp + i) - mu) * a + b), yp + i);
         for (int i = V; i < HW; i++) {
@@ -412,9 +469,11 @@ static void sn_bn_plane_affine(const __global float *xp, __global float *yp, con
     }
 }
 
-/* y = gamma * (x - mean) * invstd + beta (max(., 0) when relu). y may be x. */
+/* y = gamma * (x - mean) * invstd + beta (+ r when res, max(., 0) when
+ * relu). y may be x or r. */
 __kernel void sn_bn_plane_normalize(const int C, const int HW, const int NC, const int relu,
-                                    __global const float *x, __global const float *gamma,
+                                    const int res, __global const float *x,
+                                    __global const float *r, __global const float *gamma,
                                     __global const float *beta, __global const float *mean,
                                     __global const float *invstd, __global float *y)
 {
@@ -423,15 +482,16 @@ __kernel void sn_bn_plane_normalize(const int C, const int HW, const int NC, con
         return;
     const int c = p % C;
     const float mu = mean[c], a = gamma[c] * invstd[c], b = beta[c];
-    sn_bn_plane_affine(x + (size_t)p * (size_t)HW, y + (size_t)p * (size_t)HW, HW, mu, a, b,
-                       relu);
+    const size_t off = (size_t)p * (size_t)HW;
+    sn_bn_plane_affine(x + off, r + off, y + off, HW, mu, a, b, relu, res);
 }
 
-/* Eval mode: the running statistics (max(., 0) when relu). y may be x. */
+/* Eval mode: the running statistics (+ r, max(., 0) as above). y may be x or
+ * r. */
 __kernel void sn_bn_plane_eval(const int C, const int HW, const int NC, const int relu,
-                               const float eps, __global const float *x,
-                               __global const float *gamma, __global const float *beta,
-                               __global const float *running_mean,
+                               const int res, const float eps, __global const float *x,
+                               __global const float *r, __global const float *gamma,
+                               __global const float *beta, __global const float *running_mean,
                                __global const float *running_var, __global float *y)
 {
     const int p = get_global_id(0);
@@ -440,8 +500,8 @@ __kernel void sn_bn_plane_eval(const int C, const int HW, const int NC, const in
     const int c = p % C;
     const float invstd = 1.0f / sqrt(running_var[c] + eps);
     const float mu = running_mean[c], a = gamma[c] * invstd, b = beta[c];
-    sn_bn_plane_affine(x + (size_t)p * (size_t)HW, y + (size_t)p * (size_t)HW, HW, mu, a, b,
-                       relu);
+    const size_t off = (size_t)p * (size_t)HW;
+    sn_bn_plane_affine(x + off, r + off, y + off, HW, mu, a, b, relu, res);
 }
 
 /* dy, x -> partial [2, C, N]: per plane sum(dy) and sum(dy * (x - mean)), dy
@@ -492,16 +552,28 @@ __kernel void sn_bn_plane_grad(const int C, const int HW, const int NC, const in
     partial[(C + c) * N + n] = t;
 }
 
+/* One plane of the shortcut's gradient: dsc = d (sc = 1) or dsc += d
+ * (sc = 2), d the masked dy of SN_BN_V values at i. */
+static void sn_bn_plane_shortcut_grad(const int sc, __global float *dscp, const int i,
+                                      const sn_bn_vec d)
+{
+    if (sc == 1)
+        SN_BN_STORE(d, dscp + i);
+    else if (sc == 2)
+        SN_BN_STORE(d + SN_BN_LOAD(dscp + i), dscp + i);
+}
+
 /* dx = gamma * invstd * (dy - mean(dy) - xhat * mean(dy * xhat)) (added when
  * acc), dy masked by y > 0 when relu; the means from sn_bn_grad_finalize.
- * dx may be dy. */
+ * The masked dy also goes to dsc as `sc` says. dx or dsc (not both) may be
+ * dy. */
 __kernel void sn_bn_plane_backward_data(const int C, const int HW, const int NC, const int acc,
-                                        const int relu, __global const float *dy,
+                                        const int relu, const int sc, __global const float *dy,
                                         __global const float *y, __global const float *x,
                                         __global const float *gamma, __global const float *mean,
                                         __global const float *invstd,
                                         __global const float *stats, const int stats_off,
-                                        __global float *dx)
+                                        __global float *dx, __global float *dsc)
 {
     const int p = get_global_id(0);
     if (p >= NC)
@@ -511,7 +583,7 @@ __kernel void sn_bn_plane_backward_data(const int C, const int HW, const int NC,
     const float s0 = stats[stats_off + c], s1 = stats[stats_off + C + c];
     const size_t off = (size_t)p * (size_t)HW;
     const __global float *dyp = dy + off, *yp = y + off, *xp = x + off;
-    __global float *dxp = dx + off;
+    __global float *dxp = dx + off, *dscp = dsc + off;
     const int V = HW - HW % SN_BN_V;
     for (int i = 0; i < V; i += SN_BN_V) {
         sn_bn_vec d = SN_BN_LOAD(dyp + i);
@@ -522,23 +594,27 @@ __kernel void sn_bn_plane_backward_data(const int C, const int HW, const int NC,
         if (acc)
             v += SN_BN_LOAD(dxp + i);
         SN_BN_STORE(v, dxp + i);
+        sn_bn_plane_shortcut_grad(sc, dscp, i, d);
     }
     for (int i = V; i < HW; i++) {
         const float d = relu && !(yp[i] > 0.0f) ? 0.0f : dyp[i];
         const float xhat = (xp[i] - mu) * is;
         const float v = k * (d - s0 - xhat * s1);
         dxp[i] = acc ? dxp[i] + v : v;
+        sn_bn_shortcut_grad(sc, dscp, i, d);
     }
 }
 
 /* Backward of the eval forward: dx = dy * gamma * invstd (added when acc), dy
- * masked by y > 0 when relu. dx may be dy. */
+ * masked by y > 0 when relu, and into dsc as `sc` says. dx or dsc (not both)
+ * may be dy. */
 __kernel void sn_bn_plane_eval_backward_data(const int C, const int HW, const int NC,
-                                             const int acc, const int relu, const float eps,
-                                             __global const float *dy, __global const float *y,
+                                             const int acc, const int relu, const int sc,
+                                             const float eps, __global const float *dy,
+                                             __global const float *y,
                                              __global const float *gamma,
                                              __global const float *running_var,
-                                             __global float *dx)
+                                             __global float *dx, __global float *dsc)
 {
     const int p = get_global_id(0);
     if (p >= NC)
@@ -547,7 +623,7 @@ __kernel void sn_bn_plane_eval_backward_data(const int C, const int HW, const in
     const float k = gamma[c] * (1.0f / sqrt(running_var[c] + eps));
     const size_t off = (size_t)p * (size_t)HW;
     const __global float *dyp = dy + off, *yp = y + off;
-    __global float *dxp = dx + off;
+    __global float *dxp = dx + off, *dscp = dsc + off;
     const int V = HW - HW % SN_BN_V;
     for (int i = 0; i < V; i += SN_BN_V) {
         sn_bn_vec d = SN_BN_LOAD(dyp + i);
@@ -557,10 +633,12 @@ __kernel void sn_bn_plane_eval_backward_data(const int C, const int HW, const in
         if (acc)
             v += SN_BN_LOAD(dxp + i);
         SN_BN_STORE(v, dxp + i);
+        sn_bn_plane_shortcut_grad(sc, dscp, i, d);
     }
     for (int i = V; i < HW; i++) {
         const float d = relu && !(yp[i] > 0.0f) ? 0.0f : dyp[i];
         const float v = d * k;
         dxp[i] = acc ? dxp[i] + v : v;
+        sn_bn_shortcut_grad(sc, dscp, i, d);
     }
 }

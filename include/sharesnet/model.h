@@ -87,7 +87,12 @@ sn_status sn_model_logits(sn_model *m, float *out, int n);
 
 /* ---- parameters and state, for checkpoints and tests ---- */
 
-/* The value, gradient or momentum tensor of parameter i (graph order). */
+/* The value, gradient or momentum tensor of parameter i (graph order).
+ * An eval forward runs batch norm folded into the conv before it, from a
+ * scale and shift computed when the parameters or running statistics may
+ * have changed; handing out a value tensor (or a running-statistics tensor
+ * below) counts as such a change. So write through the pointer before the
+ * next forward, or ask for it again after. */
 typedef enum sn_param_buffer { SN_PARAM_VALUE, SN_PARAM_GRAD, SN_PARAM_MOMENTUM } sn_param_buffer;
 sn_tensor *sn_model_param(sn_model *m, int i, sn_param_buffer which);
 
@@ -99,9 +104,12 @@ sn_tensor *sn_model_bn_running_var(sn_model *m, int layer);
 /* The activation tensor a of the graph (batch capacity as first dim), and
  * its gradient (NULL for the input, which has none). A BN layer whose output
  * only the ReLU layer right after it reads runs fused with it
- * (sn_batchnorm_relu_*): the BN's and the ReLU's activations are one buffer
+ * (sn_batchnorm_relu_*), and one whose output only a residual ADD reads,
+ * followed by a ReLU alone reading the sum, runs fused with both
+ * (sn_batchnorm_add_relu_*): the activations of such a group are one buffer
  * holding the ReLU's output, and their gradients one buffer holding the
- * gradient of the ReLU's output. */
+ * gradient of the ReLU's output. After an eval forward the output of a conv
+ * followed by BN is not written (the BN runs in the conv's store). */
 sn_tensor *sn_model_activation(sn_model *m, int a);
 sn_tensor *sn_model_activation_grad(sn_model *m, int a);
 

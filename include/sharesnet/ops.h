@@ -95,6 +95,63 @@ sn_status sn_batchnorm_relu_backward_eval(sn_context *ctx, const sn_tensor *dy,
                                           int accumulate_dx, sn_tensor *dgamma, sn_tensor *dbeta,
                                           int accumulate_params);
 
+/* Batch norm, residual add and ReLU fused: the tail of a post-activation
+ * residual block, y = max(bn(x) + shortcut, 0) (NaN gives 0), one pass over
+ * memory where BN, ADD and ReLU take three. Arguments as
+ * sn_batchnorm_forward_train / _eval; shortcut has x's shape; y may be x or
+ * shortcut. */
+sn_status sn_batchnorm_add_relu_forward_train(sn_context *ctx, const sn_tensor *x,
+                                              const sn_tensor *shortcut, const sn_tensor *gamma,
+                                              const sn_tensor *beta, sn_tensor *running_mean,
+                                              sn_tensor *running_var, float momentum, float eps,
+                                              sn_tensor *y, sn_tensor *save_mean,
+                                              sn_tensor *save_invstd);
+sn_status sn_batchnorm_add_relu_forward_eval(sn_context *ctx, const sn_tensor *x,
+                                             const sn_tensor *shortcut, const sn_tensor *gamma,
+                                             const sn_tensor *beta, const sn_tensor *running_mean,
+                                             const sn_tensor *running_var, float eps,
+                                             sn_tensor *y);
+/* Backward: g = dy masked by y > 0 (y the fused forward's output) is the
+ * gradient of both inputs of the add; one pass feeds g to the batch-norm
+ * backward (dx, dgamma, dbeta as sn_batchnorm_backward / _backward_eval) and
+ * writes it to dshortcut (accumulate_shortcut: 0 stores, 1 adds), so the add
+ * needs no copies. dshortcut NULL: the shortcut needs no gradient (e.g. it is
+ * the input image). dx or dshortcut (not both) may be dy. */
+sn_status sn_batchnorm_add_relu_backward(sn_context *ctx, const sn_tensor *dy,
+                                         const sn_tensor *y, const sn_tensor *x,
+                                         const sn_tensor *gamma, const sn_tensor *save_mean,
+                                         const sn_tensor *save_invstd, sn_tensor *dx,
+                                         int accumulate_dx, sn_tensor *dshortcut,
+                                         int accumulate_shortcut, sn_tensor *dgamma,
+                                         sn_tensor *dbeta, int accumulate_params);
+sn_status sn_batchnorm_add_relu_backward_eval(
+    sn_context *ctx, const sn_tensor *dy, const sn_tensor *y, const sn_tensor *x,
+    const sn_tensor *gamma, const sn_tensor *running_mean, const sn_tensor *running_var,
+    float eps, sn_tensor *dx, int accumulate_dx, sn_tensor *dshortcut, int accumulate_shortcut,
+    sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params);
+
+/* Eval-mode batch norm as a per-channel affine map y = x * scale + shift:
+ * scale = gamma / sqrt(running_var + eps), shift = beta - running_mean * scale.
+ * All [C]. The scale stays per channel rather than being multiplied into the
+ * conv weight, so a shared weight keeps one buffer (see
+ * sn_conv2d_forward_affine). */
+sn_status sn_batchnorm_fold(sn_context *ctx, const sn_tensor *gamma, const sn_tensor *beta,
+                            const sn_tensor *running_mean, const sn_tensor *running_var,
+                            float eps, sn_tensor *scale, sn_tensor *shift);
+
+/* A convolution whose store applies an eval-mode batch norm folded by
+ * sn_batchnorm_fold, then a residual add and a ReLU:
+ *   y[n,oc] = act(conv(x, w)[n,oc] * scale[oc] + shift[oc] (+ residual[n,oc]))
+ * x, w, y as sn_conv2d_forward; scale, shift [OC], both or neither (NULL: no
+ * affine step); residual NULL or y's shape; relu 0 or 1 (NaN gives 0). y
+ * must not share a buffer with x, w or residual. Runs the fused direct
+ * kernel when the tuner picks the direct forward for this shape, else the
+ * conv then one element-wise pass. */
+sn_status sn_conv2d_forward_affine(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
+                                   const sn_tensor *w, const sn_tensor *scale,
+                                   const sn_tensor *shift, const sn_tensor *residual, int relu,
+                                   sn_tensor *y);
+
 /* ---- element-wise --------------------------------------------------------- */
 
 /* y = max(x, 0); y may be x. */

@@ -116,42 +116,108 @@ static sn_status alloc_bn(sn_model *m, int layer)
     SN_TRY(sn_tensor_alloc(m->ctx, &s->running_var, 1, c, SN_MEM_OTHER));
     SN_TRY(sn_tensor_alloc(m->ctx, &s->save_mean, 1, c, SN_MEM_ACTIVATION));
     SN_TRY(sn_tensor_alloc(m->ctx, &s->save_invstd, 1, c, SN_MEM_ACTIVATION));
+    if (m->plan[layer].conv >= 0) {
+        SN_TRY(sn_tensor_alloc(m->ctx, &s->scale, 1, c, SN_MEM_OTHER));
+        SN_TRY(sn_tensor_alloc(m->ctx, &s->shift, 1, c, SN_MEM_OTHER));
+    }
     SN_TRY(sn_tensor_fill(&s->running_mean, 0.0f));
     return sn_tensor_fill(&s->running_var, 1.0f);
 }
 
-/* BN layers whose output only the ReLU layer right after them reads: each
- * such pair runs as one fused op (see model_internal.h). */
+/* Number of times the layers read activation a (an ADD of a with itself
+ * counts twice). */
+static int readers(const sn_graph *g, int a)
+{
+    int k = 0;
+    for (int l = 0; l < g->n_layers; l++)
+        k += (g->layers[l].in == a) + (g->layers[l].op == SN_OP_ADD && g->layers[l].in2 == a);
+    return k;
+}
+
+/* The layer reading activation a, when exactly one layer reads it once;
+ * else -1. */
+static int only_reader(const sn_graph *g, int a)
+{
+    if (readers(g, a) != 1)
+        return -1;
+    for (int l = 0; l < g->n_layers; l++)
+        if (g->layers[l].in == a || (g->layers[l].op == SN_OP_ADD && g->layers[l].in2 == a))
+            return l;
+    return -1;
+}
+
+/* The layer at `l` when it is a ReLU reading `a` alone (the only reader of
+ * a, and not in place); else -1. */
+static int relu_of(const sn_graph *g, int l, int a)
+{
+    if (l < 0 || l >= g->n_layers || a == g->logits)
+        return -1;
+    const sn_layer_spec *r = &g->layers[l];
+    return r->op == SN_OP_RELU && r->in == a && r->out != a && only_reader(g, a) == l ? l : -1;
+}
+
+/* The groups of sn_bn_plan: each BN with the ReLU, or the ADD and the ReLU,
+ * that it can run with, and the conv it can fold in eval mode. */
 static void find_fusions(sn_model *m)
 {
     const sn_graph *g = &m->graph;
-    for (int l = 0; l < g->n_layers; l++)
-        m->fused_relu[l] = m->fused_bn[l] = -1;
-    for (int l = 0; l + 1 < g->n_layers; l++) {
-        const sn_layer_spec *bn = &g->layers[l], *relu = &g->layers[l + 1];
-        if (bn->op != SN_OP_BN || relu->op != SN_OP_RELU || relu->in != bn->out ||
-            bn->out == g->logits || relu->out == bn->out)
+    for (int l = 0; l < g->n_layers; l++) {
+        m->member_of[l] = m->folded_into[l] = -1;
+        m->plan[l] = (sn_bn_plan){-1, -1, -1, -1, g->layers[l].out};
+    }
+    for (int l = 0; l < g->n_layers; l++) {
+        const sn_layer_spec *bn = &g->layers[l];
+        if (bn->op != SN_OP_BN)
             continue;
-        int other_reader = 0;
-        for (int k = 0; k < g->n_layers && !other_reader; k++)
-            other_reader = k != l + 1 && (g->layers[k].in == bn->out ||
-                                          (g->layers[k].op == SN_OP_ADD &&
-                                           g->layers[k].in2 == bn->out));
-        if (other_reader)
-            continue;
-        m->fused_relu[l] = l + 1;
-        m->fused_bn[l + 1] = l;
+        sn_bn_plan *p = &m->plan[l];
+        const int reader = bn->out == g->logits ? -1 : only_reader(g, bn->out);
+        if (reader >= 0 && relu_of(g, reader, bn->out) == reader && reader == l + 1) {
+            p->relu = reader;
+        } else if (reader >= 0 && g->layers[reader].op == SN_OP_ADD) {
+            const sn_layer_spec *add = &g->layers[reader];
+            const int shortcut = add->in == bn->out ? add->in2 : add->in;
+            const int relu = relu_of(g, reader + 1, add->out);
+            /* the shortcut's gradient must be a buffer apart from dx's; when
+             * both inputs of the add are BN outputs (a projection shortcut),
+             * the first BN, the residual branch's, takes the add */
+            if (relu >= 0 && shortcut != bn->in && m->member_of[reader] < 0) {
+                p->add = reader;
+                p->relu = relu;
+                p->shortcut = shortcut;
+            }
+        }
+        if (p->relu >= 0) {
+            p->out = g->layers[p->relu].out;
+            m->member_of[p->relu] = l;
+        }
+        if (p->add >= 0)
+            m->member_of[p->add] = l;
+        /* eval: the conv whose output only this BN reads */
+        for (int c = 0; c < l; c++)
+            if (g->layers[c].out == bn->in) {
+                if (g->layers[c].op == SN_OP_CONV && only_reader(g, bn->in) == l) {
+                    p->conv = c;
+                    m->folded_into[c] = l;
+                }
+                break;
+            }
     }
 }
 
 static sn_status alloc_activations(sn_model *m)
 {
     const sn_graph *g = &m->graph;
-    for (int l = 0; l < g->n_layers; l++)
-        if (m->fused_relu[l] >= 0) {
-            m->act_borrowed[g->layers[m->fused_relu[l]].out] = 1;
-            m->grad_borrowed[g->layers[l].out] = 1;
-        }
+    /* inside a group, the BN's and the ADD's outputs (and gradients) borrow
+     * the buffers of the group's output */
+    for (int l = 0; l < g->n_layers; l++) {
+        if (g->layers[l].op != SN_OP_BN || m->plan[l].relu < 0)
+            continue;
+        const int inner[2] = {g->layers[l].out,
+                              m->plan[l].add >= 0 ? g->layers[m->plan[l].add].out : -1};
+        for (int k = 0; k < 2; k++)
+            if (inner[k] >= 0)
+                m->act_borrowed[inner[k]] = m->grad_borrowed[inner[k]] = 1;
+    }
     for (int a = 0; a < g->n_acts; a++) {
         const sn_act_shape *s = &g->acts[a];
         int shape[4] = {m->batch, s->c, s->h, s->w};
@@ -161,12 +227,18 @@ static sn_status alloc_activations(sn_model *m)
         if (a > 0 && !m->grad_borrowed[a])
             SN_TRY(sn_tensor_alloc(m->ctx, &m->grads[a], 4, shape, SN_MEM_ACTIVATION));
     }
-    for (int l = 0; l < g->n_layers; l++)
-        if (m->fused_relu[l] >= 0) {
-            int bn_out = g->layers[l].out, relu_out = g->layers[m->fused_relu[l]].out;
-            m->acts[relu_out] = m->acts[bn_out];
-            m->grads[bn_out] = m->grads[relu_out];
-        }
+    for (int l = 0; l < g->n_layers; l++) {
+        if (g->layers[l].op != SN_OP_BN || m->plan[l].relu < 0)
+            continue;
+        const int out = m->plan[l].out;
+        const int inner[2] = {g->layers[l].out,
+                              m->plan[l].add >= 0 ? g->layers[m->plan[l].add].out : -1};
+        for (int k = 0; k < 2; k++)
+            if (inner[k] >= 0) {
+                m->acts[inner[k]] = m->acts[out];
+                m->grads[inner[k]] = m->grads[out];
+            }
+    }
     int lshape[1] = {m->batch}, sshape[2] = {m->batch, 2};
     SN_TRY(sn_tensor_alloc(m->ctx, &m->labels, 1, lshape, SN_MEM_OTHER));
     return sn_tensor_alloc(m->ctx, &m->per_sample, 2, sshape, SN_MEM_OTHER);
@@ -194,13 +266,14 @@ sn_status sn_model_create(sn_context *ctx, const sn_graph *graph, int batch, uin
         m->grads = calloc((size_t)g->n_acts, sizeof *m->grads);
         m->grad_written = calloc((size_t)g->n_acts, sizeof *m->grad_written);
         m->host_labels = calloc((size_t)batch, sizeof *m->host_labels);
-        m->fused_relu = calloc((size_t)g->n_layers + 1, sizeof *m->fused_relu);
-        m->fused_bn = calloc((size_t)g->n_layers + 1, sizeof *m->fused_bn);
+        m->plan = calloc((size_t)g->n_layers + 1, sizeof *m->plan);
+        m->member_of = calloc((size_t)g->n_layers + 1, sizeof *m->member_of);
+        m->folded_into = calloc((size_t)g->n_layers + 1, sizeof *m->folded_into);
         m->act_borrowed = calloc((size_t)g->n_acts, sizeof *m->act_borrowed);
         m->grad_borrowed = calloc((size_t)g->n_acts, sizeof *m->grad_borrowed);
         if (!m->params || !m->bn || !m->acts || !m->grads || !m->grad_written ||
-            !m->host_labels || !m->fused_relu || !m->fused_bn || !m->act_borrowed ||
-            !m->grad_borrowed)
+            !m->host_labels || !m->plan || !m->member_of || !m->folded_into ||
+            !m->act_borrowed || !m->grad_borrowed)
             st = sn_fail(SN_ERR_OUT_OF_MEMORY, "model %s: out of host memory", g->model);
         else
             find_fusions(m);
@@ -224,6 +297,7 @@ sn_status sn_model_create(sn_context *ctx, const sn_graph *graph, int batch, uin
         sn_model_free(m);
         return st;
     }
+    m->params_version = 1; /* the eval fold is still to compute */
     *out = m;
     return SN_OK;
 }
@@ -245,6 +319,8 @@ void sn_model_free(sn_model *m)
             sn_tensor_release(&m->bn[l].running_var);
             sn_tensor_release(&m->bn[l].save_mean);
             sn_tensor_release(&m->bn[l].save_invstd);
+            sn_tensor_release(&m->bn[l].scale);
+            sn_tensor_release(&m->bn[l].shift);
         }
     if (m->acts && m->grads && m->act_borrowed && m->grad_borrowed) {
         /* the borrowers first: a borrowed buffer is released by its owner */
@@ -267,8 +343,9 @@ void sn_model_free(sn_model *m)
     free(m->grads);
     free(m->grad_written);
     free(m->host_labels);
-    free(m->fused_relu);
-    free(m->fused_bn);
+    free(m->plan);
+    free(m->member_of);
+    free(m->folded_into);
     free(m->act_borrowed);
     free(m->grad_borrowed);
     free(g->acts);
@@ -303,11 +380,36 @@ sn_status sn_model_set_batch(sn_model *m, const float *images, const int32_t *la
     return SN_OK;
 }
 
+/* The eval fold's scale and shift of every BN with a folded conv, when the
+ * parameters or statistics may have changed since they were computed. */
+static sn_status refresh_fold(sn_model *m)
+{
+    if (m->folded_version == m->params_version)
+        return SN_OK;
+    const sn_graph *g = &m->graph;
+    for (int l = 0; l < g->n_layers; l++) {
+        if (g->layers[l].op != SN_OP_BN || m->plan[l].conv < 0)
+            continue;
+        sn_bn_state *s = &m->bn[l];
+        sn_status st = sn_batchnorm_fold(m->ctx, &m->params[g->layers[l].weight].value,
+                                         &m->params[g->layers[l].bias].value, &s->running_mean,
+                                         &s->running_var, SN_BN_EPS, &s->scale, &s->shift);
+        if (st != SN_OK)
+            return sn_fail_context(st, "fold of layer %s", g->layers[l].name);
+    }
+    m->folded_version = m->params_version;
+    return SN_OK;
+}
+
 sn_status sn_model_forward(sn_model *m, int training)
 {
     if (m->n <= 0)
         return sn_fail(SN_ERR_INVALID_ARG, "model %s: forward before set_batch", m->graph.model);
     m->trained_forward = 0; /* set again only when this forward completes */
+    if (training && !m->frozen_bn)
+        m->params_version++; /* the running statistics move */
+    if (!training)
+        SN_TRY(refresh_fold(m));
     for (int l = 0; l < m->graph.n_layers; l++) {
         sn_status st = sn_layer_forward(m, l, training);
         if (st != SN_OK)
@@ -371,6 +473,7 @@ sn_status sn_model_metrics(sn_model *m, double *mean_loss, int *top1, int *top5)
 
 sn_status sn_model_sgd_step(sn_model *m, const sn_sgd_options *o)
 {
+    m->params_version++;
     for (int i = 0; i < m->graph.n_params; i++) {
         sn_param_state *p = &m->params[i];
         sn_status st = sn_sgd_step(m->ctx, &p->value, &p->grad, &p->momentum, o->lr, o->momentum,
@@ -397,6 +500,8 @@ sn_tensor *sn_model_param(sn_model *m, int i, sn_param_buffer which)
     if (i < 0 || i >= m->graph.n_params)
         return NULL;
     sn_param_state *p = &m->params[i];
+    if (which == SN_PARAM_VALUE)
+        m->params_version++; /* the caller may write it: the eval fold is stale */
     return which == SN_PARAM_VALUE ? &p->value : which == SN_PARAM_GRAD ? &p->grad : &p->momentum;
 }
 
@@ -407,15 +512,18 @@ static sn_bn_state *bn_of(sn_model *m, int layer)
     return &m->bn[layer];
 }
 
+/* Handing out a writable statistics tensor makes the eval fold stale. */
 sn_tensor *sn_model_bn_running_mean(sn_model *m, int layer)
 {
     sn_bn_state *s = bn_of(m, layer);
+    m->params_version += s != NULL;
     return s ? &s->running_mean : NULL;
 }
 
 sn_tensor *sn_model_bn_running_var(sn_model *m, int layer)
 {
     sn_bn_state *s = bn_of(m, layer);
+    m->params_version += s != NULL;
     return s ? &s->running_var : NULL;
 }
 
@@ -441,11 +549,13 @@ void sn_model_memory_usage(const sn_model *m, sn_model_memory *out)
     }
     for (int l = 0; l < g->n_layers; l++) {
         const sn_bn_state *s = &m->bn[l];
-        out->other += (s->running_mean.count + s->running_var.count) * sizeof(float);
+        out->other += (s->running_mean.count + s->running_var.count + s->scale.count +
+                       s->shift.count) *
+                      sizeof(float);
         out->activations += (s->save_mean.count + s->save_invstd.count) * sizeof(float);
     }
     for (int a = 0; a < g->n_acts; a++) {
-        /* a buffer shared by two activations (fused BN + ReLU) counts once */
+        /* a buffer shared by the activations of a fused group counts once */
         size_t bytes = m->act_borrowed[a] ? 0 : m->acts[a].count * sizeof(float);
         if (a == 0)
             out->other += bytes;

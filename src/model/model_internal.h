@@ -15,7 +15,32 @@ typedef struct sn_param_state {
 typedef struct sn_bn_state {
     sn_tensor running_mean, running_var; /* [C], persistent */
     sn_tensor save_mean, save_invstd;    /* [C], from the last training forward */
+    sn_tensor scale, shift;              /* [C], eval fold (only with a folded conv) */
 } sn_bn_state;
+
+/* How a BN layer runs with its neighbours (find_fusions in model.c). A BN
+ * group writes one activation, `out`, and the activations inside the group
+ * (the BN's output, the ADD's) borrow its buffer, their gradients too.
+ *   BN + ReLU        the BN's output is read only by the ReLU right after it:
+ *                    sn_batchnorm_relu_*, at the BN's position.
+ *   BN + ADD + ReLU  the BN's output is read only by an ADD whose output only
+ *                    the ReLU right after it reads (a post-activation block's
+ *                    tail): sn_batchnorm_add_relu_*, at the ADD's position
+ *                    (where the shortcut exists; a projection shortcut's conv
+ *                    and BN run between the BN and the ADD). Backward writes
+ *                    the masked gradient straight into the shortcut's.
+ *   eval: CONV + group  the conv whose output only this BN reads is folded in
+ *                    too: sn_conv2d_forward_affine with the BN as a
+ *                    per-channel scale and shift in the conv's store. Training
+ *                    (frozen BN included) keeps the conv apart: the BN's
+ *                    backward needs the conv's output. */
+typedef struct sn_bn_plan {
+    int relu;     /* ReLU layer in the group, else -1 */
+    int add;      /* ADD layer in the group, else -1 */
+    int shortcut; /* the ADD's other input (activation), else -1 */
+    int conv;     /* CONV layer folded in eval mode, else -1 */
+    int out;      /* activation the group writes: the ReLU's output, else the BN's */
+} sn_bn_plan;
 
 struct sn_model {
     sn_context *ctx;
@@ -31,16 +56,21 @@ struct sn_model {
     sn_tensor *grads;        /* [graph.n_acts], none for acts[0] */
     int *grad_written;       /* [graph.n_acts] this backward wrote grads[a] */
 
-    /* BN + ReLU fusion (sn_model_create): a BN layer whose output only the
-     * ReLU layer right after it reads runs as one fused op writing the
-     * ReLU's output, and the ReLU layer does nothing. The two activations
-     * share one buffer (acts[bn.out] borrows nothing, acts[relu.out] borrows
-     * it), and so do their gradients (grads[bn.out] borrows grads[relu.out]),
-     * the BN backward reading d(relu.out) and masking it by relu.out > 0. */
-    int *fused_relu;         /* [graph.n_layers] BN layer -> its ReLU layer, else -1 */
-    int *fused_bn;           /* [graph.n_layers] ReLU layer -> its BN layer, else -1 */
+    /* Fusions (sn_model_create, see sn_bn_plan): a ReLU or ADD inside a BN
+     * group does nothing itself, its BN's group runs it; so does a conv
+     * folded into a group in eval mode. */
+    sn_bn_plan *plan;        /* [graph.n_layers], BN layers only */
+    int *member_of;          /* [graph.n_layers] ReLU / ADD layer -> its BN, else -1 */
+    int *folded_into;        /* [graph.n_layers] CONV layer -> its BN (eval), else -1 */
     unsigned char *act_borrowed;  /* [graph.n_acts] acts[a] is another's buffer */
     unsigned char *grad_borrowed; /* [graph.n_acts] grads[a] is another's buffer */
+
+    /* The eval fold's scale and shift depend on gamma, beta and the running
+     * statistics: params_version counts the events that may change them (an
+     * SGD step, a training forward, a writable parameter or statistics
+     * tensor handed out), folded_version is the count the fold was last
+     * computed at; an eval forward refolds when they differ. */
+    unsigned long params_version, folded_version;
 
     sn_tensor labels;        /* [batch], class indices as floats */
     sn_tensor per_sample;    /* [batch, 2]: loss, rank */

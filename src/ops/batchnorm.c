@@ -1,7 +1,10 @@
 /* Batch norm 2d: training forward (batch statistics, running statistics
  * updated), eval forward, the backward of the training forward, and the
  * backward of the eval forward (frozen batch norm); each also fused with a
- * following ReLU (sn_batchnorm_relu_*).
+ * following ReLU (sn_batchnorm_relu_*), and with a residual add and a ReLU
+ * (sn_batchnorm_add_relu_*, the tail of a post-activation residual block).
+ * Also the eval-mode fold into a per-channel scale and shift
+ * (sn_batchnorm_fold) that conv_affine.c applies in the conv's epilogue.
  *
  * x [N,C,H,W] (any tensor viewed as 4-D: [N,C] is batch norm 1d), per-channel
  * tensors [C]. The per-channel reductions run in two kernels: partials, then
@@ -170,12 +173,24 @@ static size_t bn_plane_global(int NC, size_t L)
     return ((size_t)NC + L - 1) / L * L;
 }
 
-/* Training forward, y = bn(x) or max(bn(x), 0). */
+/* The residual input of a fused add (res, when not NULL) has x's shape. */
+static sn_status bn_check_residual(sn_context *ctx, const char *op, const char *name,
+                                   const sn_tensor *res, int N, int C, int H, int W)
+{
+    if (!res)
+        return SN_OK;
+    SN_TRY(sn_check_tensor(ctx, op, name, res));
+    return sn_check_dims(op, name, res, N, C, H, W);
+}
+
+/* Training forward, y = bn(x), max(bn(x), 0) or (res not NULL)
+ * max(bn(x) + res, 0). */
 static sn_status bn_forward_train(sn_context *ctx, const char *op, int relu, const sn_tensor *x,
-                                  const sn_tensor *gamma, const sn_tensor *beta,
-                                  sn_tensor *running_mean, sn_tensor *running_var,
-                                  float momentum, float eps, sn_tensor *y, sn_tensor *save_mean,
-                                  sn_tensor *save_invstd, size_t local)
+                                  const sn_tensor *res, const sn_tensor *gamma,
+                                  const sn_tensor *beta, sn_tensor *running_mean,
+                                  sn_tensor *running_var, float momentum, float eps,
+                                  sn_tensor *y, sn_tensor *save_mean, sn_tensor *save_invstd,
+                                  size_t local)
 {
     const char *const names[] = {"x", "y", "gamma", "beta", "running_mean", "running_var",
                                  "save_mean", "save_invstd"};
@@ -185,6 +200,7 @@ static sn_status bn_forward_train(sn_context *ctx, const char *op, int relu, con
     int N, C, H, W;
     sn_dims4(x, &N, &C, &H, &W);
     SN_TRY(sn_check_dims(op, "y", y, N, C, H, W));
+    SN_TRY(bn_check_residual(ctx, op, "shortcut", res, N, C, H, W));
     SN_TRY(bn_check_channels(op, C, 6, names + 2, tensors + 2));
     SN_TRY(bn_check_eps(op, eps));
 
@@ -215,20 +231,22 @@ static sn_status bn_forward_train(sn_context *ctx, const char *op, int relu, con
                       SN_ARG_MEM(ws), SN_ARG_MEM(save_mean->buffer),
                       SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(running_mean->buffer),
                       SN_ARG_MEM(running_var->buffer)));
+    cl_mem rbuf = res ? res->buffer : x->buffer; /* not read without res */
     if (planes) {
         size_t global = (size_t)NC;
         return SN_ENQUEUE(ctx, "sn_bn_plane_normalize", 1, &global, NULL, SN_ARG_INT(C),
                           SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(relu),
-                          SN_ARG_MEM(x->buffer), SN_ARG_MEM(gamma->buffer),
-                          SN_ARG_MEM(beta->buffer), SN_ARG_MEM(save_mean->buffer),
-                          SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(y->buffer));
+                          SN_ARG_INT(res != NULL), SN_ARG_MEM(x->buffer), SN_ARG_MEM(rbuf),
+                          SN_ARG_MEM(gamma->buffer), SN_ARG_MEM(beta->buffer),
+                          SN_ARG_MEM(save_mean->buffer), SN_ARG_MEM(save_invstd->buffer),
+                          SN_ARG_MEM(y->buffer));
     }
     size_t pixels[2] = {(size_t)HW, (size_t)NC};
     return SN_ENQUEUE(ctx, "sn_bn_normalize", 2, pixels, NULL, SN_ARG_INT(C), SN_ARG_INT(HW),
-                      SN_ARG_INT(NC), SN_ARG_INT(relu), SN_ARG_MEM(x->buffer),
-                      SN_ARG_MEM(gamma->buffer), SN_ARG_MEM(beta->buffer),
-                      SN_ARG_MEM(save_mean->buffer), SN_ARG_MEM(save_invstd->buffer),
-                      SN_ARG_MEM(y->buffer));
+                      SN_ARG_INT(NC), SN_ARG_INT(relu), SN_ARG_INT(res != NULL),
+                      SN_ARG_MEM(x->buffer), SN_ARG_MEM(rbuf), SN_ARG_MEM(gamma->buffer),
+                      SN_ARG_MEM(beta->buffer), SN_ARG_MEM(save_mean->buffer),
+                      SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(y->buffer));
 }
 
 /* x, y [N,C,H,W]; gamma, beta, running_*, save_* [C]. */
@@ -239,7 +257,7 @@ sn_status sn_batchnorm_forward_train_local(sn_context *ctx, const sn_tensor *x,
                                            sn_tensor *save_mean, sn_tensor *save_invstd,
                                            size_t local)
 {
-    return bn_forward_train(ctx, "batchnorm_forward_train", 0, x, gamma, beta, running_mean,
+    return bn_forward_train(ctx, "batchnorm_forward_train", 0, x, NULL, gamma, beta, running_mean,
                             running_var, momentum, eps, y, save_mean, save_invstd, local);
 }
 
@@ -259,8 +277,9 @@ sn_status sn_batchnorm_relu_forward_train_local(sn_context *ctx, const sn_tensor
                                                 sn_tensor *save_mean, sn_tensor *save_invstd,
                                                 size_t local)
 {
-    return bn_forward_train(ctx, "batchnorm_relu_forward_train", 1, x, gamma, beta, running_mean,
-                            running_var, momentum, eps, y, save_mean, save_invstd, local);
+    return bn_forward_train(ctx, "batchnorm_relu_forward_train", 1, x, NULL, gamma, beta,
+                            running_mean, running_var, momentum, eps, y, save_mean, save_invstd,
+                            local);
 }
 
 sn_status sn_batchnorm_relu_forward_train(sn_context *ctx, const sn_tensor *x,
@@ -273,11 +292,37 @@ sn_status sn_batchnorm_relu_forward_train(sn_context *ctx, const sn_tensor *x,
                                                  momentum, eps, y, save_mean, save_invstd, 0);
 }
 
-/* Eval forward, y = bn(x) or max(bn(x), 0) on the running statistics. */
+sn_status sn_batchnorm_add_relu_forward_train_local(
+    sn_context *ctx, const sn_tensor *x, const sn_tensor *shortcut, const sn_tensor *gamma,
+    const sn_tensor *beta, sn_tensor *running_mean, sn_tensor *running_var, float momentum,
+    float eps, sn_tensor *y, sn_tensor *save_mean, sn_tensor *save_invstd, size_t local)
+{
+    static const char op[] = "batchnorm_add_relu_forward_train";
+    if (!shortcut)
+        return sn_fail(SN_ERR_INVALID_ARG, "%s: no shortcut", op);
+    return bn_forward_train(ctx, op, 1, x, shortcut, gamma, beta, running_mean, running_var,
+                            momentum, eps, y, save_mean, save_invstd, local);
+}
+
+/* x, shortcut, y [N,C,H,W]; gamma, beta, running_*, save_* [C]. */
+sn_status sn_batchnorm_add_relu_forward_train(sn_context *ctx, const sn_tensor *x,
+                                              const sn_tensor *shortcut, const sn_tensor *gamma,
+                                              const sn_tensor *beta, sn_tensor *running_mean,
+                                              sn_tensor *running_var, float momentum, float eps,
+                                              sn_tensor *y, sn_tensor *save_mean,
+                                              sn_tensor *save_invstd)
+{
+    return sn_batchnorm_add_relu_forward_train_local(ctx, x, shortcut, gamma, beta, running_mean,
+                                                     running_var, momentum, eps, y, save_mean,
+                                                     save_invstd, 0);
+}
+
+/* Eval forward, y = bn(x), max(bn(x), 0) or (res not NULL)
+ * max(bn(x) + res, 0) on the running statistics. */
 static sn_status bn_forward_eval(sn_context *ctx, const char *op, int relu, const sn_tensor *x,
-                                 const sn_tensor *gamma, const sn_tensor *beta,
-                                 const sn_tensor *running_mean, const sn_tensor *running_var,
-                                 float eps, sn_tensor *y)
+                                 const sn_tensor *res, const sn_tensor *gamma,
+                                 const sn_tensor *beta, const sn_tensor *running_mean,
+                                 const sn_tensor *running_var, float eps, sn_tensor *y)
 {
     const char *const names[] = {"x", "y", "gamma", "beta", "running_mean", "running_var"};
     const sn_tensor *const tensors[] = {x, y, gamma, beta, running_mean, running_var};
@@ -285,20 +330,24 @@ static sn_status bn_forward_eval(sn_context *ctx, const char *op, int relu, cons
     int N, C, H, W;
     sn_dims4(x, &N, &C, &H, &W);
     SN_TRY(sn_check_dims(op, "y", y, N, C, H, W));
+    SN_TRY(bn_check_residual(ctx, op, "shortcut", res, N, C, H, W));
     SN_TRY(bn_check_channels(op, C, 4, names + 2, tensors + 2));
     SN_TRY(bn_check_eps(op, eps));
     const int HW = H * W, NC = N * C;
+    cl_mem rbuf = res ? res->buffer : x->buffer; /* not read without res */
     if (bn_planes(ctx)) {
         size_t global = (size_t)NC;
         return SN_ENQUEUE(ctx, "sn_bn_plane_eval", 1, &global, NULL, SN_ARG_INT(C),
-                          SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(relu), SN_ARG_FLOAT(eps),
-                          SN_ARG_MEM(x->buffer), SN_ARG_MEM(gamma->buffer),
-                          SN_ARG_MEM(beta->buffer), SN_ARG_MEM(running_mean->buffer),
-                          SN_ARG_MEM(running_var->buffer), SN_ARG_MEM(y->buffer));
+                          SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(relu),
+                          SN_ARG_INT(res != NULL), SN_ARG_FLOAT(eps), SN_ARG_MEM(x->buffer),
+                          SN_ARG_MEM(rbuf), SN_ARG_MEM(gamma->buffer), SN_ARG_MEM(beta->buffer),
+                          SN_ARG_MEM(running_mean->buffer), SN_ARG_MEM(running_var->buffer),
+                          SN_ARG_MEM(y->buffer));
     }
     size_t pixels[2] = {(size_t)HW, (size_t)NC};
     return SN_ENQUEUE(ctx, "sn_bn_eval", 2, pixels, NULL, SN_ARG_INT(C), SN_ARG_INT(HW),
-                      SN_ARG_INT(NC), SN_ARG_INT(relu), SN_ARG_FLOAT(eps), SN_ARG_MEM(x->buffer),
+                      SN_ARG_INT(NC), SN_ARG_INT(relu), SN_ARG_INT(res != NULL),
+                      SN_ARG_FLOAT(eps), SN_ARG_MEM(x->buffer), SN_ARG_MEM(rbuf),
                       SN_ARG_MEM(gamma->buffer), SN_ARG_MEM(beta->buffer),
                       SN_ARG_MEM(running_mean->buffer), SN_ARG_MEM(running_var->buffer),
                       SN_ARG_MEM(y->buffer));
@@ -309,7 +358,7 @@ sn_status sn_batchnorm_forward_eval(sn_context *ctx, const sn_tensor *x, const s
                                     const sn_tensor *beta, const sn_tensor *running_mean,
                                     const sn_tensor *running_var, float eps, sn_tensor *y)
 {
-    return bn_forward_eval(ctx, "batchnorm_forward_eval", 0, x, gamma, beta, running_mean,
+    return bn_forward_eval(ctx, "batchnorm_forward_eval", 0, x, NULL, gamma, beta, running_mean,
                            running_var, eps, y);
 }
 
@@ -318,8 +367,42 @@ sn_status sn_batchnorm_relu_forward_eval(sn_context *ctx, const sn_tensor *x,
                                          const sn_tensor *running_mean,
                                          const sn_tensor *running_var, float eps, sn_tensor *y)
 {
-    return bn_forward_eval(ctx, "batchnorm_relu_forward_eval", 1, x, gamma, beta, running_mean,
-                           running_var, eps, y);
+    return bn_forward_eval(ctx, "batchnorm_relu_forward_eval", 1, x, NULL, gamma, beta,
+                           running_mean, running_var, eps, y);
+}
+
+/* x, shortcut, y [N,C,H,W]; gamma, beta, running_* [C]. */
+sn_status sn_batchnorm_add_relu_forward_eval(sn_context *ctx, const sn_tensor *x,
+                                             const sn_tensor *shortcut, const sn_tensor *gamma,
+                                             const sn_tensor *beta, const sn_tensor *running_mean,
+                                             const sn_tensor *running_var, float eps,
+                                             sn_tensor *y)
+{
+    static const char op[] = "batchnorm_add_relu_forward_eval";
+    if (!shortcut)
+        return sn_fail(SN_ERR_INVALID_ARG, "%s: no shortcut", op);
+    return bn_forward_eval(ctx, op, 1, x, shortcut, gamma, beta, running_mean, running_var, eps,
+                           y);
+}
+
+/* gamma, beta, running_*, scale, shift [C]. */
+sn_status sn_batchnorm_fold(sn_context *ctx, const sn_tensor *gamma, const sn_tensor *beta,
+                            const sn_tensor *running_mean, const sn_tensor *running_var,
+                            float eps, sn_tensor *scale, sn_tensor *shift)
+{
+    static const char op[] = "batchnorm_fold";
+    const char *const names[] = {"gamma", "beta", "running_mean", "running_var", "scale",
+                                 "shift"};
+    const sn_tensor *const tensors[] = {gamma, beta, running_mean, running_var, scale, shift};
+    SN_TRY(bn_check_allocated(ctx, op, 6, names, tensors));
+    const int C = (int)gamma->count;
+    SN_TRY(bn_check_channels(op, C, 5, names + 1, tensors + 1));
+    SN_TRY(bn_check_eps(op, eps));
+    size_t channels = (size_t)C;
+    return SN_ENQUEUE(ctx, "sn_bn_fold", 1, &channels, NULL, SN_ARG_INT(C), SN_ARG_FLOAT(eps),
+                      SN_ARG_MEM(gamma->buffer), SN_ARG_MEM(beta->buffer),
+                      SN_ARG_MEM(running_mean->buffer), SN_ARG_MEM(running_var->buffer),
+                      SN_ARG_MEM(scale->buffer), SN_ARG_MEM(shift->buffer));
 }
 
 /* The per-channel sums sum(dy') and sum(dy' * (x - mean)) into partial
@@ -355,13 +438,31 @@ static sn_status bn_grad_sums(sn_context *ctx, const char *op, int relu, const s
                       SN_ARG_LOCAL(L * sizeof(cl_float)), SN_ARG_LOCAL(L * sizeof(cl_float)));
 }
 
+/* The shortcut gradient of a fused add (dsc, when not NULL): x's shape, and
+ * a buffer of its own apart from dx (it may be dy's). *sc receives the
+ * kernels' code: 0 none, 1 store, 2 add. */
+static sn_status bn_check_shortcut_grad(sn_context *ctx, const char *op, const sn_tensor *dsc,
+                                        int accumulate, const sn_tensor *dx, int N, int C, int H,
+                                        int W, int *sc)
+{
+    *sc = 0;
+    if (!dsc)
+        return SN_OK;
+    SN_TRY(bn_check_residual(ctx, op, "dshortcut", dsc, N, C, H, W));
+    if (dsc->buffer == dx->buffer)
+        return sn_fail(SN_ERR_INVALID_ARG, "%s: dshortcut and dx are one buffer", op);
+    *sc = accumulate ? 2 : 1;
+    return SN_OK;
+}
+
 /* Backward of the training forward; y (relu only) is the fused forward's
- * output. */
+ * output; the masked dy also goes to dsc unless it is NULL. */
 static sn_status bn_backward(sn_context *ctx, const char *op, int relu, const sn_tensor *dy,
                              const sn_tensor *y, const sn_tensor *x, const sn_tensor *gamma,
                              const sn_tensor *save_mean, const sn_tensor *save_invstd,
-                             sn_tensor *dx, int accumulate_dx, sn_tensor *dgamma,
-                             sn_tensor *dbeta, int accumulate_params, size_t local)
+                             sn_tensor *dx, int accumulate_dx, sn_tensor *dsc,
+                             int accumulate_dsc, sn_tensor *dgamma, sn_tensor *dbeta,
+                             int accumulate_params, size_t local)
 {
     const char *const names[] = {"x", "dy", "dx", "y", "gamma", "save_mean", "save_invstd",
                                  "dgamma", "dbeta"};
@@ -374,6 +475,8 @@ static sn_status bn_backward(sn_context *ctx, const char *op, int relu, const sn
     SN_TRY(sn_check_dims(op, "dx", dx, N, C, H, W));
     if (relu)
         SN_TRY(sn_check_dims(op, "y", y, N, C, H, W));
+    int sc;
+    SN_TRY(bn_check_shortcut_grad(ctx, op, dsc, accumulate_dsc, dx, N, C, H, W, &sc));
     SN_TRY(bn_check_channels(op, C, 5, names + 4, tensors + 4));
 
     const int HW = H * W, M = N * HW, NC = N * C;
@@ -388,22 +491,25 @@ static sn_status bn_backward(sn_context *ctx, const char *op, int relu, const sn
                       SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(dgamma->buffer),
                       SN_ARG_MEM(dbeta->buffer), SN_ARG_MEM(ws), SN_ARG_INT(partials)));
     cl_mem ybuf = relu ? y->buffer : dy->buffer;
+    cl_mem scbuf = dsc ? dsc->buffer : dx->buffer; /* not written without dsc */
     if (bn_planes(ctx)) {
         size_t global = (size_t)NC;
         return SN_ENQUEUE(ctx, "sn_bn_plane_backward_data", 1, &global, NULL, SN_ARG_INT(C),
                           SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(accumulate_dx ? 1 : 0),
-                          SN_ARG_INT(relu), SN_ARG_MEM(dy->buffer), SN_ARG_MEM(ybuf),
-                          SN_ARG_MEM(x->buffer), SN_ARG_MEM(gamma->buffer),
+                          SN_ARG_INT(relu), SN_ARG_INT(sc), SN_ARG_MEM(dy->buffer),
+                          SN_ARG_MEM(ybuf), SN_ARG_MEM(x->buffer), SN_ARG_MEM(gamma->buffer),
                           SN_ARG_MEM(save_mean->buffer), SN_ARG_MEM(save_invstd->buffer),
-                          SN_ARG_MEM(ws), SN_ARG_INT(partials), SN_ARG_MEM(dx->buffer));
+                          SN_ARG_MEM(ws), SN_ARG_INT(partials), SN_ARG_MEM(dx->buffer),
+                          SN_ARG_MEM(scbuf));
     }
     size_t pixels[2] = {(size_t)HW, (size_t)NC};
     return SN_ENQUEUE(ctx, "sn_bn_backward_data", 2, pixels, NULL, SN_ARG_INT(C), SN_ARG_INT(HW),
                       SN_ARG_INT(NC), SN_ARG_INT(accumulate_dx ? 1 : 0), SN_ARG_INT(relu),
-                      SN_ARG_MEM(dy->buffer), SN_ARG_MEM(ybuf), SN_ARG_MEM(x->buffer),
-                      SN_ARG_MEM(gamma->buffer), SN_ARG_MEM(save_mean->buffer),
-                      SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(ws), SN_ARG_INT(partials),
-                      SN_ARG_MEM(dx->buffer));
+                      SN_ARG_INT(sc), SN_ARG_MEM(dy->buffer), SN_ARG_MEM(ybuf),
+                      SN_ARG_MEM(x->buffer), SN_ARG_MEM(gamma->buffer),
+                      SN_ARG_MEM(save_mean->buffer), SN_ARG_MEM(save_invstd->buffer),
+                      SN_ARG_MEM(ws), SN_ARG_INT(partials), SN_ARG_MEM(dx->buffer),
+                      SN_ARG_MEM(scbuf));
 }
 
 /* dy, x, dx [N,C,H,W]; gamma, save_*, dgamma, dbeta [C]. */
@@ -414,7 +520,7 @@ sn_status sn_batchnorm_backward_local(sn_context *ctx, const sn_tensor *dy, cons
                                       int accumulate_params, size_t local)
 {
     return bn_backward(ctx, "batchnorm_backward", 0, dy, NULL, x, gamma, save_mean, save_invstd,
-                       dx, accumulate_dx, dgamma, dbeta, accumulate_params, local);
+                       dx, accumulate_dx, NULL, 0, dgamma, dbeta, accumulate_params, local);
 }
 
 sn_status sn_batchnorm_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
@@ -434,7 +540,8 @@ sn_status sn_batchnorm_relu_backward_local(sn_context *ctx, const sn_tensor *dy,
                                            sn_tensor *dbeta, int accumulate_params, size_t local)
 {
     return bn_backward(ctx, "batchnorm_relu_backward", 1, dy, y, x, gamma, save_mean,
-                       save_invstd, dx, accumulate_dx, dgamma, dbeta, accumulate_params, local);
+                       save_invstd, dx, accumulate_dx, NULL, 0, dgamma, dbeta, accumulate_params,
+                       local);
 }
 
 sn_status sn_batchnorm_relu_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *y,
@@ -447,12 +554,39 @@ sn_status sn_batchnorm_relu_backward(sn_context *ctx, const sn_tensor *dy, const
                                             accumulate_dx, dgamma, dbeta, accumulate_params, 0);
 }
 
-/* Backward of the eval forward; y (relu only) is the fused forward's output. */
+sn_status sn_batchnorm_add_relu_backward_local(
+    sn_context *ctx, const sn_tensor *dy, const sn_tensor *y, const sn_tensor *x,
+    const sn_tensor *gamma, const sn_tensor *save_mean, const sn_tensor *save_invstd,
+    sn_tensor *dx, int accumulate_dx, sn_tensor *dshortcut, int accumulate_shortcut,
+    sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params, size_t local)
+{
+    return bn_backward(ctx, "batchnorm_add_relu_backward", 1, dy, y, x, gamma, save_mean,
+                       save_invstd, dx, accumulate_dx, dshortcut, accumulate_shortcut, dgamma,
+                       dbeta, accumulate_params, local);
+}
+
+/* dy, y, x, dx, dshortcut [N,C,H,W]; gamma, save_*, dgamma, dbeta [C]. */
+sn_status sn_batchnorm_add_relu_backward(sn_context *ctx, const sn_tensor *dy,
+                                         const sn_tensor *y, const sn_tensor *x,
+                                         const sn_tensor *gamma, const sn_tensor *save_mean,
+                                         const sn_tensor *save_invstd, sn_tensor *dx,
+                                         int accumulate_dx, sn_tensor *dshortcut,
+                                         int accumulate_shortcut, sn_tensor *dgamma,
+                                         sn_tensor *dbeta, int accumulate_params)
+{
+    return sn_batchnorm_add_relu_backward_local(ctx, dy, y, x, gamma, save_mean, save_invstd, dx,
+                                                accumulate_dx, dshortcut, accumulate_shortcut,
+                                                dgamma, dbeta, accumulate_params, 0);
+}
+
+/* Backward of the eval forward; y (relu only) is the fused forward's output;
+ * the masked dy also goes to dsc unless it is NULL. */
 static sn_status bn_backward_eval(sn_context *ctx, const char *op, int relu, const sn_tensor *dy,
                                   const sn_tensor *y, const sn_tensor *x, const sn_tensor *gamma,
                                   const sn_tensor *running_mean, const sn_tensor *running_var,
-                                  float eps, sn_tensor *dx, int accumulate_dx, sn_tensor *dgamma,
-                                  sn_tensor *dbeta, int accumulate_params, size_t local)
+                                  float eps, sn_tensor *dx, int accumulate_dx, sn_tensor *dsc,
+                                  int accumulate_dsc, sn_tensor *dgamma, sn_tensor *dbeta,
+                                  int accumulate_params, size_t local)
 {
     const char *const names[] = {"x", "dy", "dx", "y", "gamma", "running_mean", "running_var",
                                  "dgamma", "dbeta"};
@@ -465,6 +599,8 @@ static sn_status bn_backward_eval(sn_context *ctx, const char *op, int relu, con
     SN_TRY(sn_check_dims(op, "dx", dx, N, C, H, W));
     if (relu)
         SN_TRY(sn_check_dims(op, "y", y, N, C, H, W));
+    int sc;
+    SN_TRY(bn_check_shortcut_grad(ctx, op, dsc, accumulate_dsc, dx, N, C, H, W, &sc));
     SN_TRY(bn_check_channels(op, C, 5, names + 4, tensors + 4));
     SN_TRY(bn_check_eps(op, eps));
 
@@ -479,20 +615,23 @@ static sn_status bn_backward_eval(sn_context *ctx, const char *op, int relu, con
                       SN_ARG_MEM(ws), SN_ARG_MEM(running_var->buffer),
                       SN_ARG_MEM(dgamma->buffer), SN_ARG_MEM(dbeta->buffer)));
     cl_mem ybuf = relu ? y->buffer : dy->buffer;
+    cl_mem scbuf = dsc ? dsc->buffer : dx->buffer; /* not written without dsc */
     if (bn_planes(ctx)) {
         size_t global = (size_t)NC;
         return SN_ENQUEUE(ctx, "sn_bn_plane_eval_backward_data", 1, &global, NULL, SN_ARG_INT(C),
                           SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(accumulate_dx ? 1 : 0),
-                          SN_ARG_INT(relu), SN_ARG_FLOAT(eps), SN_ARG_MEM(dy->buffer),
-                          SN_ARG_MEM(ybuf), SN_ARG_MEM(gamma->buffer),
-                          SN_ARG_MEM(running_var->buffer), SN_ARG_MEM(dx->buffer));
+                          SN_ARG_INT(relu), SN_ARG_INT(sc), SN_ARG_FLOAT(eps),
+                          SN_ARG_MEM(dy->buffer), SN_ARG_MEM(ybuf), SN_ARG_MEM(gamma->buffer),
+                          SN_ARG_MEM(running_var->buffer), SN_ARG_MEM(dx->buffer),
+                          SN_ARG_MEM(scbuf));
     }
     size_t pixels[2] = {(size_t)HW, (size_t)NC};
     return SN_ENQUEUE(ctx, "sn_bn_eval_backward_data", 2, pixels, NULL, SN_ARG_INT(C),
                       SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(accumulate_dx ? 1 : 0),
-                      SN_ARG_INT(relu), SN_ARG_FLOAT(eps), SN_ARG_MEM(dy->buffer),
-                      SN_ARG_MEM(ybuf), SN_ARG_MEM(gamma->buffer),
-                      SN_ARG_MEM(running_var->buffer), SN_ARG_MEM(dx->buffer));
+                      SN_ARG_INT(relu), SN_ARG_INT(sc), SN_ARG_FLOAT(eps),
+                      SN_ARG_MEM(dy->buffer), SN_ARG_MEM(ybuf), SN_ARG_MEM(gamma->buffer),
+                      SN_ARG_MEM(running_var->buffer), SN_ARG_MEM(dx->buffer),
+                      SN_ARG_MEM(scbuf));
 }
 
 /* dy, x, dx [N,C,H,W]; gamma, running_*, dgamma, dbeta [C]. */
@@ -504,7 +643,7 @@ sn_status sn_batchnorm_backward_eval_local(sn_context *ctx, const sn_tensor *dy,
                                            sn_tensor *dbeta, int accumulate_params, size_t local)
 {
     return bn_backward_eval(ctx, "batchnorm_backward_eval", 0, dy, NULL, x, gamma, running_mean,
-                            running_var, eps, dx, accumulate_dx, dgamma, dbeta,
+                            running_var, eps, dx, accumulate_dx, NULL, 0, dgamma, dbeta,
                             accumulate_params, local);
 }
 
@@ -528,8 +667,8 @@ sn_status sn_batchnorm_relu_backward_eval_local(sn_context *ctx, const sn_tensor
                                                 int accumulate_params, size_t local)
 {
     return bn_backward_eval(ctx, "batchnorm_relu_backward_eval", 1, dy, y, x, gamma,
-                            running_mean, running_var, eps, dx, accumulate_dx, dgamma, dbeta,
-                            accumulate_params, local);
+                            running_mean, running_var, eps, dx, accumulate_dx, NULL, 0, dgamma,
+                            dbeta, accumulate_params, local);
 }
 
 sn_status sn_batchnorm_relu_backward_eval(sn_context *ctx, const sn_tensor *dy,
@@ -542,4 +681,28 @@ sn_status sn_batchnorm_relu_backward_eval(sn_context *ctx, const sn_tensor *dy,
     return sn_batchnorm_relu_backward_eval_local(ctx, dy, y, x, gamma, running_mean, running_var,
                                                  eps, dx, accumulate_dx, dgamma, dbeta,
                                                  accumulate_params, 0);
+}
+
+sn_status sn_batchnorm_add_relu_backward_eval_local(
+    sn_context *ctx, const sn_tensor *dy, const sn_tensor *y, const sn_tensor *x,
+    const sn_tensor *gamma, const sn_tensor *running_mean, const sn_tensor *running_var,
+    float eps, sn_tensor *dx, int accumulate_dx, sn_tensor *dshortcut, int accumulate_shortcut,
+    sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params, size_t local)
+{
+    return bn_backward_eval(ctx, "batchnorm_add_relu_backward_eval", 1, dy, y, x, gamma,
+                            running_mean, running_var, eps, dx, accumulate_dx, dshortcut,
+                            accumulate_shortcut, dgamma, dbeta, accumulate_params, local);
+}
+
+/* dy, y, x, dx, dshortcut [N,C,H,W]; gamma, running_*, dgamma, dbeta [C]. */
+sn_status sn_batchnorm_add_relu_backward_eval(
+    sn_context *ctx, const sn_tensor *dy, const sn_tensor *y, const sn_tensor *x,
+    const sn_tensor *gamma, const sn_tensor *running_mean, const sn_tensor *running_var,
+    float eps, sn_tensor *dx, int accumulate_dx, sn_tensor *dshortcut, int accumulate_shortcut,
+    sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params)
+{
+    return sn_batchnorm_add_relu_backward_eval_local(ctx, dy, y, x, gamma, running_mean,
+                                                     running_var, eps, dx, accumulate_dx,
+                                                     dshortcut, accumulate_shortcut, dgamma,
+                                                     dbeta, accumulate_params, 0);
 }

@@ -50,6 +50,22 @@ sn_status sn_batchnorm_relu_backward_eval_local(sn_context *ctx, const sn_tensor
                                                 sn_tensor *dgamma, sn_tensor *dbeta,
                                                 int accumulate_params, size_t local);
 
+/* The same for the fused BN + add + ReLU ops. */
+sn_status sn_batchnorm_add_relu_forward_train_local(
+    sn_context *ctx, const sn_tensor *x, const sn_tensor *shortcut, const sn_tensor *gamma,
+    const sn_tensor *beta, sn_tensor *running_mean, sn_tensor *running_var, float momentum,
+    float eps, sn_tensor *y, sn_tensor *save_mean, sn_tensor *save_invstd, size_t local);
+sn_status sn_batchnorm_add_relu_backward_local(
+    sn_context *ctx, const sn_tensor *dy, const sn_tensor *y, const sn_tensor *x,
+    const sn_tensor *gamma, const sn_tensor *save_mean, const sn_tensor *save_invstd,
+    sn_tensor *dx, int accumulate_dx, sn_tensor *dshortcut, int accumulate_shortcut,
+    sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params, size_t local);
+sn_status sn_batchnorm_add_relu_backward_eval_local(
+    sn_context *ctx, const sn_tensor *dy, const sn_tensor *y, const sn_tensor *x,
+    const sn_tensor *gamma, const sn_tensor *running_mean, const sn_tensor *running_var,
+    float eps, sn_tensor *dx, int accumulate_dx, sn_tensor *dshortcut, int accumulate_shortcut,
+    sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params, size_t local);
+
 /* Largest `local` every batch-norm reduction kernel of the family in use
  * accepts on this device (kernel and device work-group limits, local
  * memory). */

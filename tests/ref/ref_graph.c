@@ -227,8 +227,13 @@ static void layer_backward(ref_graph_pass *p, int index, double *const *params, 
         }
         break;
     case SN_OP_BN:
-        ref_bn_backward(dy, x, N, C, H, W, params[L->weight], p->save_mean[index],
-                        p->save_invstd[index], dx, grads[L->weight], grads[L->bias], 1);
+        if (p->training)
+            ref_bn_backward(dy, x, N, C, H, W, params[L->weight], p->save_mean[index],
+                            p->save_invstd[index], dx, grads[L->weight], grads[L->bias], 1);
+        else /* frozen batch norm: the running statistics are constants */
+            ref_bn_backward_eval(dy, x, N, C, H, W, params[L->weight], REF_GRAPH_BN_EPS,
+                                 p->running_mean[index], p->running_var[index], dx, 0,
+                                 grads[L->weight], grads[L->bias], 1);
         add_scratch(p, L->in);
         break;
     case SN_OP_RELU:

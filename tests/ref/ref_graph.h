@@ -56,10 +56,12 @@ void ref_graph_pass_free(ref_graph_pass *p);
 double ref_graph_forward(ref_graph_pass *p, double *const *params, const double *images,
                          const int *labels, int training);
 
-/* Backward of the last (training) forward with the same params: the loss
- * gradient is (softmax - onehot) * grad_scale per sample (1/n for the mean
- * loss), and grads[i] (g->params[i].count values) is overwritten with the
- * gradient of parameter i, summed over its uses. */
+/* Backward of the last forward with the same params: the loss gradient is
+ * (softmax - onehot) * grad_scale per sample (1/n for the mean loss), and
+ * grads[i] (g->params[i].count values) is overwritten with the gradient of
+ * parameter i, summed over its uses. After an eval forward (training = 0)
+ * this is the backward of frozen batch norm: the running statistics are
+ * constants. */
 void ref_graph_backward(ref_graph_pass *p, double *const *params, double grad_scale,
                         double **grads);
 

@@ -60,6 +60,44 @@ void ref_bn_backward_eval(const double *dy, const double *x, int N, int C, int H
                           double *dx, int accumulate_dx, double *dgamma,
                           double *dbeta, int accumulate_params);
 
+/* Batch norm, residual add and ReLU fused (ref_fused.c): y = max(bn(x) +
+ * shortcut, 0), the composition of the ops above. Backward: g = y > 0 ? dy :
+ * 0 (y the forward output) goes through the bn backward into dx, dgamma and
+ * dbeta and is the shortcut's gradient: dshortcut = g, or += g when
+ * accumulate_shortcut (dshortcut NULL: not wanted). Other flags as the plain
+ * bn backwards (the training one overwrites dx). Return -1 when out of
+ * memory, else 0. */
+void ref_bn_add_relu_forward_train(const double *x, const double *shortcut, int N, int C, int H,
+                                   int W, const double *gamma, const double *beta, double eps,
+                                   double momentum, double *running_mean, double *running_var,
+                                   double *y, double *save_mean, double *save_invstd);
+void ref_bn_add_relu_forward_eval(const double *x, const double *shortcut, int N, int C, int H,
+                                  int W, const double *gamma, const double *beta, double eps,
+                                  const double *running_mean, const double *running_var,
+                                  double *y);
+int ref_bn_add_relu_backward(const double *dy, const double *y, const double *x, int N, int C,
+                             int H, int W, const double *gamma, const double *save_mean,
+                             const double *save_invstd, double *dx, double *dshortcut,
+                             int accumulate_shortcut, double *dgamma, double *dbeta,
+                             int accumulate_params);
+int ref_bn_add_relu_backward_eval(const double *dy, const double *y, const double *x, int N,
+                                  int C, int H, int W, const double *gamma, double eps,
+                                  const double *running_mean, const double *running_var,
+                                  double *dx, int accumulate_dx, double *dshortcut,
+                                  int accumulate_shortcut, double *dgamma, double *dbeta,
+                                  int accumulate_params);
+
+/* Eval-mode batch norm as a per-channel affine map (ref_fused.c):
+ * scale = gamma / sqrt(running_var + eps), shift = beta - running_mean * scale. */
+void ref_bn_fold(const double *gamma, const double *beta, const double *running_mean,
+                 const double *running_var, int C, double eps, double *scale, double *shift);
+/* Convolution with that map, a residual add and a ReLU in its store:
+ * y[n,oc] = act(conv(x, w)[n,oc] * scale[oc] + shift[oc] (+ residual[n,oc])).
+ * scale, shift NULL: no affine step; residual NULL: no add; relu 0 or 1. */
+void ref_conv2d_forward_affine(const double *x, int N, int C, int H, int W, const double *w,
+                               int OC, int K, int stride, int pad, const double *scale,
+                               const double *shift, const double *residual, int relu, double *y);
+
 /* ReLU: y = max(x, 0); backward uses the forward output: dx = y > 0 ? dy : 0. */
 void ref_relu_forward(const double *x, size_t n, double *y);
 void ref_relu_backward(const double *dy, const double *y, size_t n, double *dx);

@@ -290,6 +290,97 @@ Test(ref_fd, bn_backward_eval)
     }
 }
 
+/* Batch norm + residual add + ReLU (ref_fused.c), training and eval mode:
+ * every input's gradient, the shortcut's included, against finite
+ * differences of the fused forward. */
+struct bn_add_ctx {
+    struct bn_ctx b;
+    double *shortcut;
+    int eval;
+};
+
+static double bn_add_loss(void *p)
+{
+    struct bn_add_ctx *a = p;
+    struct bn_ctx *b = &a->b;
+    if (a->eval)
+        ref_bn_add_relu_forward_eval(b->x, a->shortcut, b->N, b->C, b->H, b->W, b->gamma,
+                                     b->beta, 1e-5, b->running_mean, b->running_var, b->y);
+    else
+        ref_bn_add_relu_forward_train(b->x, a->shortcut, b->N, b->C, b->H, b->W, b->gamma,
+                                      b->beta, 1e-5, 0.1, b->running_mean, b->running_var, b->y,
+                                      b->save_mean, b->save_invstd);
+    return dot(b->y, b->r, (size_t)b->N * b->C * b->H * b->W);
+}
+
+Test(ref_fd, bn_add_relu_backward)
+{
+    const int shapes[][4] = {   /* N, C, H, W */
+        { 3, 5, 5, 7 },
+        { 1, 3, 5, 5 },
+        { 3, 3, 1, 1 },
+        { 2, 1, 1, 2 },
+    };
+    ref_rng rng;
+    ref_rng_seed(&rng, 14);
+
+    for (int eval = 0; eval < 2; eval++)
+        for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+            struct bn_add_ctx a = { { shapes[t][0], shapes[t][1], shapes[t][2], shapes[t][3],
+                                      0, 0, 0, 0, 0, 0, 0, 0, 0 }, 0, eval };
+            struct bn_ctx *b = &a.b;
+            const size_t n = (size_t)b->N * b->C * b->H * b->W;
+            b->x = random_doubles(&rng, n, -2, 2);
+            b->r = random_doubles(&rng, n, -1, 1);
+            b->gamma = random_doubles(&rng, b->C, 0.5, 1.5);
+            b->beta = random_doubles(&rng, b->C, -0.5, 1);
+            b->y = alloc_doubles(n);
+            b->running_mean = random_doubles(&rng, b->C, -1, 1);
+            b->running_var = random_doubles(&rng, b->C, 0.5, 2);
+            b->save_mean = alloc_doubles(b->C);
+            b->save_invstd = alloc_doubles(b->C);
+            a.shortcut = random_doubles(&rng, n, -1, 1);
+            double *dx = alloc_doubles(n), *dsc = alloc_doubles(n);
+            double *dgamma = alloc_doubles(b->C), *dbeta = alloc_doubles(b->C);
+            fill(dx, n, NAN);
+            fill(dsc, n, NAN);
+            fill(dgamma, b->C, NAN);
+            fill(dbeta, b->C, NAN);
+
+            bn_add_loss(&a); /* y and the saved statistics at the unperturbed inputs */
+            int masked = 0;
+            for (size_t i = 0; i < n; i++)
+                masked += !(b->y[i] > 0.0);
+            cr_assert(masked > 0 || n < 4, "case %zu: the ReLU never cuts", t);
+            if (eval)
+                cr_assert_eq(ref_bn_add_relu_backward_eval(b->r, b->y, b->x, b->N, b->C, b->H,
+                                                           b->W, b->gamma, 1e-5,
+                                                           b->running_mean, b->running_var, dx,
+                                                           0, dsc, 0, dgamma, dbeta, 0),
+                             0);
+            else
+                cr_assert_eq(ref_bn_add_relu_backward(b->r, b->y, b->x, b->N, b->C, b->H, b->W,
+                                                      b->gamma, b->save_mean, b->save_invstd, dx,
+                                                      dsc, 0, dgamma, dbeta, 0),
+                             0);
+            char what[96];
+            const char *mode = eval ? "eval" : "train";
+            snprintf(what, sizeof what, "bn+add+relu %s case %zu dx", mode, t);
+            check_gradient(what, bn_add_loss, &a, b->x, n, dx);
+            snprintf(what, sizeof what, "bn+add+relu %s case %zu dshortcut", mode, t);
+            check_gradient(what, bn_add_loss, &a, a.shortcut, n, dsc);
+            snprintf(what, sizeof what, "bn+add+relu %s case %zu dgamma", mode, t);
+            check_gradient(what, bn_add_loss, &a, b->gamma, b->C, dgamma);
+            snprintf(what, sizeof what, "bn+add+relu %s case %zu dbeta", mode, t);
+            check_gradient(what, bn_add_loss, &a, b->beta, b->C, dbeta);
+
+            free(b->x); free(b->r); free(b->gamma); free(b->beta); free(b->y);
+            free(b->running_mean); free(b->running_var); free(b->save_mean);
+            free(b->save_invstd); free(a.shortcut); free(dx); free(dsc); free(dgamma);
+            free(dbeta);
+        }
+}
+
 struct eltwise_ctx { double *x, *y, *r; size_t n; };
 
 static double relu_loss(void *p)
@@ -631,6 +722,46 @@ Test(ref_accumulate, bn_dgamma_dbeta)
     free(y); free(dx);
 }
 
+/* The shortcut's gradient of the fused bn + add + relu: accumulate = 0
+ * overwrites NaN, 1 adds; NULL skips it without touching the others. */
+Test(ref_accumulate, bn_add_relu_dshortcut)
+{
+    const int N = 2, C = 3, H = 3, W = 5;
+    const size_t n = (size_t)N * C * H * W;
+    ref_rng rng;
+    ref_rng_seed(&rng, 26);
+    double *x = random_doubles(&rng, n, -2, 2), *sc = random_doubles(&rng, n, -1, 1);
+    double *dy1 = random_doubles(&rng, n, -1, 1), *dy2 = random_doubles(&rng, n, -1, 1);
+    double *gamma = random_doubles(&rng, C, 0.5, 1.5), *beta = random_doubles(&rng, C, -1, 1);
+    double *g0 = random_doubles(&rng, n, -1, 1);
+    double rm[3] = { 0 }, rv[3] = { 1, 1, 1 }, mean[3], invstd[3], dg[3], db[3];
+    double dg_null[3], db_null[3];
+    double *y = alloc_doubles(n), *dx = alloc_doubles(n), *dx_null = alloc_doubles(n);
+    double *sep1 = alloc_doubles(n), *sep2 = alloc_doubles(n), *acc = alloc_doubles(n);
+
+    ref_bn_add_relu_forward_train(x, sc, N, C, H, W, gamma, beta, 1e-5, 0.1, rm, rv, y, mean,
+                                  invstd);
+    fill(sep1, n, NAN);
+    fill(sep2, n, NAN);
+    ref_bn_add_relu_backward(dy1, y, x, N, C, H, W, gamma, mean, invstd, dx, sep1, 0, dg, db, 0);
+    ref_bn_add_relu_backward(dy1, y, x, N, C, H, W, gamma, mean, invstd, dx_null, NULL, 0,
+                             dg_null, db_null, 0);
+    assert_close(dx_null, dx, n, 0.0, "bn+add+relu dx without dshortcut");
+    assert_close(dg_null, dg, C, 0.0, "bn+add+relu dgamma without dshortcut");
+    ref_bn_add_relu_backward(dy2, y, x, N, C, H, W, gamma, mean, invstd, dx, sep2, 0, dg, db, 0);
+    for (size_t i = 0; i < n; i++) {
+        cr_assert(isfinite(sep1[i]) && isfinite(sep2[i]), "accumulate=0 kept NaN");
+        cr_assert_eq(sep1[i], y[i] > 0.0 ? dy1[i] : 0.0, "dshortcut is the masked dy");
+    }
+    memcpy(acc, g0, sizeof(double) * n);
+    ref_bn_add_relu_backward(dy1, y, x, N, C, H, W, gamma, mean, invstd, dx, acc, 1, dg, db, 0);
+    ref_bn_add_relu_backward_eval(dy2, y, x, N, C, H, W, gamma, 1e-5, rm, rv, dx, 0, acc, 1, dg,
+                                  db, 0);
+    check_accumulation("bn+add+relu dshortcut", g0, sep1, sep2, acc, n);
+    free(x); free(sc); free(dy1); free(dy2); free(gamma); free(beta); free(g0);
+    free(y); free(dx); free(dx_null); free(sep1); free(sep2); free(acc);
+}
+
 Test(ref_accumulate, bn_eval_dx_dgamma_dbeta)
 {
     const int N = 2, C = 3, H = 3, W = 5;
@@ -887,6 +1018,46 @@ Test(ref_forward, bn_eval)
         batch_var[c] = 1.0 / (invstd[c] * invstd[c]) - 1e-5;
     ref_bn_forward_eval(xs, N, C, H, W, g, b, 1e-5, mean, batch_var, ye);
     assert_close(ye, yt, N * C * HW, 1e-12, "eval with batch stats");
+}
+
+/* The conv with batch norm folded into its store is conv -> eval bn ->
+ * (add) -> (relu); without a scale it is the plain conv (+ add, relu). */
+Test(ref_forward, conv_affine_is_conv_bn_add_relu)
+{
+    const int N = 2, C = 3, H = 7, W = 5, OC = 5, K = 3, S = 2, P = 1;
+    const int OH = ref_out_size(H, K, S, P), OW = ref_out_size(W, K, S, P);
+    const size_t nx = (size_t)N * C * H * W, nw = (size_t)OC * C * K * K;
+    const size_t ny = (size_t)N * OC * OH * OW;
+    ref_rng rng;
+    ref_rng_seed(&rng, 27);
+    double *x = random_doubles(&rng, nx, -1, 1), *w = random_doubles(&rng, nw, -1, 1);
+    double *res = random_doubles(&rng, ny, -1, 1);
+    double *gamma = random_doubles(&rng, OC, 0.5, 1.5), *beta = random_doubles(&rng, OC, -1, 1);
+    double *rm = random_doubles(&rng, OC, -1, 1), *rv = random_doubles(&rng, OC, 0.2, 2);
+    double scale[5], shift[5];
+    double *conv = alloc_doubles(ny), *want = alloc_doubles(ny), *got = alloc_doubles(ny);
+
+    ref_bn_fold(gamma, beta, rm, rv, OC, 1e-5, scale, shift);
+    ref_conv2d_forward(x, N, C, H, W, w, OC, K, S, P, conv);
+    for (int mode = 0; mode < 8; mode++) {
+        const int affine = mode & 1, add = (mode >> 1) & 1, relu = (mode >> 2) & 1;
+        if (affine)
+            ref_bn_forward_eval(conv, N, OC, OH, OW, gamma, beta, 1e-5, rm, rv, want);
+        else
+            memcpy(want, conv, sizeof(double) * ny);
+        if (add)
+            ref_add_forward(want, res, ny, want);
+        if (relu)
+            ref_relu_forward(want, ny, want);
+        fill(got, ny, NAN);
+        ref_conv2d_forward_affine(x, N, C, H, W, w, OC, K, S, P, affine ? scale : NULL,
+                                  affine ? shift : NULL, add ? res : NULL, relu, got);
+        char what[64];
+        snprintf(what, sizeof what, "conv affine %d add %d relu %d", affine, add, relu);
+        assert_close(got, want, ny, 1e-12, what);
+    }
+    free(x); free(w); free(res); free(gamma); free(beta); free(rm); free(rv);
+    free(conv); free(want); free(got);
 }
 
 Test(ref_forward, relu_and_add)
