@@ -21,6 +21,7 @@ static const struct {
     const char *prefix, *kind;
 } kinds[] = {
     {"sn_convd_", "convolution"},  {"sn_conv", "convolution"},  {"sn_wino", "convolution"},
+    {"sn_channel_affine", "convolution"}, /* the conv's epilogue when not fused */
     {"sn_im2col", "convolution"},  {"sn_col2im", "convolution"}, {"clblast_", "convolution"},
     {"sn_bn", "batch norm"},       {"sn_batchnorm", "batch norm"}, {"sn_relu", "elementwise"},
     {"sn_add", "elementwise"},     {"sn_axpy", "elementwise"},  {"sn_copy", "elementwise"},

@@ -704,6 +704,21 @@ Test(model, sharesnet20_matches_reference, .timeout = 120)
     check_against_reference("sharesnet20", 3, 12, 10, -1, 'A', 2, 12, 3);
 }
 
+/* The suite runs with SN_TUNE=0 (tests/meson.build: the device default
+ * algorithm, so results do not depend on timing); here every convolution
+ * algorithm runs a whole ShaResNet, forward, backward and eval (Winograd
+ * takes its 3x3 stride-1 convolutions, the others fall back to GEMM). */
+Test(model, sharesnet20_matches_reference_under_every_conv_algorithm, .timeout = 300)
+{
+    const char *const algos[] = {"gemm", "direct", "winograd"};
+    for (size_t i = 0; i < sizeof algos / sizeof algos[0]; i++) {
+        cr_log_info("SN_CONV_ALGO=%s", algos[i]);
+        cr_assert_eq(setenv("SN_CONV_ALGO", algos[i], 1), 0);
+        check_against_reference("sharesnet20", 3, 12, 10, -1, 'A', 2, 12, 3);
+    }
+    unsetenv("SN_CONV_ALGO");
+}
+
 /* Projection shortcuts (1x1 conv + BN) and every 3x3 of a stage shared. */
 Test(model, sharesnet20_shortcut_b_stage_policy_matches_reference, .timeout = 120)
 {
