@@ -9,8 +9,6 @@
  * variant (sn_conv2d_direct_plan), so a new tiling cannot go untested.
  * tests/ops/test_conv_linear.c covers the channel-lane kernels. */
 #include <criterion/criterion.h>
-#include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "op_test.h"
@@ -19,118 +17,33 @@
 #include "ops/conv_direct.h"
 #include "runtime/runtime_internal.h"
 
-typedef struct conv_case {
-    int N, C, H, W, OC, K, stride, pad;
-} conv_case;
+/* The bounds of test_conv_linear.c: the pixel-lane kernels sum in the same
+ * orders as the channel-lane ones. */
+static const op_conv_tol tol = {1e-4, 1e-5};
 
-static const double rtol = 1e-4;
+/* The direct algorithm's entry points, called directly: no fallback can
+ * run. */
+static const op_conv_ops direct_ops = {"direct", sn_conv2d_direct_forward,
+                                       sn_conv2d_direct_backward_data,
+                                       sn_conv2d_direct_backward_weights};
 
-static double atol_for(size_t terms) { return 1e-5 * sqrt((double)(terms ? terms : 1)); }
-
-static void add_into(double *a, const double *b, size_t n)
+/* The host must accept every pass of the case, as sn_conv2d_forward would
+ * check before calling the direct algorithm. */
+static void expect_direct(sn_context *ctx, op_conv_case cs)
 {
-    for (size_t i = 0; i < n; i++)
-        a[i] += b[i];
+    op_expect_conv_algo_supported(ctx, SN_CONV_ALGO_DIRECT, cs);
 }
 
-/* The context's scratch buffer NaN-filled: a kernel that reads workspace
- * it did not write shows up. */
-static void poison_workspace(sn_context *ctx)
+/* Every pass with NaN-poisoned outputs and workspace, then accumulate = 1
+ * into the first result (op_check_conv). */
+static void check_direct(op_conv_case cs, unsigned long long seed)
 {
-    const size_t bytes = (size_t)16 << 20;
-    cl_mem ws;
-    cr_assert_eq(sn_workspace(ctx, bytes, &ws), SN_OK, "%s", sn_last_error());
-    const cl_float nan = NAN;
-    cr_assert_eq(clEnqueueFillBuffer(ctx->queue, ws, &nan, sizeof nan, 0, bytes, 0, NULL, NULL),
-                 CL_SUCCESS);
-}
-
-static void check_direct(conv_case cs, unsigned long long seed)
-{
-    const int OH = ref_out_size(cs.H, cs.K, cs.stride, cs.pad);
-    const int OW = ref_out_size(cs.W, cs.K, cs.stride, cs.pad);
-    const size_t nx = (size_t)cs.N * cs.C * cs.H * cs.W;
-    const size_t nw = (size_t)cs.OC * cs.C * cs.K * cs.K;
-    const size_t ny = (size_t)cs.N * cs.OC * OH * OW;
-    const int sx[4] = {cs.N, cs.C, cs.H, cs.W}, sw[4] = {cs.OC, cs.C, cs.K, cs.K},
-              sy[4] = {cs.N, cs.OC, OH, OW};
-    const sn_conv2d_desc d = {cs.K, cs.stride, cs.pad};
-
-    ref_rng rng;
-    ref_rng_seed(&rng, seed);
-    double *x = op_random(&rng, nx, -1, 1), *w = op_random(&rng, nw, -1, 1);
-    double *dy = op_random(&rng, ny, -1, 1), *dy2 = op_random(&rng, ny, -1, 1);
-    double *want_y = malloc(ny * sizeof *want_y), *want_dx = malloc(nx * sizeof *want_dx),
-           *want_dx2 = malloc(nx * sizeof *want_dx2), *want_dw = malloc(nw * sizeof *want_dw),
-           *want_dw2 = malloc(nw * sizeof *want_dw2);
-    cr_assert(want_y && want_dx && want_dx2 && want_dw && want_dw2);
-    ref_conv2d_forward(x, cs.N, cs.C, cs.H, cs.W, w, cs.OC, cs.K, cs.stride, cs.pad, want_y);
-    ref_conv2d_backward_data(dy, cs.N, cs.C, cs.H, cs.W, w, cs.OC, cs.K, cs.stride, cs.pad,
-                             want_dx);
-    ref_conv2d_backward_data(dy2, cs.N, cs.C, cs.H, cs.W, w, cs.OC, cs.K, cs.stride, cs.pad,
-                             want_dx2);
-    ref_conv2d_backward_weights(x, cs.N, cs.C, cs.H, cs.W, dy, cs.OC, cs.K, cs.stride, cs.pad,
-                                want_dw, 0);
-    ref_conv2d_backward_weights(x, cs.N, cs.C, cs.H, cs.W, dy2, cs.OC, cs.K, cs.stride, cs.pad,
-                                want_dw2, 0);
-
-    sn_context *ctx = op_test_context();
-    for (int pass = SN_CONV_FORWARD; pass <= SN_CONV_BACKWARD_WEIGHTS; pass++)
-        cr_assert(sn_conv_algo_supported(ctx, SN_CONV_ALGO_DIRECT, (sn_conv_pass)pass, cs.N, cs.C,
-                                         cs.H, cs.W, cs.OC, cs.K, cs.stride, cs.pad),
-                  "direct conv does not support pass %d", pass);
-    sn_tensor tx, tw, tdy, tdy2, ty, tdx, tdw;
-    op_tensor_from(ctx, &tx, 4, sx, x);
-    op_tensor_from(ctx, &tw, 4, sw, w);
-    op_tensor_from(ctx, &tdy, 4, sy, dy);
-    op_tensor_from(ctx, &tdy2, 4, sy, dy2);
-    op_tensor_poisoned(ctx, &ty, 4, sy);
-    op_tensor_poisoned(ctx, &tdx, 4, sx);
-    op_tensor_poisoned(ctx, &tdw, 4, sw);
-    poison_workspace(ctx);
-
-    const double atol_y = atol_for((size_t)cs.C * cs.K * cs.K);
-    const double atol_dx = atol_for((size_t)2 * cs.OC * cs.K * cs.K);
-    const double atol_dw = atol_for((size_t)2 * cs.N * OH * OW);
-
-    cr_assert_eq(sn_conv2d_direct_forward(ctx, &d, &tx, &tw, &ty), SN_OK, "%s",
-                 sn_last_error());
-    op_expect_close("direct forward y", &ty, want_y, rtol, atol_y);
-
-    cr_assert_eq(sn_conv2d_direct_backward_data(ctx, &d, &tdy, &tw, &tdx, 0), SN_OK, "%s",
-                 sn_last_error());
-    op_expect_close("direct backward_data dx (accumulate 0)", &tdx, want_dx, rtol, atol_dx);
-    cr_assert_eq(sn_conv2d_direct_backward_data(ctx, &d, &tdy2, &tw, &tdx, 1), SN_OK, "%s",
-                 sn_last_error());
-    add_into(want_dx, want_dx2, nx);
-    op_expect_close("direct backward_data dx (accumulate 1)", &tdx, want_dx, rtol, atol_dx);
-
-    cr_assert_eq(sn_conv2d_direct_backward_weights(ctx, &d, &tx, &tdy, &tdw, 0), SN_OK, "%s",
-                 sn_last_error());
-    op_expect_close("direct backward_weights dw (accumulate 0)", &tdw, want_dw, rtol, atol_dw);
-    cr_assert_eq(sn_conv2d_direct_backward_weights(ctx, &d, &tx, &tdy2, &tdw, 1), SN_OK, "%s",
-                 sn_last_error());
-    add_into(want_dw, want_dw2, nw);
-    op_expect_close("direct backward_weights dw (accumulate 1)", &tdw, want_dw, rtol, atol_dw);
-
-    sn_tensor *all[] = {&tx, &tw, &tdy, &tdy2, &ty, &tdx, &tdw};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        sn_tensor_release(all[i]);
-    sn_context_free(ctx);
-    free(x);
-    free(w);
-    free(dy);
-    free(dy2);
-    free(want_y);
-    free(want_dx);
-    free(want_dx2);
-    free(want_dw);
-    free(want_dw2);
+    op_check_conv(cs, seed, &direct_ops, tol, expect_direct);
 }
 
 /* The shapes, and the kernels they run on a CPU (V = 16), pass by pass:
  * forward / backward data / backward weights. */
-static const conv_case cases[] = {
+static const op_conv_case cases[] = {
     /* rows 8x3 (17 channels: 3 channel tiles, the last cut short; rows of
      * 19 = 16 + a vector moved back) / 8x3 / wrows. */
     {2, 5, 7, 19, 17, 3, 1, 1},
@@ -193,8 +106,8 @@ TILE_TEST(gather_forward_40_channels, 10)
 Test(conv_direct_tiles, one_image_chunks_split)
 {
     sn_conv2d_set_workspace_limit(1);
-    check_direct((conv_case){3, 3, 5, 67, 6, 3, 2, 1}, 2000);
-    check_direct((conv_case){3, 5, 7, 19, 17, 3, 1, 1}, 2001);
+    check_direct((op_conv_case){3, 3, 5, 67, 6, 3, 2, 1}, 2000);
+    check_direct((op_conv_case){3, 5, 7, 19, 17, 3, 1, 1}, 2001);
     sn_conv2d_set_workspace_limit(0);
 }
 
@@ -209,7 +122,7 @@ Test(conv_direct_tiles, cases_cover_every_variant)
     }
     int seen[sizeof variants / sizeof *variants] = {0};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
-        const conv_case c = cases[i];
+        const op_conv_case c = cases[i];
         for (int pass = SN_CONV_FORWARD; pass <= SN_CONV_BACKWARD_WEIGHTS; pass++) {
             sn_conv_direct_plan p;
             cr_assert(sn_conv2d_direct_plan(ctx, (sn_conv_pass)pass, c.N, c.C, c.H, c.W, c.OC,

@@ -14,145 +14,45 @@
 #include "ops/conv_algo.h"
 #include "runtime/runtime_internal.h"
 
-/* One convolution: x [N,C,H,W], w [OC,C,K,K]. */
-typedef struct conv_case {
-    int N, C, H, W, OC, K, stride, pad;
-} conv_case;
+/* The bounds every conv algorithm but Winograd meets: rtol 1e-4, and
+ * 1e-5 * sqrt(terms) for sums of `terms` products of values in [-1, 1). */
+static const op_conv_tol tol = {1e-4, 1e-5};
 
-static const double rtol = 1e-4;
+static double atol_for(size_t terms) { return op_conv_atol(tol, terms); }
 
-/* Absolute tolerance for sums of `terms` products of values in [-1, 1). */
-static double atol_for(size_t terms) { return 1e-5 * sqrt((double)(terms ? terms : 1)); }
-
-/* Element-wise a += b. */
-static void add_into(double *a, const double *b, size_t n)
+/* Forward, backward data and backward weights of one case through the
+ * public ops, with the algorithm the library picks (or SN_CONV_ALGO forces). */
+static void check_conv(op_conv_case cs, unsigned long long seed)
 {
-    for (size_t i = 0; i < n; i++)
-        a[i] += b[i];
+    op_check_conv(cs, seed, &op_conv_public, tol, NULL);
 }
 
-/* Fill the context's scratch buffer (16 MiB, reused by the ops of these
- * small cases) with NaN: a GEMM that reads C with beta = 0, or a slice of
- * columns left unwritten, shows up as NaN in the results. */
-static void poison_workspace(sn_context *ctx)
+/* Every case must be one the direct algorithm takes (else forcing it would
+ * silently test GEMM twice). */
+static void expect_direct(sn_context *ctx, op_conv_case cs)
 {
-    const size_t bytes = (size_t)16 << 20;
-    cl_mem ws;
-    cr_assert_eq(sn_workspace(ctx, bytes, &ws), SN_OK, "%s", sn_last_error());
-    const cl_float nan = NAN;
-    cr_assert_eq(clEnqueueFillBuffer(ctx->queue, ws, &nan, sizeof nan, 0, bytes, 0, NULL, NULL),
-                 CL_SUCCESS);
-}
-
-/* Forward, backward data and backward weights of one case, each first with
- * accumulate = 0 into a NaN-poisoned output, then with accumulate = 1 and a
- * second dy into the same buffer (must equal the sum of both references). */
-static void check_conv(conv_case cs, unsigned long long seed)
-{
-    const int OH = ref_out_size(cs.H, cs.K, cs.stride, cs.pad);
-    const int OW = ref_out_size(cs.W, cs.K, cs.stride, cs.pad);
-    const size_t nx = (size_t)cs.N * cs.C * cs.H * cs.W;
-    const size_t nw = (size_t)cs.OC * cs.C * cs.K * cs.K;
-    const size_t ny = (size_t)cs.N * cs.OC * OH * OW;
-    const int sx[4] = {cs.N, cs.C, cs.H, cs.W}, sw[4] = {cs.OC, cs.C, cs.K, cs.K},
-              sy[4] = {cs.N, cs.OC, OH, OW};
-    const sn_conv2d_desc d = {cs.K, cs.stride, cs.pad};
-
-    ref_rng rng;
-    ref_rng_seed(&rng, seed);
-    double *x = op_random(&rng, nx, -1, 1), *w = op_random(&rng, nw, -1, 1);
-    double *dy = op_random(&rng, ny, -1, 1), *dy2 = op_random(&rng, ny, -1, 1);
-    double *want_y = malloc(ny * sizeof *want_y), *want_dx = malloc(nx * sizeof *want_dx),
-           *want_dx2 = malloc(nx * sizeof *want_dx2), *want_dw = malloc(nw * sizeof *want_dw),
-           *want_dw2 = malloc(nw * sizeof *want_dw2);
-    cr_assert(want_y && want_dx && want_dx2 && want_dw && want_dw2);
-    ref_conv2d_forward(x, cs.N, cs.C, cs.H, cs.W, w, cs.OC, cs.K, cs.stride, cs.pad, want_y);
-    ref_conv2d_backward_data(dy, cs.N, cs.C, cs.H, cs.W, w, cs.OC, cs.K, cs.stride, cs.pad,
-                             want_dx);
-    ref_conv2d_backward_data(dy2, cs.N, cs.C, cs.H, cs.W, w, cs.OC, cs.K, cs.stride, cs.pad,
-                             want_dx2);
-    ref_conv2d_backward_weights(x, cs.N, cs.C, cs.H, cs.W, dy, cs.OC, cs.K, cs.stride, cs.pad,
-                                want_dw, 0);
-    ref_conv2d_backward_weights(x, cs.N, cs.C, cs.H, cs.W, dy2, cs.OC, cs.K, cs.stride, cs.pad,
-                                want_dw2, 0);
-
-    sn_context *ctx = op_test_context();
-    sn_tensor tx, tw, tdy, tdy2, ty, tdx, tdw;
-    op_tensor_from(ctx, &tx, 4, sx, x);
-    op_tensor_from(ctx, &tw, 4, sw, w);
-    op_tensor_from(ctx, &tdy, 4, sy, dy);
-    op_tensor_from(ctx, &tdy2, 4, sy, dy2);
-    op_tensor_poisoned(ctx, &ty, 4, sy);
-    op_tensor_poisoned(ctx, &tdx, 4, sx);
-    op_tensor_poisoned(ctx, &tdw, 4, sw);
-    poison_workspace(ctx);
-
-    const double atol_y = atol_for((size_t)cs.C * cs.K * cs.K);
-    const double atol_dx = atol_for((size_t)2 * cs.OC * cs.K * cs.K);
-    const double atol_dw = atol_for((size_t)2 * cs.N * OH * OW);
-
-    cr_assert_eq(sn_conv2d_forward(ctx, &d, &tx, &tw, &ty), SN_OK, "%s", sn_last_error());
-    op_expect_close("conv2d_forward y", &ty, want_y, rtol, atol_y);
-
-    cr_assert_eq(sn_conv2d_backward_data(ctx, &d, &tdy, &tw, &tdx, 0), SN_OK, "%s",
-                 sn_last_error());
-    op_expect_close("conv2d_backward_data dx (accumulate 0)", &tdx, want_dx, rtol, atol_dx);
-    cr_assert_eq(sn_conv2d_backward_data(ctx, &d, &tdy2, &tw, &tdx, 1), SN_OK, "%s",
-                 sn_last_error());
-    add_into(want_dx, want_dx2, nx);
-    op_expect_close("conv2d_backward_data dx (accumulate 1)", &tdx, want_dx, rtol, atol_dx);
-
-    cr_assert_eq(sn_conv2d_backward_weights(ctx, &d, &tx, &tdy, &tdw, 0), SN_OK, "%s",
-                 sn_last_error());
-    op_expect_close("conv2d_backward_weights dw (accumulate 0)", &tdw, want_dw, rtol, atol_dw);
-    cr_assert_eq(sn_conv2d_backward_weights(ctx, &d, &tx, &tdy2, &tdw, 1), SN_OK, "%s",
-                 sn_last_error());
-    add_into(want_dw, want_dw2, nw);
-    op_expect_close("conv2d_backward_weights dw (accumulate 1)", &tdw, want_dw, rtol, atol_dw);
-
-    sn_tensor *all[] = {&tx, &tw, &tdy, &tdy2, &ty, &tdx, &tdw};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        sn_tensor_release(all[i]);
-    sn_context_free(ctx);
-    free(x);
-    free(w);
-    free(dy);
-    free(dy2);
-    free(want_y);
-    free(want_dx);
-    free(want_dx2);
-    free(want_dw);
-    free(want_dw2);
+    op_expect_conv_algo_supported(ctx, SN_CONV_ALGO_DIRECT, cs);
 }
 
 /* Force an algorithm ("gemm", "direct") for the rest of this test. */
 static void force_algo(const char *algo) { cr_assert_eq(setenv("SN_CONV_ALGO", algo, 1), 0); }
 
-/* Every case must be one the direct algorithm takes (else forcing it would
- * silently test GEMM twice). */
-static void check_conv_algo(conv_case cs, unsigned long long seed, const char *algo)
+static void check_conv_algo(op_conv_case cs, unsigned long long seed, const char *algo)
 {
     force_algo(algo);
-    if (!strcmp(algo, "direct")) {
-        sn_context *ctx = op_test_context();
-        for (int pass = SN_CONV_FORWARD; pass <= SN_CONV_BACKWARD_WEIGHTS; pass++)
-            cr_assert(sn_conv_algo_supported(ctx, SN_CONV_ALGO_DIRECT, (sn_conv_pass)pass, cs.N,
-                                             cs.C, cs.H, cs.W, cs.OC, cs.K, cs.stride, cs.pad),
-                      "direct conv does not support pass %d", pass);
-        sn_context_free(ctx);
-    }
-    check_conv(cs, seed);
+    op_check_conv(cs, seed, &op_conv_public, tol,
+                  !strcmp(algo, "direct") ? expect_direct : NULL);
 }
 
-#define CONV_TEST(name, N, C, H, W, OC, K, S, P)                                            \
-    Test(conv2d, name) { check_conv((conv_case){N, C, H, W, OC, K, S, P}, __LINE__); }      \
-    Test(conv2d_gemm, name)                                                                 \
-    {                                                                                       \
-        check_conv_algo((conv_case){N, C, H, W, OC, K, S, P}, __LINE__, "gemm");           \
-    }                                                                                       \
-    Test(conv2d_direct, name)                                                               \
-    {                                                                                       \
-        check_conv_algo((conv_case){N, C, H, W, OC, K, S, P}, __LINE__, "direct");         \
+#define CONV_TEST(name, N, C, H, W, OC, K, S, P)                                                \
+    Test(conv2d, name) { check_conv((op_conv_case){N, C, H, W, OC, K, S, P}, __LINE__); }       \
+    Test(conv2d_gemm, name)                                                                     \
+    {                                                                                           \
+        check_conv_algo((op_conv_case){N, C, H, W, OC, K, S, P}, __LINE__, "gemm");             \
+    }                                                                                           \
+    Test(conv2d_direct, name)                                                                   \
+    {                                                                                           \
+        check_conv_algo((op_conv_case){N, C, H, W, OC, K, S, P}, __LINE__, "direct");           \
     }
 
 /*        name                     N  C   H   W  OC  K  s  p */
@@ -190,7 +90,7 @@ CONV_TEST(k7_stride2_pad3_c6,      1, 6, 11,  9,  5, 7, 2, 3)
  * one-image path without permutes). */
 Test(conv2d, several_chunks)
 {
-    conv_case cs = {5, 3, 9, 9, 4, 3, 2, 1};
+    op_conv_case cs = {5, 3, 9, 9, 4, 3, 2, 1};
     const int OH = ref_out_size(9, 3, 2, 1);
     sn_conv2d_set_workspace_limit((size_t)2 * (3 * 9 + 4) * OH * OH);
     check_conv(cs, 77);
@@ -201,14 +101,14 @@ Test(conv2d, several_chunks)
 Test(conv2d, one_image_chunks)
 {
     sn_conv2d_set_workspace_limit(1);
-    check_conv((conv_case){3, 5, 7, 7, 6, 3, 1, 1}, 78);
+    check_conv((op_conv_case){3, 5, 7, 7, 6, 3, 1, 1}, 78);
     sn_conv2d_set_workspace_limit(0);
 }
 
 /* The direct algorithm chunks its padded copies by the same limit. */
 Test(conv2d_direct, several_chunks)
 {
-    conv_case cs = {5, 3, 9, 9, 4, 3, 2, 1};
+    op_conv_case cs = {5, 3, 9, 9, 4, 3, 2, 1};
     sn_conv2d_set_workspace_limit((size_t)2 * 3 * 11 * 11);
     check_conv_algo(cs, 77, "direct");
     sn_conv2d_set_workspace_limit(0);
@@ -217,7 +117,7 @@ Test(conv2d_direct, several_chunks)
 Test(conv2d_direct, one_image_chunks)
 {
     sn_conv2d_set_workspace_limit(1);
-    check_conv_algo((conv_case){3, 5, 7, 7, 6, 3, 2, 1}, 78, "direct");
+    check_conv_algo((op_conv_case){3, 5, 7, 7, 6, 3, 2, 1}, 78, "direct");
     sn_conv2d_set_workspace_limit(0);
 }
 
@@ -225,58 +125,9 @@ Test(conv2d_direct, one_image_chunks)
  * calls give old + ref(dy) + ref(dy2). */
 static void check_accumulate_into_existing(void)
 {
-    const conv_case cs = {3, 5, 7, 7, 6, 3, 2, 1};
-    const int OH = ref_out_size(cs.H, cs.K, cs.stride, cs.pad);
-    const size_t nx = (size_t)cs.N * cs.C * cs.H * cs.W, nw = (size_t)cs.OC * cs.C * 9,
-                 ny = (size_t)cs.N * cs.OC * OH * OH;
-    const int sx[4] = {cs.N, cs.C, cs.H, cs.W}, sw[4] = {cs.OC, cs.C, 3, 3},
-              sy[4] = {cs.N, cs.OC, OH, OH};
-    const sn_conv2d_desc d = {cs.K, cs.stride, cs.pad};
-    ref_rng rng;
-    ref_rng_seed(&rng, 5);
-    double *x = op_random(&rng, nx, -1, 1), *w = op_random(&rng, nw, -1, 1);
-    double *dy[2] = {op_random(&rng, ny, -1, 1), op_random(&rng, ny, -1, 1)};
-    double *want_dx = op_random(&rng, nx, -1, 1), *want_dw = op_random(&rng, nw, -1, 1);
-    double *part_dx = malloc(nx * sizeof *part_dx), *part_dw = malloc(nw * sizeof *part_dw);
-    cr_assert(part_dx && part_dw);
-
-    sn_context *ctx = op_test_context();
-    sn_tensor tx, tw, tdy[2], tdx, tdw;
-    op_tensor_from(ctx, &tx, 4, sx, x);
-    op_tensor_from(ctx, &tw, 4, sw, w);
-    op_tensor_from(ctx, &tdx, 4, sx, want_dx);
-    op_tensor_from(ctx, &tdw, 4, sw, want_dw);
-    for (int k = 0; k < 2; k++) {
-        op_tensor_from(ctx, &tdy[k], 4, sy, dy[k]);
-        ref_conv2d_backward_data(dy[k], cs.N, cs.C, cs.H, cs.W, w, cs.OC, cs.K, cs.stride,
-                                 cs.pad, part_dx);
-        add_into(want_dx, part_dx, nx);
-        ref_conv2d_backward_weights(x, cs.N, cs.C, cs.H, cs.W, dy[k], cs.OC, cs.K, cs.stride,
-                                    cs.pad, part_dw, 0);
-        add_into(want_dw, part_dw, nw);
-        cr_assert_eq(sn_conv2d_backward_data(ctx, &d, &tdy[k], &tw, &tdx, 1), SN_OK, "%s",
-                     sn_last_error());
-        cr_assert_eq(sn_conv2d_backward_weights(ctx, &d, &tx, &tdy[k], &tdw, 1), SN_OK, "%s",
-                     sn_last_error());
-    }
-    op_expect_close("dx old + two uses", &tdx, want_dx, rtol, atol_for(3 * 6 * 9));
-    op_expect_close("dw old + two uses", &tdw, want_dw, rtol, atol_for(3 * 3 * 16));
-
-    sn_tensor_release(&tx);
-    sn_tensor_release(&tw);
-    sn_tensor_release(&tdx);
-    sn_tensor_release(&tdw);
-    sn_tensor_release(&tdy[0]);
-    sn_tensor_release(&tdy[1]);
-    sn_context_free(ctx);
-    free(x);
-    free(w);
-    free(dy[0]);
-    free(dy[1]);
-    free(want_dx);
-    free(want_dw);
-    free(part_dx);
-    free(part_dw);
+    const op_conv_case cs = {3, 5, 7, 7, 6, 3, 2, 1};
+    op_check_conv_accumulate_into_existing(cs, 5, tol.rtol, atol_for(3 * 6 * 9),
+                                           atol_for(3 * 3 * 16));
 }
 
 Test(conv2d, accumulate_into_existing) { check_accumulate_into_existing(); }
@@ -324,31 +175,30 @@ static void check_linear(int N, int IN, int OUT, int xdims, const int *xshape,
     op_tensor_poisoned(ctx, &tdb, 1, sb);
 
     cr_assert_eq(sn_linear_forward(ctx, &tx, &tw, &tb, &ty), SN_OK, "%s", sn_last_error());
-    op_expect_close("linear_forward y", &ty, y, rtol, atol_for((size_t)IN + 1));
+    op_expect_close("linear_forward y", &ty, y, tol.rtol, atol_for((size_t)IN + 1));
 
     /* First dy with accumulate 0 into NaN, then dy2 with accumulate 1. */
     ref_linear_backward(dy, x, N, IN, w, OUT, dx, dw, db, 0);
     cr_assert_eq(sn_linear_backward_data(ctx, &tdy, &tw, &tdx, 0), SN_OK, "%s", sn_last_error());
     cr_assert_eq(sn_linear_backward_params(ctx, &tdy, &tx, &tdw, &tdb, 0), SN_OK, "%s",
                  sn_last_error());
-    op_expect_close("linear dx (accumulate 0)", &tdx, dx, rtol, atol_for((size_t)OUT));
-    op_expect_close("linear dw (accumulate 0)", &tdw, dw, rtol, atol_for((size_t)N));
-    op_expect_close("linear db (accumulate 0)", &tdb, db, rtol, atol_for((size_t)N));
+    op_expect_close("linear dx (accumulate 0)", &tdx, dx, tol.rtol, atol_for((size_t)OUT));
+    op_expect_close("linear dw (accumulate 0)", &tdw, dw, tol.rtol, atol_for((size_t)N));
+    op_expect_close("linear db (accumulate 0)", &tdb, db, tol.rtol, atol_for((size_t)N));
 
     memcpy(dx2, dx, nx * sizeof *dx);
     ref_linear_backward(dy2, x, N, IN, w, OUT, dx, dw, db, 1); /* dw, db accumulate */
-    add_into(dx, dx2, nx);                                       /* dx overwritten: add back */
+    op_add_into(dx, dx2, nx);                                    /* dx overwritten: add back */
     cr_assert_eq(sn_linear_backward_data(ctx, &tdy2, &tw, &tdx, 1), SN_OK, "%s",
                  sn_last_error());
     cr_assert_eq(sn_linear_backward_params(ctx, &tdy2, &tx, &tdw, &tdb, 1), SN_OK, "%s",
                  sn_last_error());
-    op_expect_close("linear dx (accumulate 1)", &tdx, dx, rtol, atol_for((size_t)2 * OUT));
-    op_expect_close("linear dw (accumulate 1)", &tdw, dw, rtol, atol_for((size_t)2 * N));
-    op_expect_close("linear db (accumulate 1)", &tdb, db, rtol, atol_for((size_t)2 * N));
+    op_expect_close("linear dx (accumulate 1)", &tdx, dx, tol.rtol, atol_for((size_t)2 * OUT));
+    op_expect_close("linear dw (accumulate 1)", &tdw, dw, tol.rtol, atol_for((size_t)2 * N));
+    op_expect_close("linear db (accumulate 1)", &tdb, db, tol.rtol, atol_for((size_t)2 * N));
 
     sn_tensor *all[] = {&tx, &tw, &tb, &tdy, &tdy2, &ty, &tdx, &tdw, &tdb};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        sn_tensor_release(all[i]);
+    op_release_all(all, sizeof all / sizeof *all);
     sn_context_free(ctx);
     free(x);
     free(w);
@@ -435,8 +285,7 @@ Test(conv2d, shape_errors)
                  "conv2d_forward", "x");
 
     sn_tensor *all[] = {&x, &w, &w_c3, &y, &y_bad, &y_small, &x_tiny, &w5, &y_tiny};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        sn_tensor_release(all[i]);
+    op_release_all(all, sizeof all / sizeof *all);
     sn_context_free(ctx);
 }
 
@@ -466,7 +315,6 @@ Test(linear, shape_errors)
                  "linear_backward_params", "db");
 
     sn_tensor *all[] = {&x, &w, &w8, &b, &b9, &y, &y9, &y4};
-    for (size_t i = 0; i < sizeof all / sizeof *all; i++)
-        sn_tensor_release(all[i]);
+    op_release_all(all, sizeof all / sizeof *all);
     sn_context_free(ctx);
 }

@@ -35,31 +35,11 @@ static const sn_bn_path BN_PATHS[] = {SN_BN_PATH_GROUP, SN_BN_PATH_PLANE};
 
 /* ---------------------------------------------------------------- helpers */
 
-static double *doubles(size_t n)
-{
-    double *p = calloc(n ? n : 1, sizeof *p);
-    cr_assert_not_null(p);
-    return p;
-}
-
-static double *scaled(const double *a, size_t n, double k)
-{
-    double *p = doubles(n);
-    for (size_t i = 0; i < n; i++)
-        p[i] = k * a[i];
-    return p;
-}
-
 /* Rounded to float, as the device holds it. */
 static void round_to_float(double *a, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         a[i] = (float)a[i];
-}
-
-static void expect_ok(sn_status st, const char *what)
-{
-    cr_assert_eq(st, SN_OK, "%s: %s (%s)", what, sn_status_name(st), sn_last_error());
 }
 
 static void expect_error(sn_status st, sn_status want, const char *op)
@@ -70,22 +50,14 @@ static void expect_error(sn_status st, sn_status want, const char *op)
               sn_last_error(), op);
 }
 
-typedef sn_status (*grad_call)(void *args, int accumulate);
-
-/* accumulate = 0 into NaN gives want; two more calls with 1 give 3 * want. */
-static void expect_gradient(const char *what, grad_call call, void *args, sn_tensor *out,
+/* The output poisoned with NaN anew, then op_expect_gradient: the caller
+ * checks several outputs of one call in turn, so out holds the previous
+ * check's result. */
+static void expect_gradient(const char *what, op_grad_call call, void *args, sn_tensor *out,
                             const double *want, double atol)
 {
-    expect_ok(sn_tensor_fill(out, NAN), what);
-    expect_ok(call(args, 0), what);
-    op_expect_close(what, out, want, RTOL, atol);
-    expect_ok(call(args, 1), what);
-    expect_ok(call(args, 1), what);
-    double *three = scaled(want, out->count, 3.0);
-    char label[160];
-    snprintf(label, sizeof label, "%s (accumulate x2)", what);
-    op_expect_close(label, out, three, RTOL, 3 * atol);
-    free(three);
+    op_expect_ok(sn_tensor_fill(out, NAN), what);
+    op_expect_gradient(what, call, args, out, want, RTOL, atol);
 }
 
 /* Upload values into an allocated tensor (restoring an input). */
@@ -95,14 +67,8 @@ static void reupload(sn_tensor *t, const double *values)
     cr_assert_not_null(f);
     for (size_t i = 0; i < t->count; i++)
         f[i] = (float)values[i];
-    expect_ok(sn_tensor_upload(t, f, t->count), "upload");
+    op_expect_ok(sn_tensor_upload(t, f, t->count), "upload");
     free(f);
-}
-
-static void release_all(sn_tensor **t, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        sn_tensor_release(t[i]);
 }
 
 static const char *path_name(size_t p) { return BN_PATHS[p] == SN_BN_PATH_GROUP ? "group" : "plane"; }
@@ -123,8 +89,8 @@ static void bn_add_forward_case(sn_context *ctx, int N, int C, int H, int W, int
     double *beta = op_random(&rng, (size_t)C, -0.5, 0.5);
     double *rmean = op_random(&rng, (size_t)C, -0.5, 1.5);
     double *rvar = op_random(&rng, (size_t)C, 0.2, 2.0);
-    double *want = doubles(n), *want_mean = doubles(C), *want_invstd = doubles(C);
-    double *want_rm = scaled(rmean, C, 1.0), *want_rv = scaled(rvar, C, 1.0);
+    double *want = op_doubles(n), *want_mean = op_doubles(C), *want_invstd = op_doubles(C);
+    double *want_rm = op_scaled(rmean, C, 1.0), *want_rv = op_scaled(rvar, C, 1.0);
     if (eval)
         ref_bn_add_relu_forward_eval(x, sc, N, C, H, W, gamma, beta, (double)BN_EPS, rmean,
                                      rvar, want);
@@ -150,14 +116,14 @@ static void bn_add_forward_case(sn_context *ctx, int N, int C, int H, int W, int
     sn_tensor *outs[3] = {&ty, &tsc, &tx};
     for (int k = 0; k < 3; k++) {
         if (eval) {
-            expect_ok(sn_batchnorm_add_relu_forward_eval(ctx, &tx, &tsc, &tg, &tb, &trm, &trv,
+            op_expect_ok(sn_batchnorm_add_relu_forward_eval(ctx, &tx, &tsc, &tg, &tb, &trm, &trv,
                                                          BN_EPS, outs[k]),
                       "batchnorm_add_relu_forward_eval");
         } else {
             /* each run updates the running statistics once from the start */
             reupload(&trm, rmean);
             reupload(&trv, rvar);
-            expect_ok(sn_batchnorm_add_relu_forward_train_local(ctx, &tx, &tsc, &tg, &tb, &trm,
+            op_expect_ok(sn_batchnorm_add_relu_forward_train_local(ctx, &tx, &tsc, &tg, &tb, &trm,
                                                                 &trv, BN_MOMENTUM, BN_EPS,
                                                                 outs[k], &tsm, &tsi, local),
                       "batchnorm_add_relu_forward_train");
@@ -174,7 +140,7 @@ static void bn_add_forward_case(sn_context *ctx, int N, int C, int H, int W, int
     }
 
     sn_tensor *all[] = {&tx, &tsc, &tg, &tb, &trm, &trv, &ty, &tsm, &tsi};
-    release_all(all, sizeof all / sizeof *all);
+    op_release_all(all, sizeof all / sizeof *all);
     free(x), free(sc), free(gamma), free(beta), free(rmean), free(rvar);
     free(want), free(want_mean), free(want_invstd), free(want_rm), free(want_rv);
 }
@@ -238,8 +204,8 @@ static void bn_add_backward_case(sn_context *ctx, int N, int C, int H, int W, in
     double *beta = op_random(&rng, (size_t)C, -0.5, 0.5);
     double *rmean = op_random(&rng, (size_t)C, -0.5, 0.5);
     double *rvar = op_random(&rng, (size_t)C, 0.2, 2.0);
-    double *y = doubles(n), *mean = doubles(C), *invstd = doubles(C);
-    double *rm2 = scaled(rmean, C, 1.0), *rv2 = scaled(rvar, C, 1.0);
+    double *y = op_doubles(n), *mean = op_doubles(C), *invstd = op_doubles(C);
+    double *rm2 = op_scaled(rmean, C, 1.0), *rv2 = op_scaled(rvar, C, 1.0);
     if (eval)
         ref_bn_add_relu_forward_eval(x, sc, N, C, H, W, gamma, beta, (double)BN_EPS, rmean,
                                      rvar, y);
@@ -250,8 +216,8 @@ static void bn_add_backward_case(sn_context *ctx, int N, int C, int H, int W, in
     round_to_float(y, n);
     round_to_float(mean, C);
     round_to_float(invstd, C);
-    double *want_dx = doubles(n), *want_dsc = doubles(n), *want_dg = doubles(C);
-    double *want_db = doubles(C);
+    double *want_dx = op_doubles(n), *want_dsc = op_doubles(n), *want_dg = op_doubles(C);
+    double *want_db = op_doubles(C);
     if (eval)
         ref_bn_add_relu_backward_eval(dy, y, x, N, C, H, W, gamma, (double)BN_EPS, rmean, rvar,
                                       want_dx, 0, want_dsc, 0, want_dg, want_db, 0);
@@ -292,7 +258,7 @@ static void bn_add_backward_case(sn_context *ctx, int N, int C, int H, int W, in
                          names[which]);
                 op_expect_close(what, under_test[other], wants[other], RTOL, 1e-5);
             }
-        double *want_b = scaled(want_db, C, which == 2 ? 3.0 : 1.0);
+        double *want_b = op_scaled(want_db, C, which == 2 ? 3.0 : 1.0);
         op_expect_close("bn+add+relu dbeta", &tdb, want_b, RTOL, 3e-5);
         free(want_b);
     }
@@ -301,24 +267,24 @@ static void bn_add_backward_case(sn_context *ctx, int N, int C, int H, int W, in
     sn_tensor_fill(&tdx, NAN);
     args.dsc = NULL;
     args.which = 0;
-    expect_ok(bn_add_backward_call(&args, 0), "bn+add+relu backward without dshortcut");
+    op_expect_ok(bn_add_backward_call(&args, 0), "bn+add+relu backward without dshortcut");
     op_expect_close("bn+add+relu dx without dshortcut", &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn+add+relu dgamma without dshortcut", &tdg, want_dg, RTOL, 1e-5);
 
     /* In place: the shortcut's gradient in dy's buffer, then (eval) dx. */
     args.dsc = &tdy;
-    expect_ok(bn_add_backward_call(&args, 0), "bn+add+relu backward, dshortcut = dy");
+    op_expect_ok(bn_add_backward_call(&args, 0), "bn+add+relu backward, dshortcut = dy");
     op_expect_close("bn+add+relu dshortcut in place", &tdy, want_dsc, RTOL, 1e-5);
     op_expect_close("bn+add+relu dx (dshortcut in place)", &tdx, want_dx, RTOL, 1e-5);
     reupload(&tdy, dy);
     args.dsc = &tdsc;
     args.dx = &tdy;
-    expect_ok(bn_add_backward_call(&args, 0), "bn+add+relu backward, dx = dy");
+    op_expect_ok(bn_add_backward_call(&args, 0), "bn+add+relu backward, dx = dy");
     op_expect_close("bn+add+relu dx in place", &tdy, want_dx, RTOL, 1e-5);
     op_expect_close("bn+add+relu dshortcut (dx in place)", &tdsc, want_dsc, RTOL, 1e-5);
 
     sn_tensor *all[] = {&tx, &tdy, &ty, &tg, &ts1, &ts2, &tdx, &tdsc, &tdg, &tdb};
-    release_all(all, sizeof all / sizeof *all);
+    op_release_all(all, sizeof all / sizeof *all);
     free(x), free(sc), free(dy), free(gamma), free(beta), free(rmean), free(rvar), free(y);
     free(mean), free(invstd), free(rm2), free(rv2), free(want_dx), free(want_dsc);
     free(want_dg), free(want_db);
@@ -371,7 +337,7 @@ Test(bn_add_relu, errors_name_the_op)
                                                 &c3, &c3, 0),
                  SN_ERR_INVALID_ARG, "batchnorm_add_relu_backward");
     sn_tensor *all[] = {&x, &x2, &bad, &c3};
-    release_all(all, 4);
+    op_release_all(all, 4);
     sn_context_free(ctx);
 }
 
@@ -387,7 +353,7 @@ Test(conv_affine, bn_fold)
         const int C = Cs[i];
         double *g = op_random(&rng, C, 0.5, 1.5), *b = op_random(&rng, C, -0.5, 0.5);
         double *rm = op_random(&rng, C, -2.0, 2.0), *rv = op_random(&rng, C, 0.01, 3.0);
-        double *scale = doubles(C), *shift = doubles(C);
+        double *scale = op_doubles(C), *shift = op_doubles(C);
         ref_bn_fold(g, b, rm, rv, C, (double)BN_EPS, scale, shift);
         sn_tensor tg, tb, trm, trv, tsc, tsh;
         op_tensor_from(ctx, &tg, 1, SHAPE(C), g);
@@ -396,12 +362,12 @@ Test(conv_affine, bn_fold)
         op_tensor_from(ctx, &trv, 1, SHAPE(C), rv);
         op_tensor_poisoned(ctx, &tsc, 1, SHAPE(C));
         op_tensor_poisoned(ctx, &tsh, 1, SHAPE(C));
-        expect_ok(sn_batchnorm_fold(ctx, &tg, &tb, &trm, &trv, BN_EPS, &tsc, &tsh),
+        op_expect_ok(sn_batchnorm_fold(ctx, &tg, &tb, &trm, &trv, BN_EPS, &tsc, &tsh),
                   "batchnorm_fold");
         op_expect_close("fold scale", &tsc, scale, 1e-6, 0);
         op_expect_close("fold shift", &tsh, shift, 1e-6, 1e-6);
         sn_tensor *all[] = {&tg, &tb, &trm, &trv, &tsc, &tsh};
-        release_all(all, 6);
+        op_release_all(all, 6);
         free(g), free(b), free(rm), free(rv), free(scale), free(shift);
     }
     sn_tensor c3, c4;
@@ -458,7 +424,7 @@ static void conv_affine_case(sn_context *ctx, const conv_case *c, int algo,
     double *res = op_random(&rng, ny, -1.0, 1.0);
     double *g = op_random(&rng, c->OC, 0.5, 1.5), *b = op_random(&rng, c->OC, -0.5, 0.5);
     double *rm = op_random(&rng, c->OC, -0.5, 0.5), *rv = op_random(&rng, c->OC, 0.2, 2.0);
-    double *scale = doubles(c->OC), *shift = doubles(c->OC), *want = doubles(ny);
+    double *scale = op_doubles(c->OC), *shift = op_doubles(c->OC), *want = op_doubles(ny);
     ref_bn_fold(g, b, rm, rv, c->OC, (double)BN_EPS, scale, shift);
     /* the device folds in float: the reference takes the float scale and shift */
     round_to_float(scale, c->OC);
@@ -492,13 +458,13 @@ static void conv_affine_case(sn_context *ctx, const conv_case *c, int algo,
                  "residual %d relu %d",
                  c->N, c->C, c->H, c->W, c->OC, c->C, c->K, c->K, c->stride, c->pad, algo, affine,
                  add, relu);
-        expect_ok(sn_profile_start(ctx), "profile_start");
-        expect_ok(sn_conv2d_forward_affine(ctx, &d, &tx, &tw, affine ? &tsc : NULL,
+        op_expect_ok(sn_profile_start(ctx), "profile_start");
+        op_expect_ok(sn_conv2d_forward_affine(ctx, &d, &tx, &tw, affine ? &tsc : NULL,
                                            affine ? &tsh : NULL, add ? &tres : NULL, relu, &ty),
                   what);
         sn_kernel_time *t = NULL;
         int nt = 0;
-        expect_ok(sn_profile_stop(ctx, &t, &nt), "profile_stop");
+        op_expect_ok(sn_profile_stop(ctx, &t, &nt), "profile_stop");
         const long passes = launches_of(t, nt, "sn_channel_affine");
         cr_expect_eq(passes, chosen == SN_CONV_ALGO_GEMM && mode ? 1 : 0,
                      "%s: %ld sn_channel_affine passes after %s", what, passes,
@@ -511,7 +477,7 @@ static void conv_affine_case(sn_context *ctx, const conv_case *c, int algo,
     if (algo >= 0)
         sn_conv_force_algo(ctx, previous);
     sn_tensor *all[] = {&tx, &tw, &tres, &tsc, &tsh, &ty};
-    release_all(all, 6);
+    op_release_all(all, 6);
     free(x), free(w), free(res), free(g), free(b), free(rm), free(rv), free(scale), free(shift);
     free(want);
 }
@@ -566,6 +532,6 @@ Test(conv_affine, errors_name_the_op)
     expect_error(sn_conv2d_forward_affine(ctx, &d, &x, &w, &c4, &c4, &y2, 1, &res_bad),
                  SN_ERR_SHAPE, op);
     sn_tensor *all[] = {&x, &w, &y, &y2, &c4, &c5, &res_bad};
-    release_all(all, 7);
+    op_release_all(all, 7);
     sn_context_free(ctx);
 }

@@ -22,30 +22,9 @@ static const double ATOL = 1e-6;
 
 /* ---------------------------------------------------------------- helpers */
 
-static double *doubles(size_t n)
-{
-    double *p = calloc(n ? n : 1, sizeof *p);
-    cr_assert_not_null(p);
-    return p;
-}
-
-/* k * a as a new array. */
-static double *scaled(const double *a, size_t n, double k)
-{
-    double *p = doubles(n);
-    for (size_t i = 0; i < n; i++)
-        p[i] = k * a[i];
-    return p;
-}
-
 static double *copy_of(const double *a, size_t n)
 {
-    return scaled(a, n, 1.0);
-}
-
-static void expect_ok(sn_status st, const char *what)
-{
-    cr_assert_eq(st, SN_OK, "%s: %s (%s)", what, sn_status_name(st), sn_last_error());
+    return op_scaled(a, n, 1.0);
 }
 
 /* Status SN_ERR_SHAPE and a message that names the op. */
@@ -55,25 +34,6 @@ static void expect_shape_error(sn_status st, const char *op)
                  sn_status_name(st), sn_last_error());
     cr_expect(strstr(sn_last_error(), op) != NULL, "message '%s' does not name %s",
               sn_last_error(), op);
-}
-
-/* Checks of a gradient output after the first call (accumulate = 0 into NaN)
- * and after two further calls with accumulate = 1. */
-typedef sn_status (*grad_call)(void *args, int accumulate);
-
-static void expect_gradient(const char *what, grad_call call, void *args, const sn_tensor *out,
-                            const double *want, double rtol, double atol)
-{
-    expect_ok(call(args, 0), what);
-    op_expect_close(what, out, want, rtol, atol);
-    expect_ok(call(args, 1), what);
-    expect_ok(call(args, 1), what);
-    double *three = scaled(want, out->count, 3.0);
-    char label[128];
-    snprintf(label, sizeof label, "%s (accumulate x2)", what);
-    /* Float sums of three terms round even where one term is exact. */
-    op_expect_close(label, out, three, rtol > 1e-6 ? rtol : 1e-6, 3 * atol);
-    free(three);
 }
 
 /* ------------------------------------------------------------- batch norm */
@@ -95,7 +55,7 @@ static void bn_train_case(sn_context *ctx, int N, int C, int H, int W, double of
     double *rmean = op_random(&rng, (size_t)C, -0.5, 0.5);
     double *rvar = op_random(&rng, (size_t)C, 0.5, 1.5);
 
-    double *want_y = doubles(n), *want_mean = doubles(C), *want_invstd = doubles(C);
+    double *want_y = op_doubles(n), *want_mean = op_doubles(C), *want_invstd = op_doubles(C);
     double *want_rmean = copy_of(rmean, C), *want_rvar = copy_of(rvar, C);
     ref_bn_forward_train(x, N, C, H, W, gamma, beta, (double)BN_EPS, (double)BN_MOMENTUM,
                          want_rmean, want_rvar, want_y, want_mean, want_invstd);
@@ -110,7 +70,7 @@ static void bn_train_case(sn_context *ctx, int N, int C, int H, int W, double of
     op_tensor_poisoned(ctx, &ty, 4, s4);
     op_tensor_poisoned(ctx, &tsm, 1, s1);
     op_tensor_poisoned(ctx, &tsi, 1, s1);
-    expect_ok(sn_batchnorm_forward_train_local(ctx, &tx, &tg, &tb, &trm, &trv, BN_MOMENTUM,
+    op_expect_ok(sn_batchnorm_forward_train_local(ctx, &tx, &tg, &tb, &trm, &trv, BN_MOMENTUM,
                                                BN_EPS, &ty, &tsm, &tsi, local),
               "batchnorm_forward_train");
     char what[160];
@@ -178,15 +138,15 @@ static void bn_backward_case(sn_context *ctx, int N, int C, int H, int W, size_t
     double *dy = op_random(&rng, n, -1.0, 1.0);
     double *gamma = op_random(&rng, (size_t)C, 0.5, 1.5);
     double *beta = op_random(&rng, (size_t)C, -0.5, 0.5);
-    double *rmean = doubles(C), *rvar = doubles(C), *y = doubles(n);
-    double *mean = doubles(C), *invstd = doubles(C);
+    double *rmean = op_doubles(C), *rvar = op_doubles(C), *y = op_doubles(n);
+    double *mean = op_doubles(C), *invstd = op_doubles(C);
     ref_bn_forward_train(x, N, C, H, W, gamma, beta, (double)BN_EPS, (double)BN_MOMENTUM, rmean,
                          rvar, y, mean, invstd);
     for (int c = 0; c < C; c++) {
         mean[c] = (float)mean[c];
         invstd[c] = (float)invstd[c];
     }
-    double *want_dx = doubles(n), *want_dg = doubles(C), *want_db = doubles(C);
+    double *want_dx = op_doubles(n), *want_dg = op_doubles(C), *want_db = op_doubles(C);
     ref_bn_backward(dy, x, N, C, H, W, gamma, mean, invstd, want_dx, want_dg, want_db, 0);
 
     const int *s4 = SHAPE(N, C, H, W), *s1 = SHAPE(C);
@@ -202,14 +162,14 @@ static void bn_backward_case(sn_context *ctx, int N, int C, int H, int W, size_t
     cr_log_info("bn backward [%d,%d,%d,%d] local %zu", N, C, H, W, local);
 
     bn_backward_args args = {ctx, &tdy, &tx, &tg, &tm, &ti, &tdx, &tdg, &tdb, local, 0};
-    expect_gradient("bn dx", bn_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    op_expect_gradient("bn dx", bn_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
     args.which = 1;
     sn_tensor_fill(&tdg, NAN);
     sn_tensor_fill(&tdb, NAN);
-    expect_gradient("bn dgamma", bn_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
-    double *three_db = scaled(want_db, C, 3.0);
+    op_expect_gradient("bn dgamma", bn_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    double *three_db = op_scaled(want_db, C, 3.0);
     op_expect_close("bn dbeta", &tdb, three_db, RTOL, 3e-5);
     free(three_db);
     op_expect_close("bn dx (params accumulating)", &tdx, want_dx, RTOL, 1e-5);
@@ -291,7 +251,7 @@ Test(batchnorm, deterministic)
     ref_rng rng;
     ref_rng_seed(&rng, 67);
     double *x = op_random(&rng, n, 1.0, 4.0), *dy = op_random(&rng, n, -1.0, 1.0);
-    double *ones = doubles(C), *zeros = doubles(C);
+    double *ones = op_doubles(C), *zeros = op_doubles(C);
     for (int c = 0; c < C; c++)
         ones[c] = 1.0;
     const int *s4 = SHAPE(N, C, H, W), *s1 = SHAPE(C);
@@ -314,10 +274,10 @@ Test(batchnorm, deterministic)
         for (int run = 0; run < 2; run++) {
             sn_tensor_fill(&trm, 0.0f);
             sn_tensor_fill(&trv, 1.0f);
-            expect_ok(sn_batchnorm_forward_train(ctx, &tx, &tg, &tb, &trm, &trv, BN_MOMENTUM,
+            op_expect_ok(sn_batchnorm_forward_train(ctx, &tx, &tg, &tb, &trm, &trv, BN_MOMENTUM,
                                                  BN_EPS, &ty, &tsm, &tsi),
                       "batchnorm_forward_train");
-            expect_ok(sn_batchnorm_backward(ctx, &tdy, &tx, &tg, &tsm, &tsi, &tdx, 0, &tdg, &tdb,
+            op_expect_ok(sn_batchnorm_backward(ctx, &tdy, &tx, &tg, &tsm, &tsi, &tdx, 0, &tdg, &tdb,
                                             0),
                       "batchnorm_backward");
             double *got[3] = {op_download(&ty), op_download(&tdx), op_download(&tdg)};
@@ -362,7 +322,7 @@ Test(batchnorm, forward_eval)
         double *x = op_random(&rng, n, -2.0, 3.0);
         double *gamma = op_random(&rng, C, 0.5, 1.5), *beta = op_random(&rng, C, -0.5, 0.5);
         double *rm = op_random(&rng, C, -0.5, 0.5), *rv = op_random(&rng, C, 0.2, 2.0);
-        double *want = doubles(n);
+        double *want = op_doubles(n);
         ref_bn_forward_eval(x, N, C, H, W, gamma, beta, (double)BN_EPS, rm, rv, want);
         sn_tensor tx, tg, tb, trm, trv, ty;
         op_tensor_from(ctx, &tx, 4, dims[d], x);
@@ -371,11 +331,11 @@ Test(batchnorm, forward_eval)
         op_tensor_from(ctx, &trm, 1, SHAPE(C), rm);
         op_tensor_from(ctx, &trv, 1, SHAPE(C), rv);
         op_tensor_poisoned(ctx, &ty, 4, dims[d]);
-        expect_ok(sn_batchnorm_forward_eval(ctx, &tx, &tg, &tb, &trm, &trv, BN_EPS, &ty),
+        op_expect_ok(sn_batchnorm_forward_eval(ctx, &tx, &tg, &tb, &trm, &trv, BN_EPS, &ty),
                   "batchnorm_forward_eval");
         op_expect_close("bn eval y", &ty, want, RTOL, 1e-5);
         /* In place. */
-        expect_ok(sn_batchnorm_forward_eval(ctx, &tx, &tg, &tb, &trm, &trv, BN_EPS, &tx),
+        op_expect_ok(sn_batchnorm_forward_eval(ctx, &tx, &tg, &tb, &trm, &trv, BN_EPS, &tx),
                   "batchnorm_forward_eval in place");
         op_expect_close("bn eval y in place", &tx, want, RTOL, 1e-5);
         sn_tensor *all[] = {&tx, &tg, &tb, &trm, &trv, &ty};
@@ -416,7 +376,7 @@ static void bn_eval_backward_case(sn_context *ctx, int N, int C, int H, int W, s
     double *gamma = op_random(&rng, (size_t)C, 0.5, 1.5);
     double *rmean = op_random(&rng, (size_t)C, -0.5, 0.5);
     double *rvar = op_random(&rng, (size_t)C, 0.2, 2.0);
-    double *want_dx = doubles(n), *want_dg = doubles(C), *want_db = doubles(C);
+    double *want_dx = op_doubles(n), *want_dg = op_doubles(C), *want_db = op_doubles(C);
     ref_bn_backward_eval(dy, x, N, C, H, W, gamma, (double)BN_EPS, rmean, rvar, want_dx, 0,
                          want_dg, want_db, 0);
 
@@ -433,20 +393,20 @@ static void bn_eval_backward_case(sn_context *ctx, int N, int C, int H, int W, s
     cr_log_info("bn backward eval [%d,%d,%d,%d] local %zu", N, C, H, W, local);
 
     bn_eval_backward_args args = {ctx, &tdy, &tx, &tg, &trm, &trv, &tdx, &tdg, &tdb, local, 0};
-    expect_gradient("bn eval dx", bn_eval_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    op_expect_gradient("bn eval dx", bn_eval_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn eval dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn eval dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
     args.which = 1;
     sn_tensor_fill(&tdg, NAN);
     sn_tensor_fill(&tdb, NAN);
-    expect_gradient("bn eval dgamma", bn_eval_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
-    double *three_db = scaled(want_db, C, 3.0);
+    op_expect_gradient("bn eval dgamma", bn_eval_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    double *three_db = op_scaled(want_db, C, 3.0);
     op_expect_close("bn eval dbeta", &tdb, three_db, RTOL, 3e-5);
     free(three_db);
     op_expect_close("bn eval dx (params accumulating)", &tdx, want_dx, RTOL, 1e-5);
 
     /* In place: dx = dy, the sums still see the incoming gradient. */
-    expect_ok(sn_batchnorm_backward_eval_local(ctx, &tdy, &tx, &tg, &trm, &trv, BN_EPS, &tdy, 0,
+    op_expect_ok(sn_batchnorm_backward_eval_local(ctx, &tdy, &tx, &tg, &trm, &trv, BN_EPS, &tdy, 0,
                                                &tdg, &tdb, 0, local),
               "batchnorm_backward_eval in place");
     op_expect_close("bn eval dx in place", &tdy, want_dx, RTOL, 1e-5);
@@ -520,7 +480,8 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
     double *rmean = op_random(&rng, (size_t)C, -0.5, 0.5);
     double *rvar = op_random(&rng, (size_t)C, 0.2, 2.0);
     double *want_rmean = copy_of(rmean, C), *want_rvar = copy_of(rvar, C);
-    double *bn_y = doubles(n), *want_y = doubles(n), *mean = doubles(C), *invstd = doubles(C);
+    double *bn_y = op_doubles(n), *want_y = op_doubles(n), *mean = op_doubles(C),
+           *invstd = op_doubles(C);
     if (eval)
         ref_bn_forward_eval(x, N, C, H, W, gamma, beta, (double)BN_EPS, rmean, rvar, bn_y);
     else
@@ -552,10 +513,10 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
 
     /* forward */
     if (eval) {
-        expect_ok(sn_batchnorm_relu_forward_eval(ctx, &tx, &tg, &tb, &trm, &trv, BN_EPS, &ty),
+        op_expect_ok(sn_batchnorm_relu_forward_eval(ctx, &tx, &tg, &tb, &trm, &trv, BN_EPS, &ty),
                   "batchnorm_relu_forward_eval");
     } else {
-        expect_ok(sn_batchnorm_relu_forward_train_local(ctx, &tx, &tg, &tb, &trm, &trv,
+        op_expect_ok(sn_batchnorm_relu_forward_train_local(ctx, &tx, &tg, &tb, &trm, &trv,
                                                         BN_MOMENTUM, BN_EPS, &ty, &tsm, &tsi,
                                                         local),
                   "batchnorm_relu_forward_train");
@@ -569,10 +530,10 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
     sn_tensor txi;
     op_tensor_from(ctx, &txi, 4, s4, x);
     if (eval)
-        expect_ok(sn_batchnorm_relu_forward_eval(ctx, &txi, &tg, &tb, &trm, &trv, BN_EPS, &txi),
+        op_expect_ok(sn_batchnorm_relu_forward_eval(ctx, &txi, &tg, &tb, &trm, &trv, BN_EPS, &txi),
                   "batchnorm_relu_forward_eval in place");
     else
-        expect_ok(sn_batchnorm_relu_forward_train_local(ctx, &txi, &tg, &tb, &trm, &trv,
+        op_expect_ok(sn_batchnorm_relu_forward_train_local(ctx, &txi, &tg, &tb, &trm, &trv,
                                                         BN_MOMENTUM, BN_EPS, &txi, &tsm, &tsi,
                                                         local),
                   "batchnorm_relu_forward_train in place");
@@ -581,12 +542,13 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
 
     /* backward: the statistics as the device holds them (float), the mask
      * from the reference output */
-    double *s_a = doubles(C), *s_b = doubles(C);
+    double *s_a = op_doubles(C), *s_b = op_doubles(C);
     for (int c = 0; c < C; c++) {
         s_a[c] = (float)(eval ? rmean[c] : mean[c]);
         s_b[c] = (float)(eval ? rvar[c] : invstd[c]);
     }
-    double *dmid = doubles(n), *want_dx = doubles(n), *want_dg = doubles(C), *want_db = doubles(C);
+    double *dmid = op_doubles(n), *want_dx = op_doubles(n), *want_dg = op_doubles(C),
+           *want_db = op_doubles(C);
     ref_relu_backward(dy, want_y, n, dmid);
     if (eval)
         ref_bn_backward_eval(dmid, x, N, C, H, W, gamma, (double)BN_EPS, s_a, s_b, want_dx, 0,
@@ -602,14 +564,14 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
     op_tensor_poisoned(ctx, &tdb, 1, s1);
     bn_relu_args args = {ctx, &tdy, &tyref, &tx, &tg, &ts_a, &ts_b, &tdx, &tdg, &tdb, local,
                          eval, 0};
-    expect_gradient("bn+relu dx", bn_relu_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    op_expect_gradient("bn+relu dx", bn_relu_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn+relu dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn+relu dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
     args.which = 1;
     sn_tensor_fill(&tdg, NAN);
     sn_tensor_fill(&tdb, NAN);
-    expect_gradient("bn+relu dgamma", bn_relu_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
-    double *three_db = scaled(want_db, C, 3.0);
+    op_expect_gradient("bn+relu dgamma", bn_relu_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    double *three_db = op_scaled(want_db, C, 3.0);
     op_expect_close("bn+relu dbeta", &tdb, three_db, RTOL, 3e-5);
     free(three_db);
     op_expect_close("bn+relu dx (params accumulating)", &tdx, want_dx, RTOL, 1e-5);
@@ -617,7 +579,7 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
     /* in place: dx = dy */
     args.dx = &tdy;
     args.which = 0;
-    expect_ok(bn_relu_backward_call(&args, 0), "batchnorm_relu_backward in place");
+    op_expect_ok(bn_relu_backward_call(&args, 0), "batchnorm_relu_backward in place");
     op_expect_close("bn+relu dx in place", &tdy, want_dx, RTOL, 1e-5);
     op_expect_close("bn+relu dgamma in place", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn+relu dbeta in place", &tdb, want_db, RTOL, 1e-5);
@@ -677,7 +639,7 @@ Test(elementwise, relu_and_add)
         const size_t n = (size_t)dims[d][0] * dims[d][1] * dims[d][2] * dims[d][3];
         double *x = op_random(&rng, n, -1.0, 1.0), *b = op_random(&rng, n, -1.0, 1.0);
         double *dy = op_random(&rng, n, -1.0, 1.0);
-        double *y = doubles(n), *dx = doubles(n), *sum = doubles(n);
+        double *y = op_doubles(n), *dx = op_doubles(n), *sum = op_doubles(n);
         ref_relu_forward(x, n, y);
         ref_relu_backward(dy, y, n, dx);
         ref_add_forward(x, b, n, sum);
@@ -690,15 +652,15 @@ Test(elementwise, relu_and_add)
         op_tensor_poisoned(ctx, &tdx, 4, dims[d]);
         op_tensor_poisoned(ctx, &ts, 4, dims[d]);
 
-        expect_ok(sn_relu_forward(ctx, &tx, &ty), "relu_forward");
+        op_expect_ok(sn_relu_forward(ctx, &tx, &ty), "relu_forward");
         op_expect_close("relu y", &ty, y, 0, 0);
         unary_args args = {ctx, &tdy, &ty, &tdx, 0};
-        expect_gradient("relu dx", relu_backward_call, &args, &tdx, dx, 0, 0);
-        expect_ok(sn_add_forward(ctx, &tx, &tb, &ts), "add_forward");
+        op_expect_gradient("relu dx", relu_backward_call, &args, &tdx, dx, 0, 0);
+        op_expect_ok(sn_add_forward(ctx, &tx, &tb, &ts), "add_forward");
         op_expect_close("add y", &ts, sum, RTOL, ATOL);
-        expect_ok(sn_add_forward(ctx, &tx, &tb, &tb), "add_forward in place");
+        op_expect_ok(sn_add_forward(ctx, &tx, &tb, &tb), "add_forward in place");
         op_expect_close("add y in place", &tb, sum, RTOL, ATOL);
-        expect_ok(sn_relu_forward(ctx, &tx, &tx), "relu_forward in place");
+        op_expect_ok(sn_relu_forward(ctx, &tx, &tx), "relu_forward in place");
         op_expect_close("relu y in place", &tx, y, 0, 0);
 
         sn_tensor *all[] = {&tx, &tb, &tdy, &ty, &tdx, &ts};
@@ -729,7 +691,7 @@ Test(elementwise, shortcut_a)
         const int OH = (H + s - 1) / s, OW = (W + s - 1) / s;
         const size_t nx = (size_t)N * C * H * W, ny = (size_t)N * OC * OH * OW;
         double *x = op_random(&rng, nx, -1.0, 1.0), *dy = op_random(&rng, ny, -1.0, 1.0);
-        double *y = doubles(ny), *dx = doubles(nx);
+        double *y = op_doubles(ny), *dx = op_doubles(nx);
         ref_shortcut_a_forward(x, N, C, H, W, OC, s, y);
         ref_shortcut_a_backward(dy, N, C, H, W, OC, s, dx);
         sn_tensor tx, tdy, ty, tdx;
@@ -738,10 +700,10 @@ Test(elementwise, shortcut_a)
         op_tensor_poisoned(ctx, &ty, 4, SHAPE(N, OC, OH, OW));
         op_tensor_poisoned(ctx, &tdx, 4, SHAPE(N, C, H, W));
         cr_log_info("shortcut_a [%d,%d,%d,%d] -> %d channels, stride %d", N, C, H, W, OC, s);
-        expect_ok(sn_shortcut_a_forward(ctx, &tx, s, &ty), "shortcut_a_forward");
+        op_expect_ok(sn_shortcut_a_forward(ctx, &tx, s, &ty), "shortcut_a_forward");
         op_expect_close("shortcut y", &ty, y, 0, 0);
         unary_args args = {ctx, &tdy, NULL, &tdx, s};
-        expect_gradient("shortcut dx", shortcut_backward_call, &args, &tdx, dx, 0, 0);
+        op_expect_gradient("shortcut dx", shortcut_backward_call, &args, &tdx, dx, 0, 0);
         sn_tensor *all[] = {&tx, &tdy, &ty, &tdx};
         for (size_t i = 0; i < 4; i++)
             sn_tensor_release(all[i]);
@@ -768,7 +730,7 @@ Test(pool, global_average)
         const int N = dims[d][0], C = dims[d][1], H = dims[d][2], W = dims[d][3];
         const size_t nx = (size_t)N * C * H * W, ny = (size_t)N * C;
         double *x = op_random(&rng, nx, -1.0, 2.0), *dy = op_random(&rng, ny, -1.0, 1.0);
-        double *y = doubles(ny), *dx = doubles(nx);
+        double *y = op_doubles(ny), *dx = op_doubles(nx);
         ref_gap_forward(x, N, C, H, W, y);
         ref_gap_backward(dy, N, C, H, W, dx);
         sn_tensor tx, tdy, ty, ty4, tdx;
@@ -777,12 +739,12 @@ Test(pool, global_average)
         op_tensor_poisoned(ctx, &ty, 2, SHAPE(N, C));
         op_tensor_poisoned(ctx, &ty4, 4, SHAPE(N, C, 1, 1));
         op_tensor_poisoned(ctx, &tdx, 4, dims[d]);
-        expect_ok(sn_gap_forward(ctx, &tx, &ty), "gap_forward");
+        op_expect_ok(sn_gap_forward(ctx, &tx, &ty), "gap_forward");
         op_expect_close("gap y [N,C]", &ty, y, RTOL, ATOL);
-        expect_ok(sn_gap_forward(ctx, &tx, &ty4), "gap_forward");
+        op_expect_ok(sn_gap_forward(ctx, &tx, &ty4), "gap_forward");
         op_expect_close("gap y [N,C,1,1]", &ty4, y, RTOL, ATOL);
         unary_args args = {ctx, &tdy, NULL, &tdx, 0};
-        expect_gradient("gap dx", gap_backward_call, &args, &tdx, dx, RTOL, ATOL);
+        op_expect_gradient("gap dx", gap_backward_call, &args, &tdx, dx, RTOL, ATOL);
         sn_tensor *all[] = {&tx, &tdy, &ty, &ty4, &tdx};
         for (size_t i = 0; i < 5; i++)
             sn_tensor_release(all[i]);
@@ -816,7 +778,7 @@ static void maxpool_case(sn_context *ctx, int N, int C, int H, int W, int K, int
     if (levels > 0)
         for (size_t i = 0; i < nx; i++)
             x[i] = 1.0 + floor((x[i] + 1.0) * 0.5 * levels);
-    double *y = doubles(ny), *dx = doubles(nx);
+    double *y = op_doubles(ny), *dx = op_doubles(nx);
     int *argmax = malloc(ny * sizeof *argmax);
     cr_assert_not_null(argmax);
     ref_maxpool_forward(x, N, C, H, W, K, s, pad, y, argmax);
@@ -828,10 +790,10 @@ static void maxpool_case(sn_context *ctx, int N, int C, int H, int W, int K, int
     op_tensor_poisoned(ctx, &tdx, 4, SHAPE(N, C, H, W));
     cr_log_info("maxpool [%d,%d,%d,%d] %dx%d/%d pad %d levels %d", N, C, H, W, K, K, s, pad,
                 levels);
-    expect_ok(sn_maxpool_forward(ctx, &tx, K, s, pad, &ty), "maxpool_forward");
+    op_expect_ok(sn_maxpool_forward(ctx, &tx, K, s, pad, &ty), "maxpool_forward");
     op_expect_close("maxpool y", &ty, y, 0, 0);
     maxpool_args args = {ctx, &tx, &tdy, &tdx, K, s, pad};
-    expect_gradient("maxpool dx", maxpool_backward_call, &args, &tdx, dx, RTOL, ATOL);
+    op_expect_gradient("maxpool dx", maxpool_backward_call, &args, &tdx, dx, RTOL, ATOL);
     sn_tensor *all[] = {&tx, &tdy, &ty, &tdx};
     for (size_t i = 0; i < 4; i++)
         sn_tensor_release(all[i]);
@@ -886,7 +848,7 @@ static void ce_case(sn_context *ctx, int N, int K, double spread, unsigned long 
     ref_rng_seed(&rng, seed);
     double *logits = op_random(&rng, (size_t)N * K, -spread, spread);
     int *labels = malloc((size_t)N * sizeof *labels);
-    double *flabels = doubles(N);
+    double *flabels = op_doubles(N);
     cr_assert_not_null(labels);
     for (int n = 0; n < N; n++) {
         labels[n] = (int)(ref_rng_uniform(&rng, 0, K)) % K;
@@ -895,7 +857,7 @@ static void ce_case(sn_context *ctx, int N, int K, double spread, unsigned long 
     double loss;
     int top1, top5;
     ref_softmax_ce_forward(logits, labels, N, K, &loss, &top1, &top5);
-    double *per = doubles(2 * (size_t)N), *dl = doubles((size_t)N * K);
+    double *per = op_doubles(2 * (size_t)N), *dl = op_doubles((size_t)N * K);
     ce_per_sample(logits, labels, N, K, per);
     ref_softmax_ce_backward(logits, labels, N, K, dl);
 
@@ -905,22 +867,22 @@ static void ce_case(sn_context *ctx, int N, int K, double spread, unsigned long 
     op_tensor_poisoned(ctx, &tper, 2, SHAPE(N, 2));
     op_tensor_poisoned(ctx, &tdl, 2, SHAPE(N, K));
     cr_log_info("softmax_ce N %d K %d", N, K);
-    expect_ok(sn_softmax_ce_forward(ctx, &tl, &tlab, &tper), "softmax_ce_forward");
+    op_expect_ok(sn_softmax_ce_forward(ctx, &tl, &tlab, &tper), "softmax_ce_forward");
     op_expect_close("ce per_sample", &tper, per, RTOL, 1e-6);
     double got_loss = NAN;
     int got1 = -1, got5 = -1;
-    expect_ok(sn_softmax_ce_summary(ctx, &tper, &got_loss, &got1, &got5), "softmax_ce_summary");
+    op_expect_ok(sn_softmax_ce_summary(ctx, &tper, &got_loss, &got1, &got5), "softmax_ce_summary");
     cr_expect(fabs(got_loss - loss) <= 1e-4 * fabs(loss) + 1e-6, "mean loss %.9g, expected %.9g",
               got_loss, loss);
     cr_expect_eq(got1, top1, "top1 %d, expected %d", got1, top1);
     cr_expect_eq(got5, top5, "top5 %d, expected %d", got5, top5);
 
     ce_args args = {ctx, &tl, &tlab, &tdl, 1.0f / (float)N};
-    expect_gradient("ce dlogits", ce_backward_call, &args, &tdl, dl, RTOL, 1e-7);
+    op_expect_gradient("ce dlogits", ce_backward_call, &args, &tdl, dl, RTOL, 1e-7);
     /* Another scale: the gradient of a quarter of the sum. */
     args.scale = 0.25f;
-    double *quarter = scaled(dl, (size_t)N * K, 0.25 * N);
-    expect_ok(ce_backward_call(&args, 0), "softmax_ce_backward");
+    double *quarter = op_scaled(dl, (size_t)N * K, 0.25 * N);
+    op_expect_ok(ce_backward_call(&args, 0), "softmax_ce_backward");
     op_expect_close("ce dlogits scale 0.25", &tdl, quarter, RTOL, 1e-7);
 
     sn_tensor_release(&tl), sn_tensor_release(&tlab), sn_tensor_release(&tper);
@@ -949,11 +911,11 @@ Test(loss, summary_counts)
     op_tensor_from(ctx, &t, 2, SHAPE(6, 2), per);
     double loss = 0;
     int top1 = 0, top5 = 0;
-    expect_ok(sn_softmax_ce_summary(ctx, &t, &loss, &top1, &top5), "softmax_ce_summary");
+    op_expect_ok(sn_softmax_ce_summary(ctx, &t, &loss, &top1, &top5), "softmax_ce_summary");
     cr_expect(fabs(loss - 12.0 / 6) < 1e-12, "mean loss %g", loss);
     cr_expect_eq(top1, 2);
     cr_expect_eq(top5, 4);
-    expect_ok(sn_softmax_ce_summary(ctx, &t, NULL, NULL, NULL), "summary with NULL outputs");
+    op_expect_ok(sn_softmax_ce_summary(ctx, &t, NULL, NULL, NULL), "summary with NULL outputs");
     sn_tensor_release(&t);
     sn_context_free(ctx);
 }
@@ -973,8 +935,8 @@ Test(loss, invalid_labels)
     op_tensor_from(ctx, &tlab, 1, SHAPE(N), flabels);
     op_tensor_poisoned(ctx, &tper, 2, SHAPE(N, 2));
     op_tensor_poisoned(ctx, &tdl, 2, SHAPE(N, K));
-    expect_ok(sn_softmax_ce_forward(ctx, &tl, &tlab, &tper), "softmax_ce_forward");
-    expect_ok(sn_softmax_ce_backward(ctx, &tl, &tlab, 1.0f, &tdl, 0), "softmax_ce_backward");
+    op_expect_ok(sn_softmax_ce_forward(ctx, &tl, &tlab, &tper), "softmax_ce_forward");
+    op_expect_ok(sn_softmax_ce_backward(ctx, &tl, &tlab, 1.0f, &tdl, 0), "softmax_ce_backward");
     double *per = op_download(&tper), *dl = op_download(&tdl);
     cr_expect(isfinite(per[0]) && per[1] >= 0 && per[1] < K, "valid sample: (%g, %g)", per[0],
               per[1]);
@@ -989,7 +951,7 @@ Test(loss, invalid_labels)
         cr_expect(isfinite(dl[k]));
     double loss = 0;
     int top1 = -1, top5 = -1;
-    expect_ok(sn_softmax_ce_summary(ctx, &tper, &loss, &top1, &top5), "softmax_ce_summary");
+    op_expect_ok(sn_softmax_ce_summary(ctx, &tper, &loss, &top1, &top5), "softmax_ce_summary");
     cr_expect(isnan(loss));
     cr_expect(top5 == 1 && top1 <= 1, "top1 %d top5 %d", top1, top5);
     sn_tensor_release(&tl), sn_tensor_release(&tlab), sn_tensor_release(&tper);
