@@ -455,6 +455,35 @@ static sn_status bn_check_shortcut_grad(sn_context *ctx, const char *op, const s
     return SN_OK;
 }
 
+/* The tensors of a backward (training or eval statistics, named in
+ * stat_names): allocated on ctx, dy/dx/y (relu only) shaped like x [N,C,H,W],
+ * the per-channel ones [C], the shortcut gradient as bn_check_shortcut_grad.
+ * Fills x's dims and the shortcut code *sc. */
+static sn_status bn_check_backward(sn_context *ctx, const char *op, int relu,
+                                   const sn_tensor *dy, const sn_tensor *y, const sn_tensor *x,
+                                   const sn_tensor *gamma, const char *const stat_names[2],
+                                   const sn_tensor *stat_a, const sn_tensor *stat_b,
+                                   const sn_tensor *dx, const sn_tensor *dsc, int accumulate_dsc,
+                                   const sn_tensor *dgamma, const sn_tensor *dbeta, int dims[4],
+                                   int *sc)
+{
+    const char *const names[] = {"x",           "dy",          "dx",     "y",     "gamma",
+                                 stat_names[0], stat_names[1], "dgamma", "dbeta"};
+    const sn_tensor *const tensors[] = {x, dy, dx, relu ? y : x, gamma, stat_a, stat_b,
+                                        dgamma, dbeta};
+    SN_TRY(bn_check_allocated(ctx, op, 9, names, tensors));
+    int N, C, H, W;
+    sn_dims4(x, &N, &C, &H, &W);
+    SN_TRY(sn_check_dims(op, "dy", dy, N, C, H, W));
+    SN_TRY(sn_check_dims(op, "dx", dx, N, C, H, W));
+    if (relu)
+        SN_TRY(sn_check_dims(op, "y", y, N, C, H, W));
+    SN_TRY(bn_check_shortcut_grad(ctx, op, dsc, accumulate_dsc, dx, N, C, H, W, sc));
+    SN_TRY(bn_check_channels(op, C, 5, names + 4, tensors + 4));
+    dims[0] = N, dims[1] = C, dims[2] = H, dims[3] = W;
+    return SN_OK;
+}
+
 /* Backward of the training forward; y (relu only) is the fused forward's
  * output; the masked dy also goes to dsc unless it is NULL. */
 static sn_status bn_backward(sn_context *ctx, const char *op, int relu, const sn_tensor *dy,
@@ -464,20 +493,11 @@ static sn_status bn_backward(sn_context *ctx, const char *op, int relu, const sn
                              int accumulate_dsc, sn_tensor *dgamma, sn_tensor *dbeta,
                              int accumulate_params, size_t local)
 {
-    const char *const names[] = {"x", "dy", "dx", "y", "gamma", "save_mean", "save_invstd",
-                                 "dgamma", "dbeta"};
-    const sn_tensor *const tensors[] = {x, dy, dx, relu ? y : x, gamma, save_mean, save_invstd,
-                                        dgamma, dbeta};
-    SN_TRY(bn_check_allocated(ctx, op, 9, names, tensors));
-    int N, C, H, W;
-    sn_dims4(x, &N, &C, &H, &W);
-    SN_TRY(sn_check_dims(op, "dy", dy, N, C, H, W));
-    SN_TRY(sn_check_dims(op, "dx", dx, N, C, H, W));
-    if (relu)
-        SN_TRY(sn_check_dims(op, "y", y, N, C, H, W));
-    int sc;
-    SN_TRY(bn_check_shortcut_grad(ctx, op, dsc, accumulate_dsc, dx, N, C, H, W, &sc));
-    SN_TRY(bn_check_channels(op, C, 5, names + 4, tensors + 4));
+    static const char *const stats[2] = {"save_mean", "save_invstd"};
+    int dims[4], sc;
+    SN_TRY(bn_check_backward(ctx, op, relu, dy, y, x, gamma, stats, save_mean, save_invstd, dx,
+                             dsc, accumulate_dsc, dgamma, dbeta, dims, &sc));
+    const int N = dims[0], C = dims[1], H = dims[2], W = dims[3];
 
     const int HW = H * W, M = N * HW, NC = N * C;
     cl_mem ws;
@@ -588,20 +608,11 @@ static sn_status bn_backward_eval(sn_context *ctx, const char *op, int relu, con
                                   int accumulate_dsc, sn_tensor *dgamma, sn_tensor *dbeta,
                                   int accumulate_params, size_t local)
 {
-    const char *const names[] = {"x", "dy", "dx", "y", "gamma", "running_mean", "running_var",
-                                 "dgamma", "dbeta"};
-    const sn_tensor *const tensors[] = {x, dy, dx, relu ? y : x, gamma, running_mean,
-                                        running_var, dgamma, dbeta};
-    SN_TRY(bn_check_allocated(ctx, op, 9, names, tensors));
-    int N, C, H, W;
-    sn_dims4(x, &N, &C, &H, &W);
-    SN_TRY(sn_check_dims(op, "dy", dy, N, C, H, W));
-    SN_TRY(sn_check_dims(op, "dx", dx, N, C, H, W));
-    if (relu)
-        SN_TRY(sn_check_dims(op, "y", y, N, C, H, W));
-    int sc;
-    SN_TRY(bn_check_shortcut_grad(ctx, op, dsc, accumulate_dsc, dx, N, C, H, W, &sc));
-    SN_TRY(bn_check_channels(op, C, 5, names + 4, tensors + 4));
+    static const char *const stats[2] = {"running_mean", "running_var"};
+    int dims[4], sc;
+    SN_TRY(bn_check_backward(ctx, op, relu, dy, y, x, gamma, stats, running_mean, running_var,
+                             dx, dsc, accumulate_dsc, dgamma, dbeta, dims, &sc));
+    const int N = dims[0], C = dims[1], H = dims[2], W = dims[3];
     SN_TRY(bn_check_eps(op, eps));
 
     const int HW = H * W, NC = N * C;
