@@ -226,6 +226,22 @@ static float sn_convd_epilogue(float v, const int epi, const int c, const int i,
     return v;
 }
 
+/* The step every channel-lane kernel repeats: acc[ob][p] += (OB vectors
+ * at a) x (one scalar per pixel p, broadcast). SCALAR is the expression of
+ * pixel p's scalar and reads the loop variable p. */
+#define SN_CONVD_OUTER(OB, P, acc, a, SCALAR)                                                 \
+    do {                                                                                      \
+        SN_FLOATV av_[OB];                                                                    \
+        _Pragma("unroll") for (int ob = 0; ob < (OB); ob++) av_[ob] =                        \
+            SN_VLOAD(0, (a) + ob * SN_CONVD_V);                                               \
+        _Pragma("unroll") for (int p = 0; p < (P); p++)                                      \
+        {                                                                                     \
+            const SN_FLOATV xv_ = (SN_FLOATV)(SCALAR);                                        \
+            _Pragma("unroll") for (int ob = 0; ob < (OB); ob++) acc[ob][p] =                 \
+                fma(av_[ob], xv_, acc[ob][p]);                                                \
+        }                                                                                     \
+    } while (0)
+
 /* The product of forward and backward data, one tile of OB*V lanes by P
  * pixels per work item. Pixels q in [0, Q) of a grid Qw wide: q = i*Qw + j
  * reads B at b_off + image*b_img + i*b_rs + j*b_cs + r*b_plane + tap offset
@@ -273,15 +289,7 @@ static float sn_convd_epilogue(float v, const int epi, const int c, const int i,
         if (Th == 1 && Tw == 1) { /* 1x1: one tap per channel */                              \
             for (int r = 0; r < R; r++) {                                                     \
                 __global const float *b = B + r * b_plane;                                    \
-                SN_FLOATV wv[OB];                                                             \
-                _Pragma("unroll") for (int ob = 0; ob < (OB); ob++) wv[ob] =                 \
-                    SN_VLOAD(0, a + ob * SN_CONVD_V);                                         \
-                _Pragma("unroll") for (int p = 0; p < (P); p++)                              \
-                {                                                                             \
-                    const SN_FLOATV xv = (SN_FLOATV)(b[base[p]]);                             \
-                    _Pragma("unroll") for (int ob = 0; ob < (OB); ob++) acc[ob][p] =         \
-                        fma(wv[ob], xv, acc[ob][p]);                                          \
-                }                                                                             \
+                SN_CONVD_OUTER(OB, P, acc, a, b[base[p]]);                                    \
                 a += VOp;                                                                     \
             }                                                                                 \
         } else                                                                                \
@@ -290,15 +298,7 @@ static float sn_convd_epilogue(float v, const int epi, const int c, const int i,
             for (int u = 0; u < Th; u++) {                                                    \
                 for (int v = 0; v < Tw; v++) {                                                \
                     const int off = u * du + v * dv;                                          \
-                    SN_FLOATV wv[OB];                                                         \
-                    _Pragma("unroll") for (int ob = 0; ob < (OB); ob++) wv[ob] =             \
-                        SN_VLOAD(0, a + ob * SN_CONVD_V);                                     \
-                    _Pragma("unroll") for (int p = 0; p < (P); p++)                          \
-                    {                                                                         \
-                        const SN_FLOATV xv = (SN_FLOATV)(b[base[p] + off]);                   \
-                        _Pragma("unroll") for (int ob = 0; ob < (OB); ob++) acc[ob][p] =     \
-                            fma(wv[ob], xv, acc[ob][p]);                                      \
-                    }                                                                         \
+                    SN_CONVD_OUTER(OB, P, acc, a, b[base[p] + off]);                          \
                     a += VOp;                                                                 \
                 }                                                                             \
             }                                                                                 \
@@ -529,15 +529,7 @@ SN_CONVD_ROWS(sn_convd_rows_3x8, 3, 8, SN_CONVD_ROWS_TAP_PO)
             __global const float *a = A + a_off + row * OW * OCp + vo0;                       \
             __global const float *b = B + n * img_floats + oh * s * Wp;                       \
             for (int ow = 0; ow < OW; ow++) {                                                 \
-                SN_FLOATV dv[OB];                                                             \
-                _Pragma("unroll") for (int ob = 0; ob < (OB); ob++) dv[ob] =                 \
-                    SN_VLOAD(0, a + ob * SN_CONVD_V);                                         \
-                _Pragma("unroll") for (int p = 0; p < (P); p++)                              \
-                {                                                                             \
-                    const SN_FLOATV xv = (SN_FLOATV)(b[off[p]]);                              \
-                    _Pragma("unroll") for (int ob = 0; ob < (OB); ob++) acc[ob][p] =         \
-                        fma(dv[ob], xv, acc[ob][p]);                                          \
-                }                                                                             \
+                SN_CONVD_OUTER(OB, P, acc, a, b[off[p]]);                                     \
                 a += OCp;                                                                     \
                 b += s;                                                                       \
             }                                                                                 \
