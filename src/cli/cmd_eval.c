@@ -1,10 +1,15 @@
 /* `sharesnet eval`: test a checkpoint on a dataset split. */
 #include "cli/cli.h"
 
+#include <jansson.h>
+
 static const char usage[] =
-    "usage: sharesnet eval --checkpoint FILE --data D [--limit-test N] [--device X] [--batch B]\n\n"
+    "usage: sharesnet eval --checkpoint FILE --data D [--limit-test N] [--device X] [--batch B]\n"
+    "                      [--json]\n\n"
     "Loads the model a checkpoint describes and reports loss, top-1 and top-5 accuracy on\n"
-    "the test split of D, normalised with the checkpoint's training statistics.";
+    "the test split of D, normalised with the checkpoint's training statistics. --json prints\n"
+    "one JSON object (checkpoint, model, epoch, data, images, loss, top1, top5 as fractions,\n"
+    "images_per_second) instead.";
 
 /* Build the graph a checkpoint describes and load its weights. */
 int cli_model_from_checkpoint(const char *path, sn_context *ctx, int batch, sn_graph **g,
@@ -22,6 +27,24 @@ int cli_model_from_checkpoint(const char *path, sn_context *ctx, int batch, sn_g
     return 0;
 }
 
+static int print_json(const char *checkpoint, const sn_graph *g, const sn_checkpoint_info *info,
+                      const char *data, long long images, double loss, double top1, double top5,
+                      double ips)
+{
+    json_t *o = json_pack("{s:s,s:s,s:i,s:s,s:I,s:f,s:f,s:f,s:f}", "checkpoint", checkpoint,
+                          "model", g->model, "epoch", info->state.epoch, "data", data, "images",
+                          (json_int_t)images, "loss", loss, "top1", top1, "top5", top5,
+                          "images_per_second", ips);
+    int failed = !o || json_dumpf(o, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(17)) != 0;
+    json_decref(o);
+    if (failed) {
+        fprintf(stderr, "sharesnet: eval: cannot build the JSON output (out of memory)\n");
+        return 1;
+    }
+    putchar('\n');
+    return 0;
+}
+
 int cmd_eval(int argc, char **argv)
 {
     cli_option opts[] = {
@@ -34,6 +57,7 @@ int cmd_eval(int argc, char **argv)
         {"reject-wrong-size", 0, "PNG images of another size are errors", NULL},
         {"in-ch", 1, "(PNG folders) channels to convert to; default: the model's", NULL},
         {"size", 1, "(PNG folders) image size; default: the model's", NULL},
+        {"json", 0, "print the metrics as one JSON object", NULL},
     };
     cli_args args = {opts, sizeof opts / sizeof opts[0], NULL, 0};
     int rc = cli_parse(argc, argv, 2, usage, &args);
@@ -77,13 +101,15 @@ int cmd_eval(int argc, char **argv)
         }
         sn_status st = sn_evaluate(m, &test, limit, info.state.mean, info.state.std, &loss, &top1,
                                    &top5, &ips);
+        long long images = limit > 0 && limit < test.count ? limit : test.count;
         if (st != SN_OK)
             rc = cli_error("eval", st);
+        else if (cli_get(&args, "json"))
+            rc = print_json(path, g, &info, data, images, loss, top1, top5, ips);
         else
             printf("%s (epoch %d) on %s: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (%lld images, "
                    "%.0f img/s)\n",
-                   g->model, info.state.epoch, data, loss, 100 * top1, 100 * top5,
-                   (long long)(limit > 0 && limit < test.count ? limit : test.count), ips);
+                   g->model, info.state.epoch, data, loss, 100 * top1, 100 * top5, images, ips);
     }
     sn_model_free(m);
     sn_graph_free(g);

@@ -152,12 +152,33 @@ ok "eval" "top-1" "$SN" eval --checkpoint "$CK" --data "$DATA" --device "$DEV"
 check "eval names the epoch" grep -qF "(epoch 1)" "$OUT"
 ok "predict" "stripes.png" "$SN" predict --checkpoint "$CK" --top 3 --device "$DEV" "$DATA/stripes.png"
 check "predict ranks 3 classes" grep -q "^ *3\. " "$OUT"
+ok "predict --json" '"logits"' "$SN" predict --checkpoint "$CK" --top 2 --json --device "$DEV" \
+    "$DATA/stripes.png" "$DATA/stripes.png"
+check "predict --json: logits, probabilities summing to 1, top-k" "$PY" -c '
+import json, math, sys
+doc = json.load(open(sys.argv[1]))
+assert doc["model"] == "resnet8" and doc["classes"] == 10 and len(doc["predictions"]) == 2
+for p in doc["predictions"]:
+    z, q = p["logits"], p["probabilities"]
+    assert len(z) == 10 and len(q) == 10 and abs(sum(q) - 1) < 1e-6
+    m = max(z); s = sum(math.exp(v - m) for v in z)
+    assert all(abs(a - math.exp(v - m) / s) < 1e-6 for a, v in zip(q, z))
+    assert [t["class"] for t in p["top"]] == sorted(range(10), key=lambda k: -z[k])[:2]' "$OUT"
+check "checkpoint records the sharing map" "$PY" -c '
+import json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
+assert json.loads(json.loads(f.read(n))["__metadata__"]["sharing"]) == {}' "$CK"
 
 ok "train --resume" "resumed resnet8" "$SN" train --resume "$CK" --data "$DATA" --epochs 2 \
     --batch 32 --out "$RUN" --device "$DEV"
 check "resume keeps the run's seed" grep -qF "seed 3" "$OUT"
 check "resume trains epoch 2" grep -qF "resnet8 epoch 2:" "$OUT"
 check "log.jsonl has two lines" test "$(lines "$RUN/log.jsonl")" -eq 2
+ok "eval --json" '"top1"' "$SN" eval --checkpoint "$CK" --data "$DATA" --json --device "$DEV"
+check "eval --json is one JSON object" "$PY" -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["epoch"] == 2 and d["images"] == 64 and 0 <= d["top1"] <= d["top5"] <= 1' "$OUT"
 ok "eval after resume" "(epoch 2)" "$SN" eval --checkpoint "$CK" --data "$DATA" --limit-test 16 \
     --device "$DEV"
 
@@ -166,6 +187,10 @@ NEST="$TMP/nested/compare"
 ok "compare into a new nested --out" "| sharesnet8" "$SN" compare --models resnet8,sharesnet8 \
     --data "$DATA" --epochs 1 --batch 32 --out "$NEST" --device "$DEV"
 check "compare wrote each model's checkpoint" test -s "$NEST/sharesnet8/checkpoint.safetensors"
+check "sharesnet8's sharing map is empty (one block per stage)" "$PY" -c '
+import json, struct, sys
+f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
+assert json.loads(f.read(n))["__metadata__"]["sharing"] == "{}"' "$NEST/sharesnet8/checkpoint.safetensors"
 
 RUN2="$TMP/run2"
 ok "train --policy stage" "resnet8 epoch 1:" "$SN" train --model resnet8 --policy stage \
