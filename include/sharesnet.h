@@ -26,6 +26,7 @@
 #include "sharesnet/data.h"
 #include "sharesnet/train.h"
 #include "sharesnet/safetensors.h"
+#include "sharesnet/interop.h"
 #include "sharesnet/selftest.h"
 
 #endif

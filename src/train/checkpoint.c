@@ -4,9 +4,11 @@
  * shared weight once, e.g. "stage1.shared.conv2.weight"), BN running
  * statistics as "<bn layer>.running_mean/var", and momentum buffers as
  * "optimizer.momentum.<param>". Metadata (strings): the model and graph
- * options needed to rebuild it, epoch, step and normalisation. */
+ * options needed to rebuild it, epoch, step, normalisation and the sharing
+ * map; docs/CHECKPOINT.md lists every key. */
 #include "train/train_internal.h"
 #include "sharesnet/safetensors.h"
+#include "sharesnet/interop.h"
 
 #include <math.h>
 #include <errno.h>
@@ -140,6 +142,12 @@ static sn_status save(sn_model *m, const sn_train_state *s, const char *path, in
     snprintf(params, sizeof params, "%lld", sn_graph_param_count(g));
     float_list(mean, sizeof mean, s ? s->mean : NULL, s ? s->channels : 0);
     float_list(stdv, sizeof stdv, s ? s->std : NULL, s ? s->channels : 0);
+    char *sharing;
+    st = sn_sharing_map_json(g, &sharing);
+    if (st != SN_OK) {
+        list_free(&l);
+        return st;
+    }
     sn_safetensors_meta meta[] = {
         {"format", CHECKPOINT_FORMAT},
         {"model", g->model},
@@ -157,8 +165,10 @@ static sn_status save(sn_model *m, const sn_train_state *s, const char *path, in
         {"norm_mean", mean},
         {"norm_std", stdv},
         {"class_names", s ? s->class_names : ""},
+        {"sharing", sharing},
     };
     st = sn_safetensors_write(path, l.items, l.count, meta, sizeof meta / sizeof meta[0]);
+    free(sharing);
     list_free(&l);
     return st;
 }
@@ -322,6 +332,10 @@ static sn_status load_all(sn_model *m, const sn_safetensors *f, int with_optimiz
                        sn_share_policy_name((sn_share_policy)info.graph.policy), info.graph.classes,
                        info.graph.in_channels, g->model, sn_share_policy_name(g->policy),
                        g->classes, g->in_channels);
+    /* Optional: checkpoints from before the map was recorded lack it. */
+    const char *sharing = sn_safetensors_metadata(f, "sharing");
+    if (sharing)
+        SN_TRY(sn_sharing_map_check(g, sharing, sn_safetensors_path(f)));
     SN_TRY(load_tensors(m, f, with_optimizer, 0));
     SN_TRY(load_tensors(m, f, with_optimizer, 1));
     return sn_context_finish(m->ctx);
