@@ -16,7 +16,9 @@ shift || true
 packages=(build-essential meson ninja-build pkg-config python3
           ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
           libclblast-dev libpng-dev zlib1g-dev libjansson-dev libcriterion-dev
-          dataset-fashion-mnist gnuplot-nox)
+          dataset-fashion-mnist gnuplot-nox
+          libprotobuf-c-dev protobuf-c-compiler libonnx-dev
+          python3-torch python3-torchvision python3-onnx nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -47,6 +49,10 @@ case "$mode" in
       --epochs 3 --batch 128 --out runs/main "$@"
     ;;
   test)
+    # onnxruntime for the ONNX interop test (tests/interop/package.json): the
+    # package carries the Linux x64 runtime; its install script would try to
+    # download extras, so it is skipped.
+    (cd tests/interop && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
     # --verbose shows each Criterion program's own summary of the tests it ran.
     meson test -C build --print-errorlogs --verbose --num-processes 1
     ;;

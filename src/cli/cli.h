@@ -66,5 +66,6 @@ int cmd_selftest(int argc, char **argv);
 int cmd_compile_kernels(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 #endif

@@ -20,6 +20,18 @@ static void print_usage(const char *usage, const cli_args *args)
     printf("  %-24s %s\n", "--help", "show this help");
 }
 
+/* "-o" is the one-letter option "o" when the command declares one (export
+ * -o FILE); any other word is positional. */
+static int is_short_option(const cli_args *args, const char *a)
+{
+    if (a[0] != '-' || !a[1] || a[1] == '-' || a[2])
+        return 0;
+    for (int k = 0; k < args->n_options; k++)
+        if (args->options[k].name[0] == a[1] && !args->options[k].name[1])
+            return 1;
+    return 0;
+}
+
 int cli_parse(int argc, char **argv, int first, const char *usage, cli_args *args)
 {
     args->positional = calloc((size_t)argc + 1, sizeof *args->positional);
@@ -30,11 +42,12 @@ int cli_parse(int argc, char **argv, int first, const char *usage, cli_args *arg
     }
     for (int i = first; i < argc; i++) {
         const char *a = argv[i];
-        if (strncmp(a, "--", 2) != 0 || a[2] == '\0') {
+        int short_opt = is_short_option(args, a);
+        if (!short_opt && (strncmp(a, "--", 2) != 0 || a[2] == '\0')) {
             args->positional[args->n_positional++] = a;
             continue;
         }
-        const char *name = a + 2;
+        const char *name = a + (short_opt ? 1 : 2);
         if (!strcmp(name, "help")) {
             print_usage(usage, args);
             return 1;

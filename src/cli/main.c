@@ -18,6 +18,7 @@ static const command commands[] = {
     {"compare", cmd_compare, "train several models with one recipe and compare them"},
     {"eval", cmd_eval, "test a checkpoint on a dataset"},
     {"predict", cmd_predict, "top-k classes of PNG images under a checkpoint"},
+    {"export", cmd_export, "a checkpoint as ONNX or PyTorch-named safetensors"},
     {"bench", cmd_bench, "benchmarks: tradeoff, throughput, peer (PyTorch), ops"},
     {"tune", cmd_tune, "time conv algorithms on a model's shapes, keep the fastest"},
 };
