@@ -19,6 +19,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "test a checkpoint on a dataset"},
     {"predict", cmd_predict, "top-k classes of PNG images under a checkpoint"},
     {"export", cmd_export, "a checkpoint as ONNX or PyTorch-named safetensors"},
+    {"import", cmd_import, "PyTorch (torchvision/timm, pytorchcv) weights into a checkpoint"},
     {"bench", cmd_bench, "benchmarks: tradeoff, throughput, peer (PyTorch), ops"},
     {"tune", cmd_tune, "time conv algorithms on a model's shapes, keep the fastest"},
 };
