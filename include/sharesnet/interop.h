@@ -76,6 +76,14 @@ sn_status sn_export_torch(sn_model *m, sn_torch_names names, const sn_train_stat
 sn_status sn_import_torch(sn_model *m, const char *path, sn_torch_names names,
                           sn_torch_names *detected);
 
+/* Fine-tuning: start m from the weights and BN statistics of the checkpoint
+ * at `path` (no optimizer state), matching tensors by name: every one must
+ * be there with m's shape, except the classifier head (the LINEAR layer's
+ * weight and bias), which keeps m's initialisation when its shape differs
+ * (another number of classes); *head_replaced (may be NULL) says whether it
+ * did. The architecture must match (model, policy), else SN_ERR_SHAPE. */
+sn_status sn_checkpoint_init_weights(sn_model *m, const char *path, int *head_replaced);
+
 #ifdef __cplusplus
 }
 #endif

@@ -11,7 +11,34 @@ static const char usage[] =
     "DIR/checkpoint.safetensors is replaced atomically after every epoch and DIR/log.jsonl\n"
     "gets one JSON line per epoch. --resume FILE continues a run from its checkpoint: the\n"
     "model, sharing, shape, optimizer state and seed come from the file; give the recipe\n"
-    "(--epochs is the total) as for the first run.";
+    "(--epochs is the total) as for the first run. --init FILE fine-tunes: a new run starts\n"
+    "from the weights of a checkpoint (e.g. from `sharesnet import`) with its model, sharing\n"
+    "and normalisation; a different --classes (or the data's) gets a new classifier head.";
+
+/* --init: the architecture of the checkpoint (model, sharing, channels, stem,
+ * shortcut), the classes of --classes or the data, the size of the data.
+ * Returns 0, or prints the problem and returns 2. */
+static int fine_tune_options(const char *init, const cli_args *args, const char **model_name,
+                             sn_checkpoint_info *info, sn_graph_options *o)
+{
+    sn_status st = sn_checkpoint_info_read(init, info);
+    if (st != SN_OK) {
+        cli_error("init", st);
+        return 2;
+    }
+    if (*model_name && strcmp(*model_name, info->model) != 0) {
+        fprintf(stderr, "sharesnet: --model %s but %s holds %s\n", *model_name, init, info->model);
+        return 2;
+    }
+    *model_name = info->model;
+    long classes;
+    if (!cli_int(args, "classes", 0, &classes))
+        return 2;
+    *o = info->graph;
+    o->classes = (int)classes; /* 0: the data's */
+    o->size = 0;               /* the data's */
+    return 0;
+}
 
 int cmd_train(int argc, char **argv)
 {
@@ -19,9 +46,10 @@ int cmd_train(int argc, char **argv)
         {"model", 1, "model name, e.g. resnet20, sharesnet20, wrn-16-4 (required unless --resume)", NULL},
         {"out", 1, "directory for checkpoints and the epoch log", NULL},
         {"resume", 1, "checkpoint to continue from (its model, sharing and seed)", NULL},
+        {"init", 1, "checkpoint whose weights a new run starts from (fine-tuning)", NULL},
     };
     cli_option opts[64];
-    cli_args args = {opts, train_options(opts, 64, extra, 3), NULL, 0};
+    cli_args args = {opts, train_options(opts, 64, extra, 4), NULL, 0};
     int rc = cli_parse(argc, argv, 2, usage, &args);
     int n_pos = args.n_positional;
     cli_args_free(&args);
@@ -34,7 +62,7 @@ int cmd_train(int argc, char **argv)
         return 2;
     }
     const char *data = cli_get(&args, "data"), *model_name = cli_get(&args, "model");
-    const char *resume = cli_get(&args, "resume");
+    const char *resume = cli_get(&args, "resume"), *init = cli_get(&args, "init");
     config.out_dir = cli_get(&args, "out");
     if (!data) {
         fprintf(stderr, "sharesnet: train needs --data (e.g. --data fashion-mnist)\n");
@@ -42,6 +70,13 @@ int cmd_train(int argc, char **argv)
     }
     sn_train_state state = {0};
     sn_checkpoint_info info;
+    sn_graph_options init_graph;
+    if (init && resume) {
+        fprintf(stderr, "sharesnet: --init starts a new run, --resume continues one: not both\n");
+        return 2;
+    }
+    if (init && fine_tune_options(init, &args, &model_name, &info, &init_graph))
+        return 2;
     if (resume) {
         sn_status st = sn_checkpoint_info_read(resume, &info);
         if (st != SN_OK)
@@ -83,8 +118,24 @@ int cmd_train(int argc, char **argv)
         rc = cli_open_context(cli_get(&args, "device"), &ctx);
     if (!rc)
         /* A resumed run rebuilds the checkpoint's architecture. */
-        rc = build_model_for_data(model_name, &args, resume ? &info.graph : NULL, &train, ctx,
+        rc = build_model_for_data(model_name, &args,
+                                  resume ? &info.graph : init ? &init_graph : NULL, &train, ctx,
                                   config.batch, config.seed, &graph, &model);
+    if (!rc && init) {
+        int head = 0;
+        sn_status st = sn_checkpoint_init_weights(model, init, &head);
+        if (st != SN_OK)
+            rc = cli_error("init", st);
+        else
+            printf("initialised %s from %s%s\n", model_name, init,
+                   head ? " (new classifier head)" : "");
+        /* Pretrained weights expect their own input normalisation. */
+        if (info.state.channels == graph->in_channels) {
+            state.channels = info.state.channels;
+            memcpy(state.mean, info.state.mean, sizeof state.mean);
+            memcpy(state.std, info.state.std, sizeof state.std);
+        }
+    }
     if (!rc && resume) {
         sn_status st = sn_checkpoint_load(model, resume, 1, &state);
         if (st != SN_OK)

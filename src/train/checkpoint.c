@@ -356,3 +356,10 @@ sn_status sn_checkpoint_load(sn_model *m, const char *path, int with_optimizer,
     sn_safetensors_close(f);
     return st;
 }
+
+/* The tensor names of a BN layer's running statistics, for other readers of
+ * checkpoints (checkpoint_init.c). */
+void sn_checkpoint_bn_names(const sn_layer_spec *l, char *mean, char *var, size_t size)
+{
+    bn_names(l, mean, var, size);
+}

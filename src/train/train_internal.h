@@ -15,4 +15,7 @@ sn_loader_options sn_eval_loader_options(int batch, int64_t limit, const float *
 sn_status sn_checkpoint_save_finite(sn_model *model, const sn_train_state *state,
                                     const char *path);
 
+/* "<bn layer>.running_mean" / "running_var": the checkpoint's names. */
+void sn_checkpoint_bn_names(const sn_layer_spec *l, char *mean, char *var, size_t size);
+
 #endif

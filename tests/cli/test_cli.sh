@@ -74,7 +74,7 @@ lines() { if [ -f "$1" ]; then wc -l <"$1"; else echo -1; fi; }
 
 ok "--help" "Commands:" "$SN" --help
 cp "$OUT" "$TMP/main_help"
-for cmd in devices selftest compile-kernels info train compare eval predict; do
+for cmd in devices selftest compile-kernels info train compare eval predict export import; do
     check "--help lists $cmd" grep -qF "  $cmd " "$TMP/main_help"
     ok "$cmd --help" "usage: sharesnet $cmd" "$SN" "$cmd" --help
 done
@@ -232,6 +232,24 @@ bad "resume with nothing left to train" "nothing to train" "$SN" train --resume 
     --data "$DATA" --epochs 2 --device "$DEV"
 bad "predict a missing image" "$TMP/none.png" "$SN" predict --checkpoint "$CK" \
     --device "$DEV" "$TMP/none.png"
+bad "export without a format" "--format onnx|torch" "$SN" export "$CK" -o "$TMP/x.onnx"
+bad "export to an unknown format" "--format must be onnx or torch" "$SN" export "$CK" \
+    --format tflite -o "$TMP/x"
+bad "export a missing checkpoint" "$TMP/none.safetensors" "$SN" export "$TMP/none.safetensors" \
+    --format onnx -o "$TMP/x.onnx" --device "$DEV"
+bad "export with unknown names" "--names must be torchvision or pytorchcv" "$SN" export "$CK" \
+    --format torch --names keras -o "$TMP/x"
+ok "export --format onnx" "exported resnet8" "$SN" export "$CK" --format onnx -o "$TMP/r8.onnx" \
+    --device "$DEV"
+ok "export --format torch" "exported resnet8" "$SN" export "$CK" --format torch \
+    -o "$TMP/r8.safetensors" --device "$DEV"
+ok "import what export wrote" "pytorchcv names" "$SN" import "$TMP/r8.safetensors" \
+    --model resnet8 --size 8 -o "$TMP/r8_imported.safetensors" --device "$DEV"
+bad "import a file that is not safetensors" "garbage.safetensors" "$SN" import \
+    "$TMP/garbage.safetensors" --model resnet8 -o "$TMP/x" --device "$DEV"
+bad "import without --model" "needs one FILE, --model M" "$SN" import "$CK" -o "$TMP/x"
+bad "--init and --resume together" "not both" "$SN" train --init "$CK" --resume "$CK" \
+    --data "$DATA"
 bad "predict without images" "at least one image" "$SN" predict --checkpoint "$CK"
 bad "out-of-range number" "--batch 4294967312 is out of range" "$SN" train --model resnet8 \
     --data "$DATA" --batch 4294967312 --device "$DEV"

@@ -47,7 +47,19 @@ def write_cifar(root, per_file=16, classes=10, seed=5):
             for _ in range(per_file):
                 f.write(record(rng.randrange(classes)))
     with open(os.path.join(root, "batches.meta.txt"), "w") as f:
-        f.write("\n".join("class_%d" % k for k in range(classes)) + "\n")
+        # The CIFAR-10 format always names 10 classes; labels use the first `classes`.
+        f.write("\n".join("class_%d" % k for k in range(10)) + "\n")
+
+
+def write_png_folders(root, classes, per_class, size, seed=6):
+    """ROOT/{train,test}/class_K/N.png, RGB, random pixels (the classes only
+    need to exist: the fine-tuning test checks weights, not accuracy)."""
+    for split in ("train", "test"):
+        for k in range(classes):
+            d = os.path.join(root, split, "class_%d" % k)
+            os.makedirs(d, exist_ok=True)
+            for i, px in enumerate(random_images(per_class, 3, size, seed + 97 * k + (split == "test"))):
+                write_png(os.path.join(d, "%d.png" % i), px, size, size, 3)
 
 
 def write_png(path, pixels, width, height, channels):

@@ -251,6 +251,31 @@ def main():
                              "pytorchcv")
     round_trip(tmp, "sharesnet50", sharesnet50(), sharesnet50, 32, ["--size", "32"], "pytorchcv")
 
+    # Fine-tuning an imported checkpoint on 4 classes (PNG folders): a new head, every
+    # other weight as imported (a learning rate of 1e-30 leaves them bit for bit; BN statistics do
+    # move in training), and it predicts.
+    data4 = os.path.join(tmp, "cifar4")
+    u.write_png_folders(data4, 4, 4, 32)
+    run4 = os.path.join(tmp, "finetune")
+    msg = u.run([SN, "train", "--init", ck20, "--data", data4, "--classes", "4", "--epochs", "1",
+                 "--batch", "16", "--lr", "1e-30", "--wd", "0", "--limit-test", "-1", "--out", run4, "--device", DEV])
+    if "new classifier head" not in msg:
+        u.fail("fine-tuning did not report a new head: %s" % msg[:300])
+    ft = os.path.join(tmp, "finetune.safetensors")
+    u.run([SN, "export", os.path.join(run4, "checkpoint.safetensors"), "--format", "torch", "-o", ft,
+           "--device", DEV])
+    before, _ = u.read_safetensors(src20)
+    after, _ = u.read_safetensors(ft)
+    if after["output.weight"][1] != [4, 64]:
+        u.fail("fine-tuned head has shape %s" % after["output.weight"][1])
+    for k, (_, shape, values) in before.items():
+        if k.endswith(".weight") and "conv" in k and not (after[k][2] == values).all():
+            u.fail("fine-tuning at lr 1e-30 changed %s" % k)
+    _, pngs = images(tmp, "ft", 32, 1)
+    if len(u.predict_json(SN, os.path.join(run4, "checkpoint.safetensors"), pngs, DEV)[0]) != 4:
+        u.fail("fine-tuned model does not predict 4 classes")
+    print("ok   train --init (fine-tuning): new 4-class head, imported conv weights kept, predicts")
+
     # pytorchcv repeats a shared weight under every key: they must agree.
     tensors, meta = u.read_safetensors(src20)
     key = "features.stage2.unit3.body.conv2.conv.weight"
