@@ -18,12 +18,15 @@ packages=(build-essential meson ninja-build pkg-config python3
           libclblast-dev libpng-dev zlib1g-dev libjansson-dev libcriterion-dev
           dataset-fashion-mnist gnuplot-nox
           libprotobuf-c-dev protobuf-c-compiler libonnx-dev
-          python3-torch python3-torchvision python3-onnx nodejs npm)
+          python3-torch python3-torchvision python3-onnx)
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# npm (test mode: onnxruntime for the ONNX test). Only when the command is
+# missing: NodeSource's nodejs provides npm itself and conflicts with Debian's.
+command -v npm >/dev/null 2>&1 || missing+=(nodejs npm)
 if ((${#missing[@]})); then
   as_root=()
   [ "$(id -u)" -eq 0 ] || as_root=(sudo)
