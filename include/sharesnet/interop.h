@@ -46,8 +46,8 @@ sn_status sn_sharing_map_check(const sn_graph *g, const char *json, const char *
 
 /* Write the model (eval mode: BN with running statistics) as an ONNX file at
  * `path`, atomically; `state` (may be NULL) supplies the normalisation and
- * class names for metadata_props. SN_ERR_UNSUPPORTED when the library was
- * built without protobuf-c. */
+ * class names for metadata_props. Errors name the file or the tensor
+ * (SN_ERR_IO, SN_ERR_OUT_OF_MEMORY, device errors reading the weights). */
 sn_status sn_export_onnx(sn_model *m, const sn_train_state *state, const char *path);
 
 typedef enum sn_torch_names {

@@ -95,9 +95,11 @@ static void add_shortcut_a(exporter *e, const sn_layer_spec *L)
     add_i64(e, names[2], axes, 2);
     add_i64(e, names[3], steps, 2);
     add_i64(e, names[4], pads, 8);
+    char slice[128];
+    snprintf(slice, sizeof slice, "%s.slice", L->name);
     snprintf(sliced, sizeof sliced, "%s.subsampled", L->name);
     const char *slice_in[5] = {e->act[L->in], names[0], names[1], names[2], names[3]};
-    add_node(e, "Slice", names[3], slice_in, 5, sliced, NULL, 0);
+    add_node(e, "Slice", slice, slice_in, 5, sliced, NULL, 0);
     const char *pad_in[2] = {sliced, names[4]};
     add_node(e, "Pad", L->name, pad_in, 2, e->act[L->out], NULL, 0);
 }

@@ -78,8 +78,7 @@ def compare(name, onnx_path, checkpoint, channels, size, tmp, count=3):
           "(max |logit| %.2f)" % (name, count, classes, diff, scale))
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="sn_onnx_")
+def main(tmp):
     data = os.path.join(tmp, "cifar")
     u.write_cifar(data)
     # The data is 3x32x32, so ShaResNet-50 runs at a small input (its 3x3
@@ -119,4 +118,7 @@ def main():
     print("all passed")
 
 
-main()
+# Removed on success and on failure (u.fail exits through SystemExit): the
+# ResNet-50 files are ~100 MB each.
+with tempfile.TemporaryDirectory(prefix="sn_onnx_") as tmp:
+    main(tmp)

@@ -240,8 +240,7 @@ def round_trip(tmp, name, model, make, size, graph_opts, names):
     return src, ck
 
 
-def main():
-    tmp = tempfile.mkdtemp(prefix="sn_torch_")
+def main(tmp):
     tv = ["--size", "64", "--stem", "imagenet"]
     round_trip(tmp, "resnet18", torchvision.models.resnet18(num_classes=10),
                lambda: torchvision.models.resnet18(num_classes=10), 64, tv, "torchvision")
@@ -311,4 +310,7 @@ def main():
     print("all passed")
 
 
-main()
+# Removed on success and on failure (u.fail exits through SystemExit): the
+# ResNet-50 files are ~100 MB each.
+with tempfile.TemporaryDirectory(prefix="sn_torch_") as tmp:
+    main(tmp)
