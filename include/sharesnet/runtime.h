@@ -68,6 +68,13 @@ typedef struct sn_context_options {
     const char *cache_dir;      /* NULL: $SN_CACHE_DIR, $XDG_CACHE_HOME/sharesnet, ~/.cache/sharesnet */
     int use_cache;              /* -1: on unless $SN_CACHE=0; 0 off; 1 on */
     int profiling;              /* 1: queue with profiling (for benchmarks) */
+    /* 1: never compile OpenCL C at run time, as on a device that cannot
+     * (FPGAs): the program must come from kernel_binary or the cache, and
+     * every op runs from the library's own program (CLBlast, which compiles
+     * its kernels at run time, is never called). 0: the same applies when
+     * $SN_NO_RUNTIME_COMPILE=1, the device is an accelerator or the program
+     * is an offline binary. */
+    int no_runtime_compile;
 } sn_context_options;
 
 void sn_context_options_default(sn_context_options *opts);
@@ -87,13 +94,32 @@ void sn_context_free(sn_context *ctx);
 const sn_device_info *sn_context_device(const sn_context *ctx);
 sn_program_origin sn_context_program_origin(const sn_context *ctx);
 double sn_context_program_seconds(const sn_context *ctx); /* build or load time */
+/* 1 when the context may compile OpenCL C at run time (and so use CLBlast);
+ * 0 on accelerators, with an offline binary or no_runtime_compile. */
+int sn_context_runtime_compile(const sn_context *ctx);
 
 /* Wait until every command enqueued on the context has finished. */
 sn_status sn_context_finish(sn_context *ctx);
 
 /* Build the library's program for the selected device and write it to
- * `path` as an offline binary, loadable later with SN_KERNEL_BINARY. */
+ * `path` as an offline binary, loadable later with SN_KERNEL_BINARY. The
+ * file holds a header (magic with the format version, the device key:
+ * platform, device, driver, source hash and build options; the payload
+ * size) and a checksum: a truncated, corrupt or foreign file is refused
+ * before any byte reaches the driver. */
 sn_status sn_compile_kernels(const char *device_selector, const char *path);
+
+/* Write the library's OpenCL C program for the selected device to `path`,
+ * its build options (tile sizes of the device parameter table) defined at
+ * the top: the input of a vendor's offline compiler (FPGAs). */
+sn_status sn_kernel_source_write(const char *device_selector, const char *path);
+
+/* Wrap a binary built by a vendor's offline compiler from that source into
+ * our offline binary format for the selected device (its key, the payload
+ * size and checksum recorded), loadable with SN_KERNEL_BINARY. Only the
+ * driver can tell whether the payload itself is valid. */
+sn_status sn_wrap_kernels(const char *device_selector, const char *vendor_path,
+                          const char *path);
 
 /* ---- Memory accounting ------------------------------------------------- */
 

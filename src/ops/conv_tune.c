@@ -21,27 +21,30 @@
 
 /* The algorithm without tuning, per device class and pass. GPUs: CLBlast's
  * tuned SGEMM; CPUs: the direct kernels (no im2col traffic). Entries that do
- * not support a shape fall back to GEMM. Winograd (3x3 stride 1 only) is
- * never the default: timing picks it where it wins. */
+ * not support a shape (CLBlast where nothing may compile at run time) fall
+ * back to GEMM, our own kernel. Winograd (3x3 stride 1 only) is never the
+ * default: timing picks it where it wins. */
 static const sn_conv_algo default_algo[][3] = {
     /*                       forward             backward data       backward weights */
-    [SN_DEVICE_GPU] = {SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM},
+    [SN_DEVICE_GPU] = {SN_CONV_ALGO_CLBLAST, SN_CONV_ALGO_CLBLAST, SN_CONV_ALGO_CLBLAST},
     [SN_DEVICE_CPU] = {SN_CONV_ALGO_DIRECT, SN_CONV_ALGO_DIRECT, SN_CONV_ALGO_DIRECT},
     [SN_DEVICE_ACCELERATOR] = {SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM},
     [SN_DEVICE_OTHER] = {SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM},
 };
 
 #define TIMED_RUNS 3           /* after one warm-up; the median counts */
-/* Version in the tuning file's first line: v2 lists one time per algorithm
- * of gemm, direct, winograd. A file of another version never matches the
+/* Version in the tuning file's first line: v3 lists one time per algorithm
+ * of gemm, direct, winograd, clblast (v2: the first three, "gemm" then
+ * meaning CLBlast). A file of another version never matches the
  * header, so it is ignored and rewritten (its shapes retuned). */
-#define SN_TUNE_FORMAT_VERSION "2"
+#define SN_TUNE_FORMAT_VERSION "3"
 #define MAX_FILE_BYTES (1 << 20)
 #define MAX_LINE 512
 #define MAX_DIM (1 << 24)      /* sanity bound on a shape read from a file */
 #define MAX_MS 1e9
 
-static const char *const algo_names[SN_CONV_ALGO_COUNT] = {"gemm", "direct", "winograd"};
+static const char *const algo_names[SN_CONV_ALGO_COUNT] = {"gemm", "direct", "winograd",
+                                                             "clblast"};
 static const char *const pass_names[3] = {"forward", "backward_data", "backward_weights"};
 
 const char *sn_conv_algo_name(sn_conv_algo algo)
@@ -88,6 +91,8 @@ static int supported(sn_context *ctx, sn_conv_algo algo, sn_conv_pass pass,
 {
     if (algo == SN_CONV_ALGO_GEMM)
         return 1;
+    if (algo == SN_CONV_ALGO_CLBLAST)
+        return ctx->runtime_compile;
     if (algo == SN_CONV_ALGO_WINOGRAD)
         return sn_conv_winograd_supported(ctx, pass, s->N, s->C, s->H, s->W, s->OC, s->K,
                                           s->stride, s->pad);
@@ -140,7 +145,7 @@ static int same_device(const sn_device_info *a, const sn_device_info *b)
 static void device_key(sn_context *ctx, const char *dir, char *header, size_t header_size,
                        char *path, size_t path_size)
 {
-    char options[256], key[4096];
+    char options[1024], key[4096];
     sn_program_options(ctx, options, sizeof options);
     sn_program_key(ctx, options, key, sizeof key);
     size_t used = (size_t)snprintf(header, header_size,

@@ -16,8 +16,29 @@ typedef struct sn_kernel_entry {
     cl_kernel kernel;
 } sn_kernel_entry;
 
+/* ---- device parameters (device_params.c) ---- */
+/* Tile sizes and vector widths of the kernels for one device: the one
+ * table the kernels' -D options and the host's launch sizes both read. */
+typedef struct sn_device_params {
+    const char *name;                              /* row of the table, for messages */
+    int convd_v, convd_pa, convd_pb, convd_pbw;    /* conv_direct.cl */
+    int wino_v, wino_pa, wino_ob, wino_pb, wino_wc, wino_wo; /* conv_winograd.cl */
+    int gemm_local, gemm_tm, gemm_tn, gemm_wm, gemm_wn, gemm_tk; /* gemm.cl ... */
+    int gemm_dm, gemm_dn; /* ... its A x B^T dot-product tiles (gemm_local 0) */
+} sn_device_params;
+
+/* The table's row for this device (first match of class and vendor). */
+void sn_device_params_for(const sn_device_info *info, sn_device_params *out);
+/* The -D options that hand `p` to the kernels. */
+void sn_device_params_options(const sn_device_params *p, char *out, size_t size);
+
 struct sn_context {
     sn_device_info info;
+    sn_device_params params; /* kernel tile sizes (device_params.c) */
+    /* 0: nothing may compile OpenCL C at run time (accelerators, offline
+     * binaries, sn_context_options.no_runtime_compile): every op runs from
+     * the library's own program and CLBlast is never called. */
+    int runtime_compile;
     cl_platform_id platform;
     cl_device_id device;
     cl_context cl;
@@ -36,6 +57,9 @@ struct sn_context {
     /* Scratch buffer shared by ops (one op runs at a time on the queue). */
     cl_mem workspace;
     size_t workspace_bytes;
+    /* CLBlast's temporary buffer (used while an op also holds the workspace). */
+    cl_mem gemm_temp;
+    size_t gemm_temp_bytes;
 
     /* Kernel profile being recorded (profile.c); NULL when not recording. */
     struct sn_profile *profile;
@@ -45,6 +69,9 @@ struct sn_context {
 /* Resolve a selector to OpenCL handles and the filled info. */
 sn_status sn_device_open(const char *selector, sn_device_info *info,
                          cl_platform_id *platform, cl_device_id *device);
+/* 1 when `needle` occurs in `haystack`, ignoring case ("" always does). */
+int sn_contains_nocase(const char *haystack, const char *needle);
+
 
 /* ---- program (program.c) ---- */
 /* Build options of the library program for this context's device. */
@@ -67,6 +94,9 @@ void sn_cache_dir(const sn_context_options *opts, char *dir, size_t size);
  * device/source (message says which). Caller frees *binary. */
 sn_status sn_program_binary_read(const char *path, const char *expected_key,
                                  unsigned char **binary, size_t *size);
+/* The whole of a file into *data (caller frees); `what` names it in messages. */
+sn_status sn_file_read_all(const char *path, const char *what, unsigned char **data,
+                           size_t *size);
 /* Write atomically (temp file + rename). */
 sn_status sn_program_binary_write(const char *path, const char *key,
                                   const unsigned char *binary, size_t size);
@@ -94,6 +124,9 @@ void sn_buffer_release(sn_context *ctx, cl_mem buffer, size_t bytes,
 /* Scratch of at least `bytes` bytes, grown on demand, valid until the next
  * call. Ops use it for temporaries such as im2col columns. */
 sn_status sn_workspace(sn_context *ctx, size_t bytes, cl_mem *out);
+/* Scratch of at least `bytes` bytes for CLBlast's temporaries, accounted as
+ * workspace, grown on demand, valid until the next call. */
+sn_status sn_gemm_temp(sn_context *ctx, size_t bytes, cl_mem *out);
 
 /* ---- kernels (context.c) ---- */
 sn_status sn_kernel_get(sn_context *ctx, const char *name, cl_kernel *out);

@@ -710,7 +710,7 @@ Test(model, sharesnet20_matches_reference, .timeout = 120)
  * takes its 3x3 stride-1 convolutions, the others fall back to GEMM). */
 Test(model, sharesnet20_matches_reference_under_every_conv_algorithm, .timeout = 300)
 {
-    const char *const algos[] = {"gemm", "direct", "winograd"};
+    const char *const algos[] = {"gemm", "direct", "winograd", "clblast"};
     for (size_t i = 0; i < sizeof algos / sizeof algos[0]; i++) {
         cr_log_info("SN_CONV_ALGO=%s", algos[i]);
         cr_assert_eq(setenv("SN_CONV_ALGO", algos[i], 1), 0);
