@@ -558,7 +558,8 @@ static sn_status scratch_run(void *user, sn_conv_algo algo)
 static sn_status measure(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *s,
                          const int *supported_algo, double *ms, sn_status *status)
 {
-    const size_t peak = ctx->mem.peak, workspace_bytes = ctx->workspace_bytes;
+    const size_t peak = ctx->mem.peak, workspace_bytes = ctx->workspace_bytes,
+                 gemm_temp_bytes = ctx->gemm_temp_bytes;
     conv_scratch sc;
     sn_status st = scratch_create(ctx, pass, s, &sc);
     sn_status first_failure = st;
@@ -580,13 +581,20 @@ static sn_status measure(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape
         sn_context_finish(ctx);
         scratch_free(&sc);
     }
-    /* A losing candidate may have grown the shared workspace: give it back,
-     * the next op allocates what the winner needs. */
+    /* A losing candidate may have grown the shared workspace (or CLBlast's
+     * temporary buffer): give it back, the next op allocates what the
+     * winner needs. */
     if (ctx->workspace_bytes > workspace_bytes) {
         sn_context_finish(ctx);
         sn_buffer_release(ctx, ctx->workspace, ctx->workspace_bytes, SN_MEM_WORKSPACE);
         ctx->workspace = NULL;
         ctx->workspace_bytes = 0;
+    }
+    if (ctx->gemm_temp_bytes > gemm_temp_bytes) {
+        sn_context_finish(ctx);
+        sn_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes, SN_MEM_WORKSPACE);
+        ctx->gemm_temp = NULL;
+        ctx->gemm_temp_bytes = 0;
     }
     ctx->mem.peak = peak > ctx->mem.total ? peak : ctx->mem.total;
     return ran ? SN_OK : first_failure;

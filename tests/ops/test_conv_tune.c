@@ -115,7 +115,7 @@ Test(conv_tune, first_choice_times_candidates_and_writes_the_file)
               cache_dir);
     cr_assert(strstr(path, ".tune"));
     cr_assert(strstr(header, "source="), "header names the kernel source hash: %s", header);
-    cr_assert(!strncmp(header, "# sharesnet conv tuning v2 ", 27), "format v2: %s", header);
+    cr_assert(!strncmp(header, "# sharesnet conv tuning v3 ", 27), "format v3: %s", header);
     cr_assert_eq(access(path, F_OK), -1, "no tuning file before tuning");
 
     cr_assert_eq(sn_conv_tune_timings(), 0);
@@ -182,9 +182,9 @@ Test(conv_tune, the_file_decides_even_against_the_clock)
     char path[4200], header[4400], l1[256], l2[256], l3[256], text[8192];
     sn_conv_tune_path(ctx, path, sizeof path);
     sn_conv_tune_header(ctx, header, sizeof header);
-    decision_line(l1, sizeof l1, "forward 2 4 9 9 6 3 1 1 gemm 1.5000 9.0000 7.0000");
-    decision_line(l2, sizeof l2, "backward_data 2 4 9 9 6 3 1 1 direct 9.0000 1.2500 -");
-    decision_line(l3, sizeof l3, "backward_weights 2 4 9 9 6 3 1 1 winograd 3.0 2.0 0.5");
+    decision_line(l1, sizeof l1, "forward 2 4 9 9 6 3 1 1 gemm 1.5000 9.0000 7.0000 -");
+    decision_line(l2, sizeof l2, "backward_data 2 4 9 9 6 3 1 1 direct 9.0000 1.2500 - 8.0");
+    decision_line(l3, sizeof l3, "backward_weights 2 4 9 9 6 3 1 1 winograd 3.0 2.0 0.5 -");
     snprintf(text, sizeof text, "%s\n# comment\n%s\n%s\n%s", header, l1, l2, l3);
     write_text(path, text, strlen(text));
 
@@ -212,22 +212,22 @@ Test(conv_tune, corrupt_and_truncated_files_are_ignored_and_rewritten)
     char path[4200], header[4400], good[256], text[16384];
     sn_conv_tune_path(ctx, path, sizeof path);
     sn_conv_tune_header(ctx, header, sizeof header);
-    decision_line(good, sizeof good, "forward 2 4 9 9 6 3 1 1 gemm 1.0000 2.0000 3.0000");
+    decision_line(good, sizeof good, "forward 2 4 9 9 6 3 1 1 gemm 1.0000 2.0000 3.0000 -");
     char flipped[256];
     snprintf(flipped, sizeof flipped, "%s", good);
     flipped[0] = 'F'; /* checksum no longer matches */
     char bad_values[256];
-    decision_line(bad_values, sizeof bad_values, "forward 2 4 9 9 6 3 1 1 direct 1.0 - 2.0");
+    decision_line(bad_values, sizeof bad_values, "forward 2 4 9 9 6 3 1 1 direct 1.0 - 2.0 -");
     char negative[256];
-    decision_line(negative, sizeof negative, "forward -2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0");
+    decision_line(negative, sizeof negative, "forward -2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0 -");
     char nan_time[256];
-    decision_line(nan_time, sizeof nan_time, "forward 2 4 9 9 6 3 1 1 gemm nan 2.0 3.0");
+    decision_line(nan_time, sizeof nan_time, "forward 2 4 9 9 6 3 1 1 gemm nan 2.0 3.0 -");
     char unknown[256];
-    decision_line(unknown, sizeof unknown, "forward 2 4 9 9 6 3 1 1 fft 1.0 2.0 3.0");
+    decision_line(unknown, sizeof unknown, "forward 2 4 9 9 6 3 1 1 fft 1.0 2.0 3.0 -");
     char extra[256];
-    decision_line(extra, sizeof extra, "forward 2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0 4.0");
-    char v1_line[256]; /* the v1 format: two times */
-    decision_line(v1_line, sizeof v1_line, "forward 2 4 9 9 6 3 1 1 gemm 1.0 2.0");
+    decision_line(extra, sizeof extra, "forward 2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0 4.0 5.0");
+    char v1_line[256]; /* the v2 format: three times */
+    decision_line(v1_line, sizeof v1_line, "forward 2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0");
 
     /* Every line here is wrong in some way; the last is the good line cut
      * short (no newline). Nothing is used: the shape gets timed. */
@@ -351,7 +351,8 @@ Test(conv_tune, sn_tune_0_uses_the_device_default)
     if (sn_context_device(ctx)->type == SN_DEVICE_CPU)
         cr_assert_eq(a, SN_CONV_ALGO_DIRECT, "CPUs default to the direct kernels");
     else if (sn_context_device(ctx)->type == SN_DEVICE_GPU)
-        cr_assert_eq(a, SN_CONV_ALGO_GEMM, "GPUs default to GEMM");
+        cr_assert_eq(a, ((sn_context_runtime_compile(ctx) ? SN_CONV_ALGO_CLBLAST : SN_CONV_ALGO_GEMM)),
+                     "GPUs default to CLBlast, or our GEMM where nothing may compile");
     cr_assert_eq(sn_conv_tune_timings(), 0);
     char path[4200];
     sn_conv_tune_path(ctx, path, sizeof path);
