@@ -14,7 +14,11 @@
  * instead of 36 per 2x2 output tile and channel pair), comparable across
  * algorithms as 1/time.
  *
- * --algo gemm,direct,winograd times each algorithm (SN_CONV_ALGO set around
+ * Then the linear layers' GEMMs (the classifier heads of ResNet-20 and
+ * ResNet-50: forward, backward data, backward weights, as src/ops/linear.c
+ * calls them) with our SGEMM and CLBlast's, side by side.
+ *
+ * --algo gemm,direct,winograd,clblast times each algorithm (SN_CONV_ALGO set around
  * each run) side by side: their runs are interleaved rep by rep, so a noisy
  * machine slows them alike. "auto" leaves the choice to the library's tuner.
  * An algorithm that does not support a shape (Winograd: 3x3 stride 1 only)
