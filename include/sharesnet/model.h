@@ -116,7 +116,13 @@ sn_tensor *sn_model_activation_grad(sn_model *m, int a);
 /* Device bytes this model holds, per category. */
 typedef struct sn_model_memory {
     size_t params, grads, optimizer, activations, other;
-    size_t param_buffers; /* device buffers holding parameter values */
+    size_t param_buffers; /* parameter tensors (a shared weight is one) */
+    /* Bytes between parameters in each of the three parameter arenas
+     * (values, gradients, momentum: one buffer each), which align every
+     * parameter for the device (less than its base-address alignment per
+     * parameter). The context allocated params + param_padding bytes of
+     * parameters, and as much for gradients and for momentum. */
+    size_t param_padding;
 } sn_model_memory;
 void sn_model_memory_usage(const sn_model *m, sn_model_memory *out);
 

@@ -175,6 +175,9 @@ typedef struct sn_tensor {
     void *buffer;            /* cl_mem */
     sn_mem_category category;
     sn_context *ctx;
+    int view;                /* 1: a region of another tensor's buffer (e.g. a
+                                model's parameter arena): its memory is the
+                                parent's, releasing it frees no accounted bytes */
 } sn_tensor;
 
 /* Allocate an uninitialised tensor. Dimensions must be positive. */

@@ -128,6 +128,16 @@ sn_status sn_workspace(sn_context *ctx, size_t bytes, cl_mem *out);
  * workspace, grown on demand, valid until the next call. */
 sn_status sn_gemm_temp(sn_context *ctx, size_t bytes, cl_mem *out);
 
+/* ---- tensor views (tensor.c) ---- */
+/* Floats a view's offset must be a multiple of (the device's sub-buffer
+ * alignment). */
+size_t sn_view_align_floats(const sn_context *ctx);
+/* `out` = floats [offset, offset + prod(shape)) of `parent` as a tensor of
+ * its own (an OpenCL sub-buffer): kernels see it as any tensor. Release it
+ * before the parent; it frees no accounted memory. */
+sn_status sn_tensor_view(const sn_tensor *parent, size_t offset, int ndim, const int *shape,
+                         sn_tensor *out);
+
 /* ---- kernels (context.c) ---- */
 sn_status sn_kernel_get(sn_context *ctx, const char *name, cl_kernel *out);
 
