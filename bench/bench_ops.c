@@ -18,7 +18,7 @@
  * ResNet-50: forward, backward data, backward weights, as src/ops/linear.c
  * calls them) with our SGEMM and CLBlast's, side by side.
  *
- * --algo gemm,direct,winograd,clblast times each algorithm (SN_CONV_ALGO set around
+ * --algo gemm,direct,winograd,clblast times each algorithm (forced around
  * each run) side by side: their runs are interleaved rep by rep, so a noisy
  * machine slows them alike. "auto" leaves the choice to the library's tuner.
  * An algorithm that does not support a shape (Winograd: 3x3 stride 1 only)
@@ -243,13 +243,11 @@ typedef struct conv_buffers {
     sn_tensor x, w, y, dy, dx, dw;
 } conv_buffers;
 
-/* Select the algorithm of the next runs: index into algo_names. */
-static void use_algo(int algo)
+/* Select the algorithm of the next runs: index into algo_names (0: the
+ * tuner's choice). algo_names after "auto" are sn_conv_algo's order. */
+static void use_algo(sn_context *ctx, int algo)
 {
-    if (algo == 0)
-        unsetenv("SN_CONV_ALGO");
-    else
-        setenv("SN_CONV_ALGO", algo_names[algo], 1);
+    sn_conv_force_algo(ctx, algo - 1);
 }
 
 /* One run of pass p with algorithm `algo` (index into algo_names). */
@@ -258,7 +256,7 @@ typedef sn_status (*run_fn)(sn_context *ctx, void *user, enum pass p, int algo);
 static sn_status run_pass(sn_context *ctx, void *user, enum pass p, int algo)
 {
     conv_buffers *b = user;
-    use_algo(algo);
+    use_algo(ctx, algo);
     switch (p) {
     case FORWARD: return sn_conv2d_forward(ctx, &b->desc, &b->x, &b->w, &b->y);
     case BACKWARD_DATA: return sn_conv2d_backward_data(ctx, &b->desc, &b->dy, &b->w, &b->dx, 0);
@@ -309,7 +307,7 @@ static sn_status time_pass(sn_context *ctx, run_fn run, void *b, enum pass p, co
         r[a].max_ms = m[n - 1];
         r[a].gflops = r[a].median_ms > 0 ? flops / (r[a].median_ms * 1e6) : 0;
     }
-    use_algo(0);
+    use_algo(ctx, 0);
     free(ms);
     return st;
 }
@@ -321,11 +319,11 @@ static sn_status time_pass(sn_context *ctx, run_fn run, void *b, enum pass p, co
 static const char *runs_algo(sn_context *ctx, int algo, enum pass p, int n, const conv_shape *s,
                              int h)
 {
-    use_algo(algo);
+    use_algo(ctx, algo);
     /* enum pass lists the passes in sn_conv_pass's order */
     const sn_conv_algo a = sn_conv_choose(ctx, (sn_conv_pass)p, n, s->c, h, h, s->oc, s->k,
                                           s->stride, s->pad);
-    use_algo(0);
+    use_algo(ctx, 0);
     return sn_conv_algo_name(a);
 }
 

@@ -75,6 +75,14 @@ typedef struct sn_context_options {
      * $SN_NO_RUNTIME_COMPILE=1, the device is an accelerator or the program
      * is an offline binary. */
     int no_runtime_compile;
+    /* Convolution algorithm: NULL reads $SN_CONV_ALGO once, here; "" or
+     * "auto": the tuner's choice; "gemm", "direct", "winograd" or "clblast"
+     * forces it wherever it supports the shape (our GEMM elsewhere).
+     * Anything else fails sn_context_create. */
+    const char *conv_algo;
+    /* 1: time the candidates of a new conv shape (the default); 0: use the
+     * device-class default without timing; -1: $SN_TUNE decides ("0": off). */
+    int tune;
 } sn_context_options;
 
 void sn_context_options_default(sn_context_options *opts);

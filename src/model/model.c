@@ -282,6 +282,8 @@ sn_status sn_model_create(sn_context *ctx, const sn_graph *graph, int batch, uin
         return sn_fail(SN_ERR_OUT_OF_MEMORY, "model %s: out of host memory", graph->model);
     m->ctx = ctx;
     m->batch = batch;
+    if (ctx->tune_batch < batch) /* conv decisions are made for the full batch */
+        ctx->tune_batch = batch;
     sn_status st = copy_graph(&m->graph, graph);
     const sn_graph *g = &m->graph;
     if (st == SN_OK) {

@@ -43,8 +43,8 @@ static const sn_conv_algo default_algo[][3] = {
 #define MAX_DIM (1 << 24)      /* sanity bound on a shape read from a file */
 #define MAX_MS 1e9
 
-static const char *const algo_names[SN_CONV_ALGO_COUNT] = {"gemm", "direct", "winograd",
-                                                             "clblast"};
+static const char *const algo_names[SN_CONV_ALGO_COUNT] = SN_CONV_ALGO_NAMES;
+_Static_assert(SN_CONV_ALGO_COUNT == SN_CONV_ALGO_NAME_COUNT, "one name per algorithm");
 static const char *const pass_names[3] = {"forward", "backward_data", "backward_weights"};
 
 const char *sn_conv_algo_name(sn_conv_algo algo)
@@ -696,12 +696,6 @@ sn_status sn_conv_tune(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *
     return st;
 }
 
-static int env_is(const char *name, const char *value)
-{
-    const char *v = getenv(name);
-    return v && !strcmp(v, value);
-}
-
 sn_conv_algo sn_conv_choose(sn_context *ctx, sn_conv_pass pass, int N, int C, int H, int W,
                             int OC, int K, int stride, int pad)
 {
@@ -711,19 +705,21 @@ sn_conv_algo sn_conv_choose(sn_context *ctx, sn_conv_pass pass, int N, int C, in
     if (forced_ctx == ctx && forced_algo >= 0)
         return supported(ctx, (sn_conv_algo)forced_algo, pass, &s) ? (sn_conv_algo)forced_algo
                                                                    : SN_CONV_ALGO_GEMM;
-    const char *env = getenv("SN_CONV_ALGO");
-    if (env && *env) {
-        int algo = parse_name(env, algo_names, SN_CONV_ALGO_COUNT);
-        if (algo >= 0) /* anything else ("auto", a typo) leaves the choice to the tuner */
-            return supported(ctx, (sn_conv_algo)algo, pass, &s) ? (sn_conv_algo)algo
-                                                               : SN_CONV_ALGO_GEMM;
-    }
-    if (env_is("SN_TUNE", "0"))
+    if (ctx->conv_algo >= 0) /* the context's option (or SN_CONV_ALGO at its creation) */
+        return supported(ctx, (sn_conv_algo)ctx->conv_algo, pass, &s)
+                   ? (sn_conv_algo)ctx->conv_algo
+                   : SN_CONV_ALGO_GEMM;
+    if (!ctx->tune)
         return sn_conv_default_algo(ctx, pass, &s);
 
+    /* A smaller batch than the context's largest (a partial last batch, a
+     * smaller eval batch) takes that batch's decision: no retuning. */
+    sn_conv_shape decide_for = s;
+    if (ctx->tune_batch > N)
+        decide_for.N = ctx->tune_batch;
     sn_conv_tune_result r;
     pthread_mutex_lock(&table_lock);
-    sn_status st = decide(ctx, pass, &s, 0, 0, &r);
+    sn_status st = decide(ctx, pass, &decide_for, 0, 0, &r);
     pthread_mutex_unlock(&table_lock);
     if (st != SN_OK) /* the op goes on with r.algo (the default on failure) */
         sn_clear_error();

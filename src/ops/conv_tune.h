@@ -4,11 +4,15 @@
  * sn_conv_choose() decides, in this order:
  *   1. an algorithm forced for this context on this thread
  *      (sn_conv_force_algo: the tuner itself, tests, benchmarks);
- *   2. SN_CONV_ALGO=gemm|direct|winograd|clblast (unset, empty or "auto": no
- *      override);
- *   3. SN_TUNE=0: the device-class default (no timing, no file);
+ *   2. the context's conv_algo option (sn_context_options.conv_algo, else
+ *      SN_CONV_ALGO as it was when the context was created): gemm, direct,
+ *      winograd or clblast forces it; an unknown name fails context creation;
+ *   3. the context's tune option 0 (or SN_TUNE=0 at its creation): the
+ *      device-class default (no timing, no file);
  *   4. a decision remembered in this process, else one read from the
- *      tuning file, else one measured now: every supported algorithm runs
+ *      tuning file, else one measured now (for the context's largest model
+ *      batch when the call's batch is smaller, so a partial last batch or a
+ *      smaller eval batch never retunes): every supported algorithm runs
  *      on scratch tensors of the shape (random data; one warm-up, then the
  *      median of 3 runs, the queue drained around each) and the fastest
  *      wins. Measured decisions are written to the tuning file.

@@ -26,6 +26,29 @@ void sn_context_options_default(sn_context_options *opts)
 {
     memset(opts, 0, sizeof *opts);
     opts->use_cache = -1;
+    opts->tune = -1;
+}
+
+/* ctx->conv_algo and ctx->tune from the options or, where they defer, the
+ * environment (read here once, not at every op). */
+static sn_status conv_options(sn_context *ctx, const sn_context_options *opts)
+{
+    const char *algo = opts->conv_algo ? opts->conv_algo : getenv("SN_CONV_ALGO");
+    static const char *const names[] = SN_CONV_ALGO_NAMES;
+    ctx->conv_algo = -1;
+    if (algo && *algo && strcmp(algo, "auto") != 0) {
+        for (int a = 0; a < SN_CONV_ALGO_NAME_COUNT; a++)
+            if (!strcmp(algo, names[a]))
+                ctx->conv_algo = a;
+        if (ctx->conv_algo < 0)
+            return sn_fail(SN_ERR_INVALID_ARG,
+                           "%sconv algorithm '%s' is not one of auto, gemm, direct, winograd, "
+                           "clblast",
+                           opts->conv_algo ? "" : "SN_CONV_ALGO: ", algo);
+    }
+    const char *tune = getenv("SN_TUNE");
+    ctx->tune = opts->tune >= 0 ? opts->tune != 0 : !(tune && !strcmp(tune, "0"));
+    return SN_OK;
 }
 
 /* What a new context does about its program. */
@@ -48,7 +71,10 @@ static sn_status context_create(const sn_context_options *opts, enum program_mod
     if (!ctx)
         return sn_fail(SN_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
     ctx->offline_build = mode == PROGRAM_COMPILE;
-    sn_status st = sn_device_open(opts->device, &ctx->info, &ctx->platform, &ctx->device);
+    sn_status st = conv_options(ctx, opts);
+    if (st != SN_OK)
+        goto fail;
+    st = sn_device_open(opts->device, &ctx->info, &ctx->platform, &ctx->device);
     if (st != SN_OK)
         goto fail;
     sn_device_params_for(&ctx->info, &ctx->params);

@@ -16,6 +16,11 @@ typedef struct sn_kernel_entry {
     cl_kernel kernel;
 } sn_kernel_entry;
 
+/* Names of the convolution algorithms, in the order of sn_conv_algo
+ * (ops/conv_algo.h): what SN_CONV_ALGO and the tuning file say. */
+#define SN_CONV_ALGO_NAMES {"gemm", "direct", "winograd", "clblast"}
+#define SN_CONV_ALGO_NAME_COUNT 4
+
 /* ---- device parameters (device_params.c) ---- */
 /* Tile sizes and vector widths of the kernels for one device: the one
  * table the kernels' -D options and the host's launch sizes both read. */
@@ -39,6 +44,13 @@ struct sn_context {
      * binaries, sn_context_options.no_runtime_compile): every op runs from
      * the library's own program and CLBlast is never called. */
     int runtime_compile;
+    /* Convolution algorithm options, read once at creation (ops/conv_tune.c
+     * applies them): conv_algo is an index into SN_CONV_ALGO_NAMES or -1
+     * for the tuner's choice; tune 0 uses the device defaults untimed.
+     * tune_batch: the largest batch a model on this context runs (set by
+     * sn_model_create); decisions for smaller batches (a partial last batch,
+     * a smaller eval batch) are those of this batch, so they never retune. */
+    int conv_algo, tune, tune_batch;
     cl_platform_id platform;
     cl_device_id device;
     cl_context cl;

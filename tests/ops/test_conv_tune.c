@@ -300,15 +300,30 @@ Test(conv_tune, a_file_for_another_key_is_not_used)
     sn_context_free(ctx);
 }
 
+/* A context created under SN_CONV_ALGO=algo (the variable is read once,
+ * at creation). */
+static sn_context *context_with_algo(const char *algo)
+{
+    cr_assert_eq(setenv("SN_CONV_ALGO", algo, 1), 0);
+    sn_context *ctx = op_test_context();
+    unsetenv("SN_CONV_ALGO");
+    return ctx;
+}
+
 Test(conv_tune, sn_conv_algo_forces_an_algorithm)
 {
-    sn_context *ctx = op_test_context();
+    sn_context *ctx = context_with_algo("gemm");
     need_both(ctx, SN_CONV_FORWARD, &shape_a);
-    setenv("SN_CONV_ALGO", "gemm", 1);
     cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_GEMM);
     setenv("SN_CONV_ALGO", "direct", 1);
+    cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_GEMM,
+                 "the context read the variable once, when it was created");
+    unsetenv("SN_CONV_ALGO");
+    sn_context_free(ctx);
+    ctx = context_with_algo("direct");
     cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_DIRECT);
-    setenv("SN_CONV_ALGO", "winograd", 1);
+    sn_context_free(ctx);
+    ctx = context_with_algo("winograd");
     cr_assert(winograd_supports(ctx, SN_CONV_FORWARD, &shape_a));
     cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_WINOGRAD);
     /* stride 2: Winograd declines, GEMM runs */
@@ -318,19 +333,30 @@ Test(conv_tune, sn_conv_algo_forces_an_algorithm)
     char path[4200];
     sn_conv_tune_path(ctx, path, sizeof path);
     cr_assert_eq(access(path, F_OK), -1, "nothing written");
+    sn_context_free(ctx);
 
     /* A shape direct does not support falls back to GEMM. */
+    ctx = context_with_algo("direct");
     const sn_conv_shape huge = {1, 1 << 14, 1 << 10, 1 << 10, 1 << 14, 3, 1, 1};
     if (!sn_conv_algo_supported(ctx, SN_CONV_ALGO_DIRECT, SN_CONV_FORWARD, huge.N, huge.C, huge.H,
                                 huge.W, huge.OC, huge.K, huge.stride, huge.pad))
         cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &huge), SN_CONV_ALGO_GEMM);
+    sn_context_free(ctx);
 
-    /* "auto" (or anything unknown) leaves it to the tuner. */
-    setenv("SN_CONV_ALGO", "auto", 1);
-    choose(ctx, SN_CONV_FORWARD, &shape_a);
-    cr_assert_eq(sn_conv_tune_timings(), 1);
+    /* A name that is no algorithm is refused when the context is made. */
+    cr_assert_eq(setenv("SN_CONV_ALGO", "fast", 1), 0);
+    sn_context_options o;
+    sn_context_options_default(&o);
+    o.device = getenv("SN_TEST_DEVICE") && *getenv("SN_TEST_DEVICE") ? getenv("SN_TEST_DEVICE")
+                                                                      : "cpu";
+    cr_assert_eq(sn_context_create(&o, &ctx), SN_ERR_INVALID_ARG);
+    cr_assert(strstr(sn_last_error(), "'fast'"), "%s", sn_last_error());
     unsetenv("SN_CONV_ALGO");
 
+    /* "auto" leaves it to the tuner. */
+    ctx = context_with_algo("auto");
+    choose(ctx, SN_CONV_FORWARD, &shape_a);
+    cr_assert_eq(sn_conv_tune_timings(), 1);
     /* Forcing through the internal override, and restoring it. */
     cr_assert_eq(sn_conv_force_algo(ctx, SN_CONV_ALGO_DIRECT), -1);
     cr_assert_eq(choose(ctx, SN_CONV_BACKWARD_DATA, &shape_b), SN_CONV_ALGO_DIRECT);
@@ -447,5 +473,22 @@ Test(conv_tune, ops_agree_under_every_algorithm)
     sn_tensor_release(&tx);
     sn_tensor_release(&tw);
     sn_tensor_release(&ty);
+    sn_context_free(ctx);
+}
+
+/* A batch smaller than the largest one a model on the context runs (the
+ * last partial batch of an epoch) takes the full batch's decision: it is
+ * never timed again. */
+Test(conv_tune, a_partial_batch_reuses_the_full_batch_decision)
+{
+    sn_context *ctx = op_test_context();
+    need_both(ctx, SN_CONV_FORWARD, &shape_a);
+    ctx->tune_batch = shape_a.N;
+    const sn_conv_algo full = choose(ctx, SN_CONV_FORWARD, &shape_a);
+    cr_assert_eq(sn_conv_tune_timings(), 1);
+    sn_conv_shape partial = shape_a;
+    partial.N = 1;
+    cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &partial), full);
+    cr_assert_eq(sn_conv_tune_timings(), 1, "no retuning for the partial batch");
     sn_context_free(ctx);
 }
