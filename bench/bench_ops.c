@@ -14,7 +14,11 @@
  * instead of 36 per 2x2 output tile and channel pair), comparable across
  * algorithms as 1/time.
  *
- * --algo gemm,direct,winograd times each algorithm (SN_CONV_ALGO set around
+ * Then the linear layers' GEMMs (the classifier heads of ResNet-20 and
+ * ResNet-50: forward, backward data, backward weights, as src/ops/linear.c
+ * calls them) with our SGEMM and CLBlast's, side by side.
+ *
+ * --algo gemm,direct,winograd,clblast times each algorithm (forced around
  * each run) side by side: their runs are interleaved rep by rep, so a noisy
  * machine slows them alike. "auto" leaves the choice to the library's tuner.
  * An algorithm that does not support a shape (Winograd: 3x3 stride 1 only)
@@ -38,6 +42,7 @@
 #include "sharesnet/ops.h"
 #include "cli/bench.h" /* bench_ops_main: also `sharesnet bench ops` */
 #include "ops/conv_tune.h" /* which algorithm a forced or tuned run takes */
+#include "ops/gemm.h"      /* the linear layers' GEMMs, ours and CLBlast's */
 
 static const char usage[] =
     "usage: sharesnet-bench-ops [options]   (or: sharesnet bench ops [options])\n"
@@ -54,7 +59,7 @@ static const char usage[] =
     "  --batch B                   batch for every shape (default 128 for ResNet-20,\n"
     "                              8 for ResNet-50; --quick: 4 and 2)\n"
     "  --quick                     a few small shapes (CI smoke run, seconds)\n"
-    "  --algo LIST                 comma-separated gemm, direct, winograd, auto\n"
+    "  --algo LIST                 comma-separated gemm, direct, winograd, clblast, auto\n"
     "                              (default auto): algorithms timed side by side, runs\n"
     "                              interleaved; GFLOP/s counts the direct convolution's\n"
     "                              operations for every algorithm (Winograd: effective)\n"
@@ -102,8 +107,9 @@ static const conv_shape shapes[] = {
 enum pass { FORWARD, BACKWARD_DATA, BACKWARD_WEIGHTS, N_PASSES };
 static const char *const pass_names[N_PASSES] = {"forward", "backward_data", "backward_weights"};
 
-#define MAX_ALGOS 4
-static const char *const algo_names[MAX_ALGOS] = {"auto", "gemm", "direct", "winograd"};
+#define MAX_ALGOS 5
+static const char *const algo_names[MAX_ALGOS] = {"auto", "gemm", "direct", "winograd",
+                                                  "clblast"};
 
 typedef struct options {
     const char *device, *csv;
@@ -186,8 +192,8 @@ static int parse_args(int argc, char **argv, options *o)
                 while (j < MAX_ALGOS && strcmp(tok, algo_names[j]))
                     j++;
                 if (j == MAX_ALGOS || o->n_algos == MAX_ALGOS) {
-                    fprintf(stderr, "sharesnet-bench-ops: --algo takes up to 4 of gemm, "
-                                    "direct, winograd, auto (comma-separated)\n");
+                    fprintf(stderr, "sharesnet-bench-ops: --algo takes up to 5 of gemm, "
+                                    "direct, winograd, clblast, auto (comma-separated)\n");
                     bad = 1;
                 } else
                     o->algos[o->n_algos++] = j;
@@ -237,17 +243,20 @@ typedef struct conv_buffers {
     sn_tensor x, w, y, dy, dx, dw;
 } conv_buffers;
 
-/* Select the algorithm of the next runs: index into algo_names. */
-static void use_algo(int algo)
+/* Select the algorithm of the next runs: index into algo_names (0: the
+ * tuner's choice). algo_names after "auto" are sn_conv_algo's order. */
+static void use_algo(sn_context *ctx, int algo)
 {
-    if (algo == 0)
-        unsetenv("SN_CONV_ALGO");
-    else
-        setenv("SN_CONV_ALGO", algo_names[algo], 1);
+    sn_conv_force_algo(ctx, algo - 1);
 }
 
-static sn_status run_pass(sn_context *ctx, conv_buffers *b, enum pass p)
+/* One run of pass p with algorithm `algo` (index into algo_names). */
+typedef sn_status (*run_fn)(sn_context *ctx, void *user, enum pass p, int algo);
+
+static sn_status run_pass(sn_context *ctx, void *user, enum pass p, int algo)
 {
+    conv_buffers *b = user;
+    use_algo(ctx, algo);
     switch (p) {
     case FORWARD: return sn_conv2d_forward(ctx, &b->desc, &b->x, &b->w, &b->y);
     case BACKWARD_DATA: return sn_conv2d_backward_data(ctx, &b->desc, &b->dy, &b->w, &b->dx, 0);
@@ -259,7 +268,7 @@ static sn_status run_pass(sn_context *ctx, conv_buffers *b, enum pass p)
  * (interleaved: rep i of every algorithm before rep i+1), each run between
  * two finishes. r[a] for o->algos[a]; algorithms with skip[a] set are not
  * run (r[a] stays zero). */
-static sn_status time_pass(sn_context *ctx, conv_buffers *b, enum pass p, const options *o,
+static sn_status time_pass(sn_context *ctx, run_fn run, void *b, enum pass p, const options *o,
                            const int *skip, double flops, result *r)
 {
     double *ms = malloc((size_t)o->reps * (size_t)o->n_algos * sizeof *ms);
@@ -271,9 +280,8 @@ static sn_status time_pass(sn_context *ctx, conv_buffers *b, enum pass p, const 
     for (int a = 0; a < o->n_algos && st == SN_OK; a++) {
         if (skip[a])
             continue;
-        use_algo(o->algos[a]);
         for (int i = 0; i < o->warmup && st == SN_OK; i++)
-            st = run_pass(ctx, b, p);
+            st = run(ctx, b, p, o->algos[a]);
         if (st == SN_OK)
             st = sn_context_finish(ctx);
     }
@@ -281,9 +289,8 @@ static sn_status time_pass(sn_context *ctx, conv_buffers *b, enum pass p, const 
         for (int a = 0; a < o->n_algos && st == SN_OK; a++) {
             if (skip[a])
                 continue;
-            use_algo(o->algos[a]);
             double start = sn_now_seconds();
-            st = run_pass(ctx, b, p);
+            st = run(ctx, b, p, o->algos[a]);
             if (st == SN_OK)
                 st = sn_context_finish(ctx);
             ms[a * o->reps + i] = 1e3 * (sn_now_seconds() - start);
@@ -300,7 +307,7 @@ static sn_status time_pass(sn_context *ctx, conv_buffers *b, enum pass p, const 
         r[a].max_ms = m[n - 1];
         r[a].gflops = r[a].median_ms > 0 ? flops / (r[a].median_ms * 1e6) : 0;
     }
-    use_algo(0);
+    use_algo(ctx, 0);
     free(ms);
     return st;
 }
@@ -312,11 +319,11 @@ static sn_status time_pass(sn_context *ctx, conv_buffers *b, enum pass p, const 
 static const char *runs_algo(sn_context *ctx, int algo, enum pass p, int n, const conv_shape *s,
                              int h)
 {
-    use_algo(algo);
+    use_algo(ctx, algo);
     /* enum pass lists the passes in sn_conv_pass's order */
     const sn_conv_algo a = sn_conv_choose(ctx, (sn_conv_pass)p, n, s->c, h, h, s->oc, s->k,
                                           s->stride, s->pad);
-    use_algo(0);
+    use_algo(ctx, 0);
     return sn_conv_algo_name(a);
 }
 
@@ -367,6 +374,121 @@ static void csv_escape(FILE *f, const char *s)
         fputc(*s, f);
     }
     fputc('"', f);
+}
+
+/* ---- the linear layers' GEMMs ----------------------------------------------
+ * The classifier head y [N,OUT] = x [N,IN] w^T, and its two backward GEMMs,
+ * exactly as src/ops/linear.c calls them: our kernel ("gemm", what the
+ * library runs) against CLBlast on the same operands. */
+typedef struct linear_shape {
+    enum family family;
+    const char *name;
+    int in, out;
+    int quick; /* in the --quick set */
+} linear_shape;
+
+static const linear_shape linear_shapes[] = {
+    {RESNET20, "r20.fc", 64, 10, 1},
+    {RESNET50, "r50.fc", 2048, 1000, 0},
+};
+
+typedef struct linear_buffers {
+    int n, in, out;
+    sn_tensor x, w, y;
+} linear_buffers;
+
+static sn_status run_linear(sn_context *ctx, void *user, enum pass p, int algo)
+{
+    const linear_buffers *b = user;
+    const size_t n = (size_t)b->n, in = (size_t)b->in, out = (size_t)b->out;
+    const sn_gemm_operand x = {b->x.buffer, 0, in, 0}, w = {b->w.buffer, 0, in, 0},
+                          y = {b->y.buffer, 0, out, 0};
+    sn_gemm_operand wt = w, yt = y;
+    wt.trans = 1;
+    yt.trans = 1;
+    size_t m, cols, k;
+    sn_gemm_operand a, bb, c;
+    switch (p) {
+    case FORWARD: /* y [N,OUT] = x [N,IN] w^T */
+        m = n, cols = out, k = in, a = x, bb = wt, c = y;
+        break;
+    case BACKWARD_DATA: /* dx [N,IN] = dy [N,OUT] w [OUT,IN] */
+        m = n, cols = in, k = out, a = y, bb = w, c = x;
+        break;
+    default: /* dw [OUT,IN] = dy^T [OUT,N] x [N,IN] */
+        m = out, cols = in, k = n, a = yt, bb = x, c = w;
+        break;
+    }
+    if (!strcmp(algo_names[algo], "clblast"))
+        return sn_gemm_clblast(ctx, "bench", m, cols, k, 1.0f, a, bb, 0.0f, c);
+    return sn_gemm(ctx, "bench", m, cols, k, 1.0f, a, bb, 0.0f, c);
+}
+
+/* Time our GEMM and CLBlast's (where the device may compile at run time)
+ * on the linear layers' shapes; rows go to stdout and the CSV as for the
+ * convolutions (C = IN, OC = OUT, 1x1). Returns the number of failures. */
+static int bench_linear(sn_context *ctx, const options *o, FILE *csv, const char *date)
+{
+    const sn_device_info *dev = sn_context_device(ctx);
+    options lo = *o;
+    lo.n_algos = 0;
+    lo.algos[lo.n_algos++] = 1; /* gemm */
+    if (sn_context_runtime_compile(ctx))
+        lo.algos[lo.n_algos++] = 4; /* clblast */
+    printf("\nLinear layers (the GEMMs of src/ops/linear.c; GFLOP/s = 2*N*IN*OUT / median):\n\n");
+    printf("| shape | pass | algo | N | IN | OUT | median ms | min ms | max ms | GFLOP/s |\n");
+    printf("|---|---|---|--:|--:|--:|--:|--:|--:|--:|\n");
+    int failures = 0;
+    for (size_t i = 0; i < sizeof linear_shapes / sizeof linear_shapes[0]; i++) {
+        const linear_shape *s = &linear_shapes[i];
+        if (!(o->families & s->family) || (o->quick && !s->quick))
+            continue;
+        linear_buffers b;
+        memset(&b, 0, sizeof b);
+        b.n = default_batch(o, s->family);
+        b.in = s->in;
+        b.out = s->out;
+        const int xs[2] = {b.n, b.in}, ws[2] = {b.out, b.in}, ys[2] = {b.n, b.out};
+        sn_status st;
+        if ((st = sn_tensor_alloc(ctx, &b.x, 2, xs, SN_MEM_ACTIVATION)) == SN_OK &&
+            (st = sn_tensor_alloc(ctx, &b.w, 2, ws, SN_MEM_PARAM)) == SN_OK &&
+            (st = sn_tensor_alloc(ctx, &b.y, 2, ys, SN_MEM_ACTIVATION)) == SN_OK &&
+            (st = upload_random(&b.x, 1, 1.0f)) == SN_OK &&
+            (st = upload_random(&b.w, 2, 0.1f)) == SN_OK)
+            st = upload_random(&b.y, 3, 1.0f);
+        const double flops = 2.0 * b.n * (double)b.in * b.out;
+        for (int p = 0; p < N_PASSES && st == SN_OK; p++) {
+            result rs[MAX_ALGOS] = {{0}};
+            const int skip[MAX_ALGOS] = {0};
+            st = time_pass(ctx, run_linear, &b, (enum pass)p, &lo, skip, flops, rs);
+            for (int a = 0; a < lo.n_algos && st == SN_OK; a++) {
+                const result r = rs[a];
+                const char *algo = algo_names[lo.algos[a]];
+                printf("| %s | %s | %s | %d | %d | %d | %.3f | %.3f | %.3f | %.1f |\n", s->name,
+                       pass_names[p], algo, b.n, b.in, b.out, r.median_ms, r.min_ms, r.max_ms,
+                       r.gflops);
+                if (csv) {
+                    fprintf(csv, "%s,%s,%s,%s,%d,%d,%d,1,1,1,1,0,%.4f,%.3f,%.4f,%.4f,%d,", s->name,
+                            pass_names[p], algo, algo, b.n, b.in, b.out, r.median_ms, r.gflops,
+                            r.min_ms, r.max_ms, o->reps);
+                    csv_escape(csv, dev->name);
+                    fputc(',', csv);
+                    csv_escape(csv, dev->driver_version);
+                    fprintf(csv, ",%s\n", date);
+                }
+            }
+        }
+        if (st != SN_OK) {
+            fprintf(stderr, "sharesnet-bench-ops: %s (N=%d): %s: %s\n", s->name, b.n,
+                    sn_status_name(st), sn_last_error());
+            failures++;
+        }
+        sn_tensor_release(&b.x);
+        sn_tensor_release(&b.w);
+        sn_tensor_release(&b.y);
+        fflush(stdout);
+    }
+    return failures;
 }
 
 /* The program; argv[0] is skipped (the program or sub-command name). */
@@ -445,7 +567,7 @@ int bench_ops_main(int argc, char **argv)
                 skip[a] = o.algos[a] != 0 && strcmp(runs[a], algo_names[o.algos[a]]) != 0;
             }
             if (st == SN_OK)
-                st = time_pass(ctx, &b, (enum pass)p, &o, skip, flops, rs);
+                st = time_pass(ctx, run_pass, &b, (enum pass)p, &o, skip, flops, rs);
             if (st != SN_OK) {
                 fprintf(stderr, "sharesnet-bench-ops: %s %s (N=%d): %s: %s\n", s->name,
                         pass_names[p], n, sn_status_name(st), sn_last_error());
@@ -481,6 +603,8 @@ int bench_ops_main(int argc, char **argv)
         }
         release_buffers(&b);
     }
+
+    failures += bench_linear(ctx, &o, csv, date);
 
     if (csv && fclose(csv) != 0) {
         fprintf(stderr, "sharesnet-bench-ops: error writing %s\n", o.csv);

@@ -40,35 +40,12 @@
  *   sn_convd_wrows_*   weight gradient with the reduction's ow in the
  *                      lanes: dy read as it lies, no transposed copy. */
 
-#ifndef SN_CONVD_V
-#ifdef SN_DEVICE_CPU
-#define SN_CONVD_V 16
-#else
-#define SN_CONVD_V 4
-#endif
-#endif
-#ifndef SN_CONVD_PA
-#ifdef SN_DEVICE_CPU
-#define SN_CONVD_PA 12
-#else
-#define SN_CONVD_PA 4
-#endif
-#endif
-#ifndef SN_CONVD_PB
-#ifdef SN_DEVICE_CPU
-#define SN_CONVD_PB 12
-#else
-#define SN_CONVD_PB 4
-#endif
-#endif
-/* The weight gradient's "b" tile: 8 columns on CPUs (12, like the gather,
- * leaves a tenth of a 1x1's 64 columns idle and measured slower there). */
-#ifndef SN_CONVD_PBW
-#ifdef SN_DEVICE_CPU
-#define SN_CONVD_PBW 8
-#else
-#define SN_CONVD_PBW 4
-#endif
+/* Tile sizes: SN_CONVD_V (4, 8 or 16), SN_CONVD_PA, SN_CONVD_PB and
+ * SN_CONVD_PBW come from the host's device parameter table
+ * (runtime/device_params.c, with the measurements behind them). */
+#if !defined(SN_CONVD_V) || !defined(SN_CONVD_PA) || !defined(SN_CONVD_PB) || \
+    !defined(SN_CONVD_PBW)
+#error "SN_CONVD_V, _PA, _PB and _PBW come from the host's device parameter table"
 #endif
 
 #if SN_CONVD_V == 16

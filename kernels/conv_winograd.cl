@@ -43,49 +43,14 @@
  * both operands, a horizontal sum at the end).
  *
  * Build-time tile sizes (-D): SN_WINO_V (4, 8 or 16), SN_WINO_PA,
- * SN_WINO_OB, SN_WINO_PB, SN_WINO_WC, SN_WINO_WO. conv_winograd.c's
- * tile_config() mirrors the defaults (keep them equal). Measured on POCL
- * (2 Zen 5 cores): OB 3 x PB 8 beat 2 x 8, 2 x 12 and 4 x 6 by 0-12%;
- * WC 6 x WO 4 beat 4 x 4, 5 x 5, 4 x 6 and 8 x 3 by 0-15%. */
+ * SN_WINO_OB, SN_WINO_PB, SN_WINO_WC, SN_WINO_WO, from the host's device
+ * parameter table (runtime/device_params.c, with the measurements behind
+ * them); the host sizes its launches from the same table. */
+#if !defined(SN_WINO_V) || !defined(SN_WINO_PA) || !defined(SN_WINO_OB) || \
+    !defined(SN_WINO_PB) || !defined(SN_WINO_WC) || !defined(SN_WINO_WO)
+#error "SN_WINO_V, _PA, _OB, _PB, _WC and _WO come from the host's device parameter table"
+#endif
 
-#ifndef SN_WINO_V
-#ifdef SN_DEVICE_CPU
-#define SN_WINO_V 16
-#else
-#define SN_WINO_V 4
-#endif
-#endif
-#ifndef SN_WINO_PA
-#ifdef SN_DEVICE_CPU
-#define SN_WINO_PA 12
-#else
-#define SN_WINO_PA 4
-#endif
-#endif
-#ifndef SN_WINO_OB
-#ifdef SN_DEVICE_CPU
-#define SN_WINO_OB 3
-#else
-#define SN_WINO_OB 2
-#endif
-#endif
-#ifndef SN_WINO_PB
-#ifdef SN_DEVICE_CPU
-#define SN_WINO_PB 8
-#else
-#define SN_WINO_PB 4
-#endif
-#endif
-#ifndef SN_WINO_WC
-#ifdef SN_DEVICE_CPU
-#define SN_WINO_WC 6
-#else
-#define SN_WINO_WC 4
-#endif
-#endif
-#ifndef SN_WINO_WO
-#define SN_WINO_WO 4
-#endif
 
 #if SN_WINO_V == 16
 #define SN_WFLOATV float16

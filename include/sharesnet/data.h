@@ -111,23 +111,23 @@ typedef struct sn_dataset {
  * replication, RGB becomes gray by round(0.299 R + 0.587 G + 0.114 B). Alpha
  * (or palette transparency) is dropped by compositing on black:
  * v' = round(v * alpha / 255). No gamma correction is applied. */
-sn_status sn_dataset_load(sn_dataset *out, const char *source, sn_split split,
+SN_API sn_status sn_dataset_load(sn_dataset *out, const char *source, sn_split split,
                           const sn_data_options *opts);
 
 /* Load an explicit pair of IDX files (each gzip or raw, told apart by the gzip
  * magic bytes): images of type ubyte with 3 dimensions (count, rows, cols) and
  * labels of type ubyte with 1 dimension. Labels must lie in [0, classes);
  * classes <= 0 means 10. */
-sn_status sn_dataset_load_idx_files(sn_dataset *out, const char *images_path,
+SN_API sn_status sn_dataset_load_idx_files(sn_dataset *out, const char *images_path,
                                     const char *labels_path, int classes);
 
 /* Release what a dataset owns and zero it. Safe on a zeroed dataset. */
-void sn_dataset_free(sn_dataset *data);
+SN_API void sn_dataset_free(sn_dataset *data);
 
 /* Per-channel mean and (population) standard deviation of the first `count`
  * examples (count <= 0: all), in units of pixel / 255, i.e. in [0, 1].
  * mean and std have data->channels entries. */
-sn_status sn_dataset_channel_stats(const sn_dataset *data, int64_t count,
+SN_API sn_status sn_dataset_channel_stats(const sn_dataset *data, int64_t count,
                                    float *mean, float *std);
 
 /* ---------------------------------------------------------------- loader */
@@ -158,7 +158,7 @@ typedef struct sn_loader_options {
 /* Defaults for training: batch 128, shuffle, keep the last batch, dataset
  * normalisation, crop padding 4, flip, prefetch 2, seed 0. For evaluation set
  * shuffle, crop_padding and flip to 0 and use SN_NORM_GIVEN. */
-sn_loader_options sn_loader_options_default(void);
+SN_API sn_loader_options sn_loader_options_default(void);
 
 /* One batch. Augmentation is applied after normalisation, as in the author's
  * Torch reference (fb.resnet.torch): a padded pixel is 0 in the output, i.e.
@@ -177,39 +177,39 @@ typedef struct sn_loader sn_loader;
 
 /* Create a loader over `data`, which it borrows: the dataset must outlive the
  * loader. Starts the background thread (idle until sn_loader_start_epoch). */
-sn_status sn_loader_create(sn_loader **out, const sn_dataset *data,
+SN_API sn_status sn_loader_create(sn_loader **out, const sn_dataset *data,
                            const sn_loader_options *opts);
 
 /* Stop the background thread (also in the middle of an epoch) and release
  * everything, including the batches handed out. NULL is accepted. */
-void sn_loader_destroy(sn_loader *loader);
+SN_API void sn_loader_destroy(sn_loader *loader);
 
 /* Begin epoch `epoch` (>= 0) at batch `first_batch` (0 for a whole epoch, k to
  * resume after k batches: the batches served are then exactly batches k.. of
  * that epoch). Discards whatever was prefetched for a previous epoch. */
-sn_status sn_loader_start_epoch(sn_loader *loader, int64_t epoch,
+SN_API sn_status sn_loader_start_epoch(sn_loader *loader, int64_t epoch,
                                 int64_t first_batch);
 
 /* Next batch of the current epoch, waiting for the background thread if it is
  * not ready yet. *batch is NULL at the end of the epoch. The batch stays valid
  * until the next call of sn_loader_next, sn_loader_start_epoch or
  * sn_loader_destroy on this loader. */
-sn_status sn_loader_next(sn_loader *loader, const sn_batch **batch);
+SN_API sn_status sn_loader_next(sn_loader *loader, const sn_batch **batch);
 
 /* Batches in one epoch (after max_examples and drop_last). */
-int64_t sn_loader_batches_per_epoch(const sn_loader *loader);
+SN_API int64_t sn_loader_batches_per_epoch(const sn_loader *loader);
 
 /* Examples served per epoch (after max_examples and drop_last). */
-int64_t sn_loader_examples_per_epoch(const sn_loader *loader);
+SN_API int64_t sn_loader_examples_per_epoch(const sn_loader *loader);
 
 /* Seconds sn_loader_next has spent waiting for the background thread since
  * the loader was created. Near 0 means data loading is not a bottleneck. */
-double sn_loader_wait_seconds(const sn_loader *loader);
+SN_API double sn_loader_wait_seconds(const sn_loader *loader);
 
 /* The mean and std the loader normalises with (mean 0, std 1 under
  * SN_NORM_NONE); `channels` entries each. Pass them to the test loader
  * (SN_NORM_GIVEN) and store them with a checkpoint. */
-void sn_loader_normalization(const sn_loader *loader, float *mean, float *std);
+SN_API void sn_loader_normalization(const sn_loader *loader, float *mean, float *std);
 
 #ifdef __cplusplus
 }

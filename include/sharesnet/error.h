@@ -8,6 +8,15 @@
 #ifndef SHARESNET_ERROR_H
 #define SHARESNET_ERROR_H
 
+/* Marks the public API: the library is built with hidden visibility, so
+ * only functions declared with SN_API are exported from the shared object
+ * (internal helpers and test hooks are not). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SN_API __attribute__((visibility("default")))
+#else
+#define SN_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -28,13 +37,13 @@ typedef enum sn_status {
 } sn_status;
 
 /* Short stable name of a status, e.g. "SN_ERR_SHAPE". */
-const char *sn_status_name(sn_status status);
+SN_API const char *sn_status_name(sn_status status);
 
 /* Message of the last failure on this thread ("" when none). */
-const char *sn_last_error(void);
+SN_API const char *sn_last_error(void);
 
 /* Forget the last error message of this thread. */
-void sn_clear_error(void);
+SN_API void sn_clear_error(void);
 
 #ifdef __cplusplus
 }

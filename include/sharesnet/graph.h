@@ -137,48 +137,48 @@ typedef struct sn_graph {
 } sn_graph;
 
 /* Defaults: everything from the family and the name. */
-void sn_graph_options_default(sn_graph_options *o);
+SN_API void sn_graph_options_default(sn_graph_options *o);
 
 /* Build the graph of `model` (see the names above); opts may be NULL.
  * SN_ERR_INVALID_ARG for an unknown name or a bad option, SN_ERR_SHAPE when
  * the input size shrinks below a layer's stride, SN_ERR_OUT_OF_MEMORY. */
-sn_status sn_graph_build(const char *model, const sn_graph_options *opts,
+SN_API sn_status sn_graph_build(const char *model, const sn_graph_options *opts,
                          sn_graph **out);
-void sn_graph_free(sn_graph *g);
+SN_API void sn_graph_free(sn_graph *g);
 
 /* Trainable parameters, each shared parameter counted once. */
-long long sn_graph_param_count(const sn_graph *g);
+SN_API long long sn_graph_param_count(const sn_graph *g);
 
 /* Forward multiply-accumulates per sample (convs and the linear layer). */
-long long sn_graph_macs(const sn_graph *g);
+SN_API long long sn_graph_macs(const sn_graph *g);
 
 /* Check the invariants the executor relies on: indices in range, each
  * activation written once and before it is read, every op's shapes fit,
  * parameter `uses` right. SN_ERR_INTERNAL with the offending layer if not. */
-sn_status sn_graph_check(const sn_graph *g);
+SN_API sn_status sn_graph_check(const sn_graph *g);
 
 /* The plain (unshared) model of the same family, with the same classes,
  * in_channels, size and stem/shortcut options, whose parameter count is the
  * closest to g's (ties -> the smaller model). Searched: He CIFAR depths 6n+2,
  * pre-act bottleneck depths 9n+2, WRN depths 6n+4 with K = 1..16, the five
  * ImageNet depths. Writes its name and (if count is not NULL) its count. */
-sn_status sn_graph_closest_plain(const sn_graph *g, char *name,
+SN_API sn_status sn_graph_closest_plain(const sn_graph *g, char *name,
                                  size_t name_size, long long *count);
 
 /* The `sharesnet info` table: summary, one row per layer, totals; memory
  * estimates for `batch` samples. */
-sn_status sn_graph_describe(const sn_graph *g, int batch, FILE *out);
+SN_API sn_status sn_graph_describe(const sn_graph *g, int batch, FILE *out);
 
 /* NULL-terminated list of the names `sharesnet info --all` shows. */
-const char *const *sn_graph_zoo_names(void);
+SN_API const char *const *sn_graph_zoo_names(void);
 
 /* Short names: "conv", "bn", ...; "none", "paper", "stage". */
-const char *sn_op_name(sn_op_kind op);
-const char *sn_share_policy_name(sn_share_policy policy);
+SN_API const char *sn_op_name(sn_op_kind op);
+SN_API const char *sn_share_policy_name(sn_share_policy policy);
 
 /* Index of the parameter / layer called `name`, or -1. */
-int sn_graph_find_param(const sn_graph *g, const char *name);
-int sn_graph_find_layer(const sn_graph *g, const char *name);
+SN_API int sn_graph_find_param(const sn_graph *g, const char *name);
+SN_API int sn_graph_find_layer(const sn_graph *g, const char *name);
 
 #ifdef __cplusplus
 }

@@ -38,17 +38,17 @@ extern "C" {
 
 /* The sharing map of g as a NUL-terminated JSON string ("{}" without
  * shared parameters); free() it. */
-sn_status sn_sharing_map_json(const sn_graph *g, char **json);
+SN_API sn_status sn_sharing_map_json(const sn_graph *g, char **json);
 
 /* Check a recorded sharing map against g's: SN_ERR_FORMAT naming `what`
  * (e.g. the file) and the first parameter that differs. */
-sn_status sn_sharing_map_check(const sn_graph *g, const char *json, const char *what);
+SN_API sn_status sn_sharing_map_check(const sn_graph *g, const char *json, const char *what);
 
 /* Write the model (eval mode: BN with running statistics) as an ONNX file at
  * `path`, atomically; `state` (may be NULL) supplies the normalisation and
  * class names for metadata_props. Errors name the file or the tensor
  * (SN_ERR_IO, SN_ERR_OUT_OF_MEMORY, device errors reading the weights). */
-sn_status sn_export_onnx(sn_model *m, const sn_train_state *state, const char *path);
+SN_API sn_status sn_export_onnx(sn_model *m, const sn_train_state *state, const char *path);
 
 typedef enum sn_torch_names {
     SN_TORCH_NAMES_AUTO,        /* import: detect; export: from the model */
@@ -59,13 +59,13 @@ typedef enum sn_torch_names {
 /* The scheme a model exports to: torchvision for the plain ImageNet ResNets,
  * pytorchcv for the rest of the ImageNet and He CIFAR families;
  * SN_ERR_UNSUPPORTED (naming the family) for the pre-activation ones. */
-sn_status sn_torch_names_for(const sn_graph *g, sn_torch_names *names);
-const char *sn_torch_names_name(sn_torch_names names);
+SN_API sn_status sn_torch_names_for(const sn_graph *g, sn_torch_names *names);
+SN_API const char *sn_torch_names_name(sn_torch_names names);
 
 /* Write the model's weights and BN statistics (no optimizer state) as a
  * safetensors file with PyTorch names (`names` AUTO: sn_torch_names_for),
  * atomically. Metadata: format "pt", the model, the naming scheme. */
-sn_status sn_export_torch(sn_model *m, sn_torch_names names, const sn_train_state *state,
+SN_API sn_status sn_export_torch(sn_model *m, sn_torch_names names, const sn_train_state *state,
                           const char *path);
 
 /* Load a safetensors file with PyTorch names into m (every layer's key must
@@ -73,7 +73,7 @@ sn_status sn_export_torch(sn_model *m, sn_torch_names names, const sn_train_stat
  * keys of one shared weight must hold equal values; F32 only). `names` AUTO
  * detects the scheme; *detected (may be NULL) receives it. Errors name the
  * file and the key. On failure nothing has been uploaded. */
-sn_status sn_import_torch(sn_model *m, const char *path, sn_torch_names names,
+SN_API sn_status sn_import_torch(sn_model *m, const char *path, sn_torch_names names,
                           sn_torch_names *detected);
 
 /* Fine-tuning: start m from the weights and BN statistics of the checkpoint
@@ -82,7 +82,7 @@ sn_status sn_import_torch(sn_model *m, const char *path, sn_torch_names names,
  * weight and bias), which keeps m's initialisation when its shape differs
  * (another number of classes); *head_replaced (may be NULL) says whether it
  * did. The architecture must match (model, policy), else SN_ERR_SHAPE. */
-sn_status sn_checkpoint_init_weights(sn_model *m, const char *path, int *head_replaced);
+SN_API sn_status sn_checkpoint_init_weights(sn_model *m, const char *path, int *head_replaced);
 
 #ifdef __cplusplus
 }

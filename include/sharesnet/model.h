@@ -39,22 +39,22 @@ typedef struct sn_model sn_model;
  * keeps its own copy of the graph. Parameters are initialised from `seed`:
  * conv weights N(0, sqrt(2 / (K*K*OC))), BN gamma 1 and beta 0, linear
  * weights U(-1/sqrt(IN), 1/sqrt(IN)) and bias 0; running mean 0, var 1. */
-sn_status sn_model_create(sn_context *ctx, const sn_graph *graph, int batch, uint64_t seed,
+SN_API sn_status sn_model_create(sn_context *ctx, const sn_graph *graph, int batch, uint64_t seed,
                           sn_model **out);
-void sn_model_free(sn_model *m);
+SN_API void sn_model_free(sn_model *m);
 
-const sn_graph *sn_model_graph(const sn_model *m);
-int sn_model_batch_capacity(const sn_model *m);
+SN_API const sn_graph *sn_model_graph(const sn_model *m);
+SN_API int sn_model_batch_capacity(const sn_model *m);
 
 /* Upload n images (float32 NCHW, the graph's input shape) and their labels
  * (class indices). Labels outside [0, classes) are SN_ERR_INVALID_ARG. */
-sn_status sn_model_set_batch(sn_model *m, const float *images, const int32_t *labels, int n);
+SN_API sn_status sn_model_set_batch(sn_model *m, const float *images, const int32_t *labels, int n);
 
 /* Enqueue the forward pass of the current batch. training = 1 uses batch
  * statistics in BN (and updates the running ones) unless BN is frozen (see
  * sn_model_set_frozen_bn), 0 the running ones. The per-sample loss is
  * computed too. */
-sn_status sn_model_forward(sn_model *m, int training);
+SN_API sn_status sn_model_forward(sn_model *m, int training);
 
 /* Frozen batch norm (fine-tuning, or micro-batches too small for batch
  * statistics): when on, a training forward normalises with the running
@@ -62,28 +62,28 @@ sn_status sn_model_forward(sn_model *m, int training);
  * constants (sn_batchnorm_backward_eval); gamma and beta still train. Off
  * after sn_model_create. Changing it discards the last forward: run a new
  * one before backward. */
-void sn_model_set_frozen_bn(sn_model *m, int frozen);
-int sn_model_frozen_bn(const sn_model *m);
+SN_API void sn_model_set_frozen_bn(sn_model *m, int frozen);
+SN_API int sn_model_frozen_bn(const sn_model *m);
 
 /* Enqueue the backward pass of the last training forward. The loss gradient
  * is scaled by grad_scale (1/n for the batch mean; 1/(n*k) when k
  * micro-batches are accumulated). accumulate = 0 overwrites the parameter
  * gradients, 1 adds to them. */
-sn_status sn_model_backward(sn_model *m, float grad_scale, int accumulate);
+SN_API sn_status sn_model_backward(sn_model *m, float grad_scale, int accumulate);
 
 /* Blocking: mean loss of the current batch and the number of samples whose
  * label is the top-1 / within the top-5 logits. */
-sn_status sn_model_metrics(sn_model *m, double *mean_loss, int *top1, int *top5);
+SN_API sn_status sn_model_metrics(sn_model *m, double *mean_loss, int *top1, int *top5);
 
 /* SGD with momentum (torch.optim.SGD rule) on every parameter, once each. */
 typedef struct sn_sgd_options {
     float lr, momentum, weight_decay;
     int nesterov;
 } sn_sgd_options;
-sn_status sn_model_sgd_step(sn_model *m, const sn_sgd_options *opt);
+SN_API sn_status sn_model_sgd_step(sn_model *m, const sn_sgd_options *opt);
 
 /* Blocking: copy the logits [n, classes] of the current batch to the host. */
-sn_status sn_model_logits(sn_model *m, float *out, int n);
+SN_API sn_status sn_model_logits(sn_model *m, float *out, int n);
 
 /* ---- parameters and state, for checkpoints and tests ---- */
 
@@ -94,12 +94,12 @@ sn_status sn_model_logits(sn_model *m, float *out, int n);
  * below) counts as such a change. So write through the pointer before the
  * next forward, or ask for it again after. */
 typedef enum sn_param_buffer { SN_PARAM_VALUE, SN_PARAM_GRAD, SN_PARAM_MOMENTUM } sn_param_buffer;
-sn_tensor *sn_model_param(sn_model *m, int i, sn_param_buffer which);
+SN_API sn_tensor *sn_model_param(sn_model *m, int i, sn_param_buffer which);
 
 /* Running mean / var of the BN layer at graph layer index `layer`; NULL when
  * that layer is not BN. */
-sn_tensor *sn_model_bn_running_mean(sn_model *m, int layer);
-sn_tensor *sn_model_bn_running_var(sn_model *m, int layer);
+SN_API sn_tensor *sn_model_bn_running_mean(sn_model *m, int layer);
+SN_API sn_tensor *sn_model_bn_running_var(sn_model *m, int layer);
 
 /* The activation tensor a of the graph (batch capacity as first dim), and
  * its gradient (NULL for the input, which has none). A BN layer whose output
@@ -110,15 +110,21 @@ sn_tensor *sn_model_bn_running_var(sn_model *m, int layer);
  * holding the ReLU's output, and their gradients one buffer holding the
  * gradient of the ReLU's output. After an eval forward the output of a conv
  * followed by BN is not written (the BN runs in the conv's store). */
-sn_tensor *sn_model_activation(sn_model *m, int a);
-sn_tensor *sn_model_activation_grad(sn_model *m, int a);
+SN_API sn_tensor *sn_model_activation(sn_model *m, int a);
+SN_API sn_tensor *sn_model_activation_grad(sn_model *m, int a);
 
 /* Device bytes this model holds, per category. */
 typedef struct sn_model_memory {
     size_t params, grads, optimizer, activations, other;
-    size_t param_buffers; /* device buffers holding parameter values */
+    size_t param_buffers; /* parameter tensors (a shared weight is one) */
+    /* Bytes between parameters in each of the three parameter arenas
+     * (values, gradients, momentum: one buffer each), which align every
+     * parameter for the device (less than its base-address alignment per
+     * parameter). The context allocated params + param_padding bytes of
+     * parameters, and as much for gradients and for momentum. */
+    size_t param_padding;
 } sn_model_memory;
-void sn_model_memory_usage(const sn_model *m, sn_model_memory *out);
+SN_API void sn_model_memory_usage(const sn_model *m, sn_model_memory *out);
 
 #ifdef __cplusplus
 }

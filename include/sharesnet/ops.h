@@ -27,13 +27,13 @@ typedef struct sn_conv2d_desc {
     int kernel, stride, pad;
 } sn_conv2d_desc;
 
-sn_status sn_conv2d_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
+SN_API sn_status sn_conv2d_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
                             const sn_tensor *w, sn_tensor *y);
 /* dx [N,C,H,W] from dy [N,OC,OH,OW] and w. */
-sn_status sn_conv2d_backward_data(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *dy,
+SN_API sn_status sn_conv2d_backward_data(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *dy,
                                   const sn_tensor *w, sn_tensor *dx, int accumulate);
 /* dw [OC,C,K,K] from x and dy. */
-sn_status sn_conv2d_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
+SN_API sn_status sn_conv2d_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
                                      const sn_tensor *x, const sn_tensor *dy, sn_tensor *dw,
                                      int accumulate);
 
@@ -43,16 +43,16 @@ sn_status sn_conv2d_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
  * statistics updated as PyTorch does (unbiased variance, `momentum` = 0.1
  * typically). x, y [N,C,H,W]; gamma, beta, running_*, save_* [C]. save_mean
  * and save_invstd keep what backward needs. */
-sn_status sn_batchnorm_forward_train(sn_context *ctx, const sn_tensor *x, const sn_tensor *gamma,
+SN_API sn_status sn_batchnorm_forward_train(sn_context *ctx, const sn_tensor *x, const sn_tensor *gamma,
                                      const sn_tensor *beta, sn_tensor *running_mean,
                                      sn_tensor *running_var, float momentum, float eps,
                                      sn_tensor *y, sn_tensor *save_mean, sn_tensor *save_invstd);
 /* Eval mode: running statistics. */
-sn_status sn_batchnorm_forward_eval(sn_context *ctx, const sn_tensor *x, const sn_tensor *gamma,
+SN_API sn_status sn_batchnorm_forward_eval(sn_context *ctx, const sn_tensor *x, const sn_tensor *gamma,
                                     const sn_tensor *beta, const sn_tensor *running_mean,
                                     const sn_tensor *running_var, float eps, sn_tensor *y);
 /* Backward of the training forward: dx, dgamma, dbeta. */
-sn_status sn_batchnorm_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
+SN_API sn_status sn_batchnorm_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
                                 const sn_tensor *gamma, const sn_tensor *save_mean,
                                 const sn_tensor *save_invstd, sn_tensor *dx, int accumulate_dx,
                                 sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params);
@@ -61,7 +61,7 @@ sn_status sn_batchnorm_backward(sn_context *ctx, const sn_tensor *dy, const sn_t
  * 1/sqrt(running_var + eps) and xhat = (x - running_mean) * invstd,
  *   dx = dy * gamma * invstd,  dgamma = sum dy * xhat,  dbeta = sum dy
  * (sums over N, H, W). Accumulate flags as sn_batchnorm_backward; dx may be dy. */
-sn_status sn_batchnorm_backward_eval(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
+SN_API sn_status sn_batchnorm_backward_eval(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
                                      const sn_tensor *gamma, const sn_tensor *running_mean,
                                      const sn_tensor *running_var, float eps, sn_tensor *dx,
                                      int accumulate_dx, sn_tensor *dgamma, sn_tensor *dbeta,
@@ -71,24 +71,24 @@ sn_status sn_batchnorm_backward_eval(sn_context *ctx, const sn_tensor *dy, const
  * in each direction, same results as the two ops in sequence.
  * Forward: y = max(bn(x), 0) (NaN gives 0, as sn_relu_forward); arguments as
  * sn_batchnorm_forward_train / _eval; y may be x. */
-sn_status sn_batchnorm_relu_forward_train(sn_context *ctx, const sn_tensor *x,
+SN_API sn_status sn_batchnorm_relu_forward_train(sn_context *ctx, const sn_tensor *x,
                                           const sn_tensor *gamma, const sn_tensor *beta,
                                           sn_tensor *running_mean, sn_tensor *running_var,
                                           float momentum, float eps, sn_tensor *y,
                                           sn_tensor *save_mean, sn_tensor *save_invstd);
-sn_status sn_batchnorm_relu_forward_eval(sn_context *ctx, const sn_tensor *x,
+SN_API sn_status sn_batchnorm_relu_forward_eval(sn_context *ctx, const sn_tensor *x,
                                          const sn_tensor *gamma, const sn_tensor *beta,
                                          const sn_tensor *running_mean,
                                          const sn_tensor *running_var, float eps, sn_tensor *y);
 /* Backward: dy (the gradient of y) masked by y > 0, y the fused forward's
  * output, then sn_batchnorm_backward / _backward_eval on x. Accumulate flags
  * as those; dx may be dy. */
-sn_status sn_batchnorm_relu_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *y,
+SN_API sn_status sn_batchnorm_relu_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *y,
                                      const sn_tensor *x, const sn_tensor *gamma,
                                      const sn_tensor *save_mean, const sn_tensor *save_invstd,
                                      sn_tensor *dx, int accumulate_dx, sn_tensor *dgamma,
                                      sn_tensor *dbeta, int accumulate_params);
-sn_status sn_batchnorm_relu_backward_eval(sn_context *ctx, const sn_tensor *dy,
+SN_API sn_status sn_batchnorm_relu_backward_eval(sn_context *ctx, const sn_tensor *dy,
                                           const sn_tensor *y, const sn_tensor *x,
                                           const sn_tensor *gamma, const sn_tensor *running_mean,
                                           const sn_tensor *running_var, float eps, sn_tensor *dx,
@@ -100,13 +100,13 @@ sn_status sn_batchnorm_relu_backward_eval(sn_context *ctx, const sn_tensor *dy,
  * memory where BN, ADD and ReLU take three. Arguments as
  * sn_batchnorm_forward_train / _eval; shortcut has x's shape; y may be x or
  * shortcut. */
-sn_status sn_batchnorm_add_relu_forward_train(sn_context *ctx, const sn_tensor *x,
+SN_API sn_status sn_batchnorm_add_relu_forward_train(sn_context *ctx, const sn_tensor *x,
                                               const sn_tensor *shortcut, const sn_tensor *gamma,
                                               const sn_tensor *beta, sn_tensor *running_mean,
                                               sn_tensor *running_var, float momentum, float eps,
                                               sn_tensor *y, sn_tensor *save_mean,
                                               sn_tensor *save_invstd);
-sn_status sn_batchnorm_add_relu_forward_eval(sn_context *ctx, const sn_tensor *x,
+SN_API sn_status sn_batchnorm_add_relu_forward_eval(sn_context *ctx, const sn_tensor *x,
                                              const sn_tensor *shortcut, const sn_tensor *gamma,
                                              const sn_tensor *beta, const sn_tensor *running_mean,
                                              const sn_tensor *running_var, float eps,
@@ -117,14 +117,14 @@ sn_status sn_batchnorm_add_relu_forward_eval(sn_context *ctx, const sn_tensor *x
  * writes it to dshortcut (accumulate_shortcut: 0 stores, 1 adds), so the add
  * needs no copies. dshortcut NULL: the shortcut needs no gradient (e.g. it is
  * the input image). dx or dshortcut (not both) may be dy. */
-sn_status sn_batchnorm_add_relu_backward(sn_context *ctx, const sn_tensor *dy,
+SN_API sn_status sn_batchnorm_add_relu_backward(sn_context *ctx, const sn_tensor *dy,
                                          const sn_tensor *y, const sn_tensor *x,
                                          const sn_tensor *gamma, const sn_tensor *save_mean,
                                          const sn_tensor *save_invstd, sn_tensor *dx,
                                          int accumulate_dx, sn_tensor *dshortcut,
                                          int accumulate_shortcut, sn_tensor *dgamma,
                                          sn_tensor *dbeta, int accumulate_params);
-sn_status sn_batchnorm_add_relu_backward_eval(
+SN_API sn_status sn_batchnorm_add_relu_backward_eval(
     sn_context *ctx, const sn_tensor *dy, const sn_tensor *y, const sn_tensor *x,
     const sn_tensor *gamma, const sn_tensor *running_mean, const sn_tensor *running_var,
     float eps, sn_tensor *dx, int accumulate_dx, sn_tensor *dshortcut, int accumulate_shortcut,
@@ -135,7 +135,7 @@ sn_status sn_batchnorm_add_relu_backward_eval(
  * All [C]. The scale stays per channel rather than being multiplied into the
  * conv weight, so a shared weight keeps one buffer (see
  * sn_conv2d_forward_affine). */
-sn_status sn_batchnorm_fold(sn_context *ctx, const sn_tensor *gamma, const sn_tensor *beta,
+SN_API sn_status sn_batchnorm_fold(sn_context *ctx, const sn_tensor *gamma, const sn_tensor *beta,
                             const sn_tensor *running_mean, const sn_tensor *running_var,
                             float eps, sn_tensor *scale, sn_tensor *shift);
 
@@ -147,7 +147,7 @@ sn_status sn_batchnorm_fold(sn_context *ctx, const sn_tensor *gamma, const sn_te
  * must not share a buffer with x, w or residual. Runs the fused direct
  * kernel when the tuner picks the direct forward for this shape, else the
  * conv then one element-wise pass. */
-sn_status sn_conv2d_forward_affine(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
+SN_API sn_status sn_conv2d_forward_affine(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
                                    const sn_tensor *w, const sn_tensor *scale,
                                    const sn_tensor *shift, const sn_tensor *residual, int relu,
                                    sn_tensor *y);
@@ -155,45 +155,45 @@ sn_status sn_conv2d_forward_affine(sn_context *ctx, const sn_conv2d_desc *d, con
 /* ---- element-wise --------------------------------------------------------- */
 
 /* y = max(x, 0); y may be x. */
-sn_status sn_relu_forward(sn_context *ctx, const sn_tensor *x, sn_tensor *y);
+SN_API sn_status sn_relu_forward(sn_context *ctx, const sn_tensor *x, sn_tensor *y);
 /* dx = y > 0 ? dy : 0, from the forward output y. */
-sn_status sn_relu_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *y,
+SN_API sn_status sn_relu_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *y,
                            sn_tensor *dx, int accumulate);
 /* y = a + b (residual add); same shapes. Its backward is the identity: use
  * sn_axpy / accumulate flags of the producers. */
-sn_status sn_add_forward(sn_context *ctx, const sn_tensor *a, const sn_tensor *b, sn_tensor *y);
+SN_API sn_status sn_add_forward(sn_context *ctx, const sn_tensor *a, const sn_tensor *b, sn_tensor *y);
 
 /* Option-A shortcut (He et al. CIFAR): y[:, off:off+C] = x[:, :, ::s, ::s], zero
  * elsewhere, off = (OC - C) / 2. x [N,C,H,W], y [N,OC,ceil(H/s),ceil(W/s)]. */
-sn_status sn_shortcut_a_forward(sn_context *ctx, const sn_tensor *x, int stride, sn_tensor *y);
-sn_status sn_shortcut_a_backward(sn_context *ctx, const sn_tensor *dy, int stride, sn_tensor *dx,
+SN_API sn_status sn_shortcut_a_forward(sn_context *ctx, const sn_tensor *x, int stride, sn_tensor *y);
+SN_API sn_status sn_shortcut_a_backward(sn_context *ctx, const sn_tensor *dy, int stride, sn_tensor *dx,
                                  int accumulate);
 
 /* ---- pooling ---------------------------------------------------------------- */
 
 /* x [N,C,H,W] -> y [N,C] (or [N,C,1,1]). */
-sn_status sn_gap_forward(sn_context *ctx, const sn_tensor *x, sn_tensor *y);
-sn_status sn_gap_backward(sn_context *ctx, const sn_tensor *dy, sn_tensor *dx, int accumulate);
+SN_API sn_status sn_gap_forward(sn_context *ctx, const sn_tensor *x, sn_tensor *y);
+SN_API sn_status sn_gap_backward(sn_context *ctx, const sn_tensor *dy, sn_tensor *dx, int accumulate);
 
 /* Max pool KxK with stride and padding (padding never wins, as in PyTorch).
  * Backward recomputes the winners from x (the first maximum of a window), so
  * no index buffer is kept. */
-sn_status sn_maxpool_forward(sn_context *ctx, const sn_tensor *x, int kernel, int stride, int pad,
+SN_API sn_status sn_maxpool_forward(sn_context *ctx, const sn_tensor *x, int kernel, int stride, int pad,
                              sn_tensor *y);
-sn_status sn_maxpool_backward(sn_context *ctx, const sn_tensor *x, const sn_tensor *dy, int kernel,
+SN_API sn_status sn_maxpool_backward(sn_context *ctx, const sn_tensor *x, const sn_tensor *dy, int kernel,
                               int stride, int pad, sn_tensor *dx, int accumulate);
 
 /* ---- linear ------------------------------------------------------------------ */
 
 /* x [N,IN] (any shape with N first and IN elements per sample), w [OUT,IN],
  * b [OUT], y [N,OUT] = x w^T + b. */
-sn_status sn_linear_forward(sn_context *ctx, const sn_tensor *x, const sn_tensor *w,
+SN_API sn_status sn_linear_forward(sn_context *ctx, const sn_tensor *x, const sn_tensor *w,
                             const sn_tensor *b, sn_tensor *y);
 /* dx = dy w. */
-sn_status sn_linear_backward_data(sn_context *ctx, const sn_tensor *dy, const sn_tensor *w,
+SN_API sn_status sn_linear_backward_data(sn_context *ctx, const sn_tensor *dy, const sn_tensor *w,
                                   sn_tensor *dx, int accumulate);
 /* dw = dy^T x, db = sum over the batch of dy. */
-sn_status sn_linear_backward_params(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
+SN_API sn_status sn_linear_backward_params(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
                                     sn_tensor *dw, sn_tensor *db, int accumulate);
 
 /* ---- loss -------------------------------------------------------------------- */
@@ -201,16 +201,16 @@ sn_status sn_linear_backward_params(sn_context *ctx, const sn_tensor *dy, const 
 /* Softmax cross-entropy. logits [N,K]; labels [N] hold class indices as
  * floats (exact below 2^24). per_sample [N,2] receives (loss, rank) where
  * rank = number of classes with a logit strictly greater than the label's. */
-sn_status sn_softmax_ce_forward(sn_context *ctx, const sn_tensor *logits, const sn_tensor *labels,
+SN_API sn_status sn_softmax_ce_forward(sn_context *ctx, const sn_tensor *logits, const sn_tensor *labels,
                                 sn_tensor *per_sample);
 /* dlogits = (softmax(logits) - onehot(label)) * scale; scale = 1/N gives the
  * gradient of the batch mean (1/(N*micro_batches) under accumulation). */
-sn_status sn_softmax_ce_backward(sn_context *ctx, const sn_tensor *logits,
+SN_API sn_status sn_softmax_ce_backward(sn_context *ctx, const sn_tensor *logits,
                                  const sn_tensor *labels, float scale, sn_tensor *dlogits,
                                  int accumulate);
 /* Blocking: reads per_sample back once and reduces it: mean loss, and the
  * number of samples with rank 0 (top-1) and rank < 5 (top-5). */
-sn_status sn_softmax_ce_summary(sn_context *ctx, const sn_tensor *per_sample, double *mean_loss,
+SN_API sn_status sn_softmax_ce_summary(sn_context *ctx, const sn_tensor *per_sample, double *mean_loss,
                                 int *top1, int *top5);
 
 /* ---- optimizer and small utilities ----------------------------------------- */
@@ -218,15 +218,15 @@ sn_status sn_softmax_ce_summary(sn_context *ctx, const sn_tensor *per_sample, do
 /* torch.optim.SGD step (dampening 0; momentum buffer starts at zero):
  *   g = grad + weight_decay * p;  buf = momentum * buf + g
  *   g = nesterov ? g + momentum * buf : buf;  p -= lr * g */
-sn_status sn_sgd_step(sn_context *ctx, sn_tensor *param, const sn_tensor *grad,
+SN_API sn_status sn_sgd_step(sn_context *ctx, sn_tensor *param, const sn_tensor *grad,
                       sn_tensor *momentum_buf, float lr, float momentum, float weight_decay,
                       int nesterov);
 /* x *= alpha */
-sn_status sn_scale(sn_context *ctx, sn_tensor *x, float alpha);
+SN_API sn_status sn_scale(sn_context *ctx, sn_tensor *x, float alpha);
 /* y += alpha * x (same element count) */
-sn_status sn_axpy(sn_context *ctx, float alpha, const sn_tensor *x, sn_tensor *y);
+SN_API sn_status sn_axpy(sn_context *ctx, float alpha, const sn_tensor *x, sn_tensor *y);
 /* y = x (same element count) */
-sn_status sn_copy(sn_context *ctx, const sn_tensor *x, sn_tensor *y);
+SN_API sn_status sn_copy(sn_context *ctx, const sn_tensor *x, sn_tensor *y);
 
 #ifdef __cplusplus
 }

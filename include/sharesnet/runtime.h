@@ -44,11 +44,11 @@ typedef struct sn_device_info {
     int fp16, fp64;             /* 1 when supported */
 } sn_device_info;
 
-const char *sn_device_type_name(sn_device_type type); /* "GPU", "CPU", ... */
+SN_API const char *sn_device_type_name(sn_device_type type); /* "GPU", "CPU", ... */
 
 /* Every device of every platform found through the ICD loader. Free the
  * array with free(). An empty system is SN_ERR_NO_DEVICE. */
-sn_status sn_devices_list(sn_device_info **devices, int *count);
+SN_API sn_status sn_devices_list(sn_device_info **devices, int *count);
 
 /* Pick a device. `selector` is "P:D" (platform and device index), a type
  * ("gpu", "cpu", "accelerator"), or a case-insensitive substring of the
@@ -56,7 +56,7 @@ sn_status sn_devices_list(sn_device_info **devices, int *count);
  * that is unset the default: the first GPU, else accelerator, else CPU.
  * A selector that matches nothing is SN_ERR_NO_DEVICE with a message that
  * lists the devices present. */
-sn_status sn_device_select(const char *selector, sn_device_info *out);
+SN_API sn_status sn_device_select(const char *selector, sn_device_info *out);
 
 /* ---- Contexts ----------------------------------------------------------- */
 
@@ -68,9 +68,24 @@ typedef struct sn_context_options {
     const char *cache_dir;      /* NULL: $SN_CACHE_DIR, $XDG_CACHE_HOME/sharesnet, ~/.cache/sharesnet */
     int use_cache;              /* -1: on unless $SN_CACHE=0; 0 off; 1 on */
     int profiling;              /* 1: queue with profiling (for benchmarks) */
+    /* 1: never compile OpenCL C at run time, as on a device that cannot
+     * (FPGAs): the program must come from kernel_binary or the cache, and
+     * every op runs from the library's own program (CLBlast, which compiles
+     * its kernels at run time, is never called). 0: the same applies when
+     * $SN_NO_RUNTIME_COMPILE=1, the device is an accelerator or the program
+     * is an offline binary. */
+    int no_runtime_compile;
+    /* Convolution algorithm: NULL reads $SN_CONV_ALGO once, here; "" or
+     * "auto": the tuner's choice; "gemm", "direct", "winograd" or "clblast"
+     * forces it wherever it supports the shape (our GEMM elsewhere).
+     * Anything else fails sn_context_create. */
+    const char *conv_algo;
+    /* 1: time the candidates of a new conv shape (the default); 0: use the
+     * device-class default without timing; -1: $SN_TUNE decides ("0": off). */
+    int tune;
 } sn_context_options;
 
-void sn_context_options_default(sn_context_options *opts);
+SN_API void sn_context_options_default(sn_context_options *opts);
 
 /* How the kernel program of a context came to be. */
 typedef enum sn_program_origin {
@@ -79,21 +94,40 @@ typedef enum sn_program_origin {
     SN_PROGRAM_FROM_BINARY   /* loaded from an offline binary (no compile) */
 } sn_program_origin;
 
-const char *sn_program_origin_name(sn_program_origin origin);
+SN_API const char *sn_program_origin_name(sn_program_origin origin);
 
-sn_status sn_context_create(const sn_context_options *opts, sn_context **out);
-void sn_context_free(sn_context *ctx);
+SN_API sn_status sn_context_create(const sn_context_options *opts, sn_context **out);
+SN_API void sn_context_free(sn_context *ctx);
 
-const sn_device_info *sn_context_device(const sn_context *ctx);
-sn_program_origin sn_context_program_origin(const sn_context *ctx);
-double sn_context_program_seconds(const sn_context *ctx); /* build or load time */
+SN_API const sn_device_info *sn_context_device(const sn_context *ctx);
+SN_API sn_program_origin sn_context_program_origin(const sn_context *ctx);
+SN_API double sn_context_program_seconds(const sn_context *ctx); /* build or load time */
+/* 1 when the context may compile OpenCL C at run time (and so use CLBlast);
+ * 0 on accelerators, with an offline binary or no_runtime_compile. */
+SN_API int sn_context_runtime_compile(const sn_context *ctx);
 
 /* Wait until every command enqueued on the context has finished. */
-sn_status sn_context_finish(sn_context *ctx);
+SN_API sn_status sn_context_finish(sn_context *ctx);
 
 /* Build the library's program for the selected device and write it to
- * `path` as an offline binary, loadable later with SN_KERNEL_BINARY. */
-sn_status sn_compile_kernels(const char *device_selector, const char *path);
+ * `path` as an offline binary, loadable later with SN_KERNEL_BINARY. The
+ * file holds a header (magic with the format version, the device key:
+ * platform, device, driver, source hash and build options; the payload
+ * size) and a checksum: a truncated, corrupt or foreign file is refused
+ * before any byte reaches the driver. */
+SN_API sn_status sn_compile_kernels(const char *device_selector, const char *path);
+
+/* Write the library's OpenCL C program for the selected device to `path`,
+ * its build options (tile sizes of the device parameter table) defined at
+ * the top: the input of a vendor's offline compiler (FPGAs). */
+SN_API sn_status sn_kernel_source_write(const char *device_selector, const char *path);
+
+/* Wrap a binary built by a vendor's offline compiler from that source into
+ * our offline binary format for the selected device (its key, the payload
+ * size and checksum recorded), loadable with SN_KERNEL_BINARY. Only the
+ * driver can tell whether the payload itself is valid. */
+SN_API sn_status sn_wrap_kernels(const char *device_selector, const char *vendor_path,
+                          const char *path);
 
 /* ---- Memory accounting ------------------------------------------------- */
 
@@ -116,9 +150,9 @@ typedef struct sn_mem_stats {
     size_t allocations;              /* live device buffers */
 } sn_mem_stats;
 
-const char *sn_mem_category_name(sn_mem_category category);
-void sn_context_mem_stats(const sn_context *ctx, sn_mem_stats *stats);
-void sn_context_reset_peak(sn_context *ctx);
+SN_API const char *sn_mem_category_name(sn_mem_category category);
+SN_API void sn_context_mem_stats(const sn_context *ctx, sn_mem_stats *stats);
+SN_API void sn_context_reset_peak(sn_context *ctx);
 
 /* ---- Kernel profile (benchmarks) --------------------------------------- */
 
@@ -133,10 +167,10 @@ typedef struct sn_kernel_time {
 /* Record the device time of every kernel enqueued from now on. The context
  * must have been created with `profiling = 1` (SN_ERR_INVALID_ARG otherwise
  * or when already recording). Recording adds an event per launch. */
-sn_status sn_profile_start(sn_context *ctx);
+SN_API sn_status sn_profile_start(sn_context *ctx);
 /* Wait for the queue, stop recording and return the totals per kernel,
  * most time first, in *out (free() it; NULL when count is 0). */
-sn_status sn_profile_stop(sn_context *ctx, sn_kernel_time **out, int *count);
+SN_API sn_status sn_profile_stop(sn_context *ctx, sn_kernel_time **out, int *count);
 
 /* ---- Tensors ------------------------------------------------------------ */
 
@@ -149,22 +183,25 @@ typedef struct sn_tensor {
     void *buffer;            /* cl_mem */
     sn_mem_category category;
     sn_context *ctx;
+    int view;                /* 1: a region of another tensor's buffer (e.g. a
+                                model's parameter arena): its memory is the
+                                parent's, releasing it frees no accounted bytes */
 } sn_tensor;
 
 /* Allocate an uninitialised tensor. Dimensions must be positive. */
-sn_status sn_tensor_alloc(sn_context *ctx, sn_tensor *t, int ndim,
+SN_API sn_status sn_tensor_alloc(sn_context *ctx, sn_tensor *t, int ndim,
                           const int *shape, sn_mem_category category);
-void sn_tensor_release(sn_tensor *t);
+SN_API void sn_tensor_release(sn_tensor *t);
 
 /* Blocking copies between host and device; count must equal t->count. */
-sn_status sn_tensor_upload(sn_tensor *t, const float *host, size_t count);
-sn_status sn_tensor_download(const sn_tensor *t, float *host, size_t count);
+SN_API sn_status sn_tensor_upload(sn_tensor *t, const float *host, size_t count);
+SN_API sn_status sn_tensor_download(const sn_tensor *t, float *host, size_t count);
 
 /* Fill every element with a value (on the device). */
-sn_status sn_tensor_fill(sn_tensor *t, float value);
+SN_API sn_status sn_tensor_fill(sn_tensor *t, float value);
 
 /* "[128, 16, 32, 32]" into buf (for messages). */
-const char *sn_shape_string(const sn_tensor *t, char *buf, size_t size);
+SN_API const char *sn_shape_string(const sn_tensor *t, char *buf, size_t size);
 
 #ifdef __cplusplus
 }

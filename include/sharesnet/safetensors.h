@@ -85,12 +85,12 @@ typedef struct sn_safetensors_meta {
 
 /* Format name ("F32", "I64", ...) and element size in bytes of a dtype;
  * NULL and 0 for a value outside the enum. */
-const char *sn_safetensors_dtype_name(sn_safetensors_dtype dtype);
-size_t sn_safetensors_dtype_size(sn_safetensors_dtype dtype);
+SN_API const char *sn_safetensors_dtype_name(sn_safetensors_dtype dtype);
+SN_API size_t sn_safetensors_dtype_size(sn_safetensors_dtype dtype);
 
 /* Product of the shape (1 for ndim 0); -1 when ndim is out of range, a
  * dimension is negative, or the product overflows. */
-int64_t sn_safetensors_numel(const sn_safetensors_tensor *tensor);
+SN_API int64_t sn_safetensors_numel(const sn_safetensors_tensor *tensor);
 
 /* Write `tensor_count` tensors and `metadata_count` metadata entries to
  * `path`, atomically (see above). Tensors are laid out in the order given,
@@ -101,7 +101,7 @@ int64_t sn_safetensors_numel(const sn_safetensors_tensor *tensor);
  * Errors: SN_ERR_INVALID_ARG (NULL, duplicate or reserved names, bad shape
  * or dtype, invalid UTF-8), SN_ERR_IO (the OS refused; the message names
  * the path and the reason), SN_ERR_OUT_OF_MEMORY. */
-sn_status sn_safetensors_write(const char *path,
+SN_API sn_status sn_safetensors_write(const char *path,
                                const sn_safetensors_tensor *tensors,
                                size_t tensor_count,
                                const sn_safetensors_meta *metadata,
@@ -118,23 +118,23 @@ typedef struct sn_safetensors sn_safetensors;
  * covering the data area, duplicate names, non-string metadata),
  * SN_ERR_UNSUPPORTED (more than SN_SAFETENSORS_MAX_DIMS dimensions),
  * SN_ERR_OUT_OF_MEMORY. */
-sn_status sn_safetensors_open(const char *path, sn_safetensors **out);
+SN_API sn_status sn_safetensors_open(const char *path, sn_safetensors **out);
 
 /* Free everything the file owns; every pointer obtained from it (names,
  * data, metadata) becomes invalid. NULL is allowed. */
-void sn_safetensors_close(sn_safetensors *file);
+SN_API void sn_safetensors_close(sn_safetensors *file);
 
 /* The path the file was opened with. */
-const char *sn_safetensors_path(const sn_safetensors *file);
+SN_API const char *sn_safetensors_path(const sn_safetensors *file);
 
 /* Tensors in file order (ascending data offset): index 0..count-1. */
-size_t sn_safetensors_tensor_count(const sn_safetensors *file);
-const sn_safetensors_tensor *sn_safetensors_tensor_at(const sn_safetensors *file,
+SN_API size_t sn_safetensors_tensor_count(const sn_safetensors *file);
+SN_API const sn_safetensors_tensor *sn_safetensors_tensor_at(const sn_safetensors *file,
                                                       size_t index);
 
 /* The tensor named `name`, or NULL when the file has none (no error is
  * recorded: absence may be expected). */
-const sn_safetensors_tensor *sn_safetensors_find(const sn_safetensors *file,
+SN_API const sn_safetensors_tensor *sn_safetensors_find(const sn_safetensors *file,
                                                  const char *name);
 
 /* The data of tensor `name` after checking that it exists (else
@@ -142,16 +142,16 @@ const sn_safetensors_tensor *sn_safetensors_find(const sn_safetensors *file,
  * NULL, has exactly `ndim` dimensions equal to shape[] (else SN_ERR_SHAPE).
  * The message names the file, the tensor and both shapes. For loaders that
  * know what they expect. */
-sn_status sn_safetensors_get(const sn_safetensors *file, const char *name,
+SN_API sn_status sn_safetensors_get(const sn_safetensors *file, const char *name,
                              sn_safetensors_dtype dtype, int ndim,
                              const int64_t *shape, const void **data);
 
 /* Metadata value for `key`, or NULL when absent. */
-const char *sn_safetensors_metadata(const sn_safetensors *file, const char *key);
+SN_API const char *sn_safetensors_metadata(const sn_safetensors *file, const char *key);
 
 /* Metadata entries in header order: index 0..count-1. */
-size_t sn_safetensors_metadata_count(const sn_safetensors *file);
-const sn_safetensors_meta *sn_safetensors_metadata_at(const sn_safetensors *file,
+SN_API size_t sn_safetensors_metadata_count(const sn_safetensors *file);
+SN_API const sn_safetensors_meta *sn_safetensors_metadata_at(const sn_safetensors *file,
                                                       size_t index);
 
 #ifdef __cplusplus

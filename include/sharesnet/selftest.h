@@ -24,7 +24,7 @@ extern const sn_selftest_case sn_selftest_cases[];
 extern const sn_selftest_case sn_selftest_ops_cases[];
 
 /* Monotonic clock in seconds (for timing around library calls). */
-double sn_now_seconds(void);
+SN_API double sn_now_seconds(void);
 
 #ifdef __cplusplus
 }

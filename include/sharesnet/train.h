@@ -37,7 +37,7 @@ typedef struct sn_lr_schedule {
 } sn_lr_schedule;
 
 /* Learning rate at fractional epoch t (t = epoch + batch / batches). */
-double sn_lr_at(const sn_lr_schedule *s, double t);
+SN_API double sn_lr_at(const sn_lr_schedule *s, double t);
 
 /* ---- trainer -------------------------------------------------------------- */
 
@@ -64,7 +64,7 @@ typedef struct sn_train_config {
 
 /* The recipe of the papers (SGD 0.9 Nesterov, lr 0.1, weight decay 5e-4,
  * batch 128, milestones at 50% and 75% of the epochs, crop 4 + flip). */
-void sn_train_config_default(sn_train_config *c, int epochs);
+SN_API void sn_train_config_default(sn_train_config *c, int epochs);
 
 /* Progress of the current step (called after every optimizer step). */
 typedef struct sn_train_progress {
@@ -116,13 +116,13 @@ typedef struct sn_train_state {
  * out_dir/checkpoint.safetensors is replaced atomically. A NaN or infinite
  * loss stops training with SN_ERR_NUMERIC; the last checkpoint stays intact.
  * `last` (may be NULL) receives the last epoch's report. */
-sn_status sn_train(sn_model *model, const sn_dataset *train, const sn_dataset *test,
+SN_API sn_status sn_train(sn_model *model, const sn_dataset *train, const sn_dataset *test,
                    const sn_train_config *config, sn_train_state *state,
                    const sn_train_callbacks *callbacks, sn_epoch_report *last);
 
 /* Evaluate on the first `limit` examples of `data` (<= 0: all) with the
  * given normalisation: mean loss, top-1 and top-5 accuracy (fractions). */
-sn_status sn_evaluate(sn_model *model, const sn_dataset *data, int64_t limit, const float *mean,
+SN_API sn_status sn_evaluate(sn_model *model, const sn_dataset *data, int64_t limit, const float *mean,
                       const float *std, double *loss, double *top1, double *top5,
                       double *images_per_second);
 
@@ -140,16 +140,16 @@ typedef struct sn_checkpoint_info {
  * names are the graph's parameter names; "<bn layer>.running_mean/var";
  * "optimizer.momentum.<param>". Metadata: model, policy, classes, channels,
  * size, epoch, step, seed, normalisation, class names. */
-sn_status sn_checkpoint_save(sn_model *model, const sn_train_state *state, const char *path);
+SN_API sn_status sn_checkpoint_save(sn_model *model, const sn_train_state *state, const char *path);
 
 /* Read only the metadata (to build the right graph before loading). */
-sn_status sn_checkpoint_info_read(const char *path, sn_checkpoint_info *info);
+SN_API sn_status sn_checkpoint_info_read(const char *path, sn_checkpoint_info *info);
 
 /* Load every tensor of the model from `path`, checking each one's dtype and
  * shape against the model (a mismatch names the tensor); momentum buffers
  * too when with_optimizer. `state` (may be NULL) receives the run state.
  * On failure the model may be partially loaded: discard it. */
-sn_status sn_checkpoint_load(sn_model *model, const char *path, int with_optimizer,
+SN_API sn_status sn_checkpoint_load(sn_model *model, const char *path, int with_optimizer,
                              sn_train_state *state);
 
 #ifdef __cplusplus

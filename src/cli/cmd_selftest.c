@@ -51,6 +51,9 @@ int cmd_selftest(int argc, char **argv)
            d->platform, d->driver_version);
     printf("program  %s in %.3f s\n", sn_program_origin_name(sn_context_program_origin(ctx)),
            sn_context_program_seconds(ctx));
+    printf("compile  %s\n", sn_context_runtime_compile(ctx)
+                                 ? "run-time compilation allowed (CLBlast may be used)"
+                                 : "no run-time compilation: every op from the library's program");
 
     int failures = run_cases(ctx, sn_selftest_cases) + run_cases(ctx, sn_selftest_ops_cases);
     sn_context_free(ctx);

@@ -1,6 +1,7 @@
 /* sharesnet — command-line entry point: dispatches to the sub-commands. */
 #include "cli/cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct command {
@@ -30,12 +31,33 @@ static void usage(FILE *out)
                  "Commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nEnvironment: SN_DEVICE (device selector), SN_CACHE_DIR, SN_CACHE=0, "
-                 "SN_KERNEL_BINARY\n");
+    fprintf(out, "\nGlobal option (before or after COMMAND):\n"
+                 "  --no-runtime-compile   never compile OpenCL C at run time, as on an FPGA: the\n"
+                 "                         kernels come from SN_KERNEL_BINARY or the cache, and\n"
+                 "                         CLBlast is not used (same as SN_NO_RUNTIME_COMPILE=1)\n"
+                 "\nEnvironment: SN_DEVICE (device selector), SN_CACHE_DIR, SN_CACHE=0, "
+                 "SN_KERNEL_BINARY, SN_NO_RUNTIME_COMPILE=1\n");
+}
+
+/* Remove the global options from argv (every command's contexts read them
+ * from the environment); returns the new argc. */
+static int take_global_options(int argc, char **argv)
+{
+    int n = 0;
+    for (int i = 0; i < argc; i++) {
+        if (i > 0 && !strcmp(argv[i], "--no-runtime-compile")) {
+            setenv("SN_NO_RUNTIME_COMPILE", "1", 1);
+            continue;
+        }
+        argv[n++] = argv[i];
+    }
+    argv[n] = NULL;
+    return n;
 }
 
 int main(int argc, char **argv)
 {
+    argc = take_global_options(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -96,15 +96,40 @@ static sn_status init_param(sn_model *m, int i, uint64_t seed)
 
 /* ---- create / free ---- */
 
-static sn_status alloc_param(sn_model *m, int i)
+/* The three arenas (values, gradients, momentum), zeroed, and every
+ * parameter's views into them at aligned offsets. */
+static sn_status alloc_params(sn_model *m)
 {
-    const sn_param_spec *p = &m->graph.params[i];
-    sn_param_state *s = &m->params[i];
-    SN_TRY(sn_tensor_alloc(m->ctx, &s->value, p->ndim, p->shape, SN_MEM_PARAM));
-    SN_TRY(sn_tensor_alloc(m->ctx, &s->grad, p->ndim, p->shape, SN_MEM_GRAD));
-    SN_TRY(sn_tensor_alloc(m->ctx, &s->momentum, p->ndim, p->shape, SN_MEM_OPTIM));
-    SN_TRY(sn_tensor_fill(&s->grad, 0.0f));
-    return sn_tensor_fill(&s->momentum, 0.0f);
+    const sn_graph *g = &m->graph;
+    const size_t align = sn_view_align_floats(m->ctx);
+    size_t total = 0;
+    for (int i = 0; i < g->n_params; i++) {
+        m->param_offset[i] = total;
+        total += ((size_t)g->params[i].count + align - 1) / align * align;
+    }
+    if (total > 0x7fffffffu)
+        return sn_fail(SN_ERR_UNSUPPORTED, "model %s: %zu parameter floats (2^31-1 at most)",
+                       g->model, total);
+    static const sn_mem_category category[3] = {SN_MEM_PARAM, SN_MEM_GRAD, SN_MEM_OPTIM};
+    const int shape[1] = {(int)total};
+    for (int a = 0; a < 3; a++) {
+        SN_TRY(sn_tensor_alloc(m->ctx, &m->arena[a], 1, shape, category[a]));
+        SN_TRY(sn_tensor_fill(&m->arena[a], 0.0f));
+    }
+    for (int i = 0; i < g->n_params; i++) {
+        const sn_param_spec *p = &g->params[i];
+        sn_param_state *s = &m->params[i];
+        sn_status st = sn_tensor_view(&m->arena[0], m->param_offset[i], p->ndim, p->shape,
+                                      &s->value);
+        if (st == SN_OK)
+            st = sn_tensor_view(&m->arena[1], m->param_offset[i], p->ndim, p->shape, &s->grad);
+        if (st == SN_OK)
+            st = sn_tensor_view(&m->arena[2], m->param_offset[i], p->ndim, p->shape,
+                                &s->momentum);
+        if (st != SN_OK)
+            return sn_fail_context(st, "model %s: parameter %s", g->model, p->name);
+    }
+    return SN_OK;
 }
 
 static sn_status alloc_bn(sn_model *m, int layer)
@@ -257,10 +282,13 @@ sn_status sn_model_create(sn_context *ctx, const sn_graph *graph, int batch, uin
         return sn_fail(SN_ERR_OUT_OF_MEMORY, "model %s: out of host memory", graph->model);
     m->ctx = ctx;
     m->batch = batch;
+    if (ctx->tune_batch < batch) /* conv decisions are made for the full batch */
+        ctx->tune_batch = batch;
     sn_status st = copy_graph(&m->graph, graph);
     const sn_graph *g = &m->graph;
     if (st == SN_OK) {
         m->params = calloc((size_t)g->n_params + 1, sizeof *m->params);
+        m->param_offset = calloc((size_t)g->n_params + 1, sizeof *m->param_offset);
         m->bn = calloc((size_t)g->n_layers + 1, sizeof *m->bn);
         m->acts = calloc((size_t)g->n_acts, sizeof *m->acts);
         m->grads = calloc((size_t)g->n_acts, sizeof *m->grads);
@@ -271,17 +299,17 @@ sn_status sn_model_create(sn_context *ctx, const sn_graph *graph, int batch, uin
         m->folded_into = calloc((size_t)g->n_layers + 1, sizeof *m->folded_into);
         m->act_borrowed = calloc((size_t)g->n_acts, sizeof *m->act_borrowed);
         m->grad_borrowed = calloc((size_t)g->n_acts, sizeof *m->grad_borrowed);
-        if (!m->params || !m->bn || !m->acts || !m->grads || !m->grad_written ||
+        if (!m->params || !m->param_offset || !m->bn || !m->acts || !m->grads || !m->grad_written ||
             !m->host_labels || !m->plan || !m->member_of || !m->folded_into ||
             !m->act_borrowed || !m->grad_borrowed)
             st = sn_fail(SN_ERR_OUT_OF_MEMORY, "model %s: out of host memory", g->model);
         else
             find_fusions(m);
     }
+    if (st == SN_OK)
+        st = alloc_params(m);
     for (int i = 0; st == SN_OK && i < g->n_params; i++) {
-        st = alloc_param(m, i);
-        if (st == SN_OK)
-            st = init_param(m, i, seed);
+        st = init_param(m, i, seed);
         if (st != SN_OK)
             sn_fail_context(st, "model %s: parameter %s", g->model, g->params[i].name);
     }
@@ -313,6 +341,9 @@ void sn_model_free(sn_model *m)
             sn_tensor_release(&m->params[i].grad);
             sn_tensor_release(&m->params[i].momentum);
         }
+    for (int a = 0; a < 3; a++) /* after their views */
+        sn_tensor_release(&m->arena[a]);
+    free(m->param_offset);
     if (m->bn)
         for (int l = 0; l < g->n_layers; l++) {
             sn_tensor_release(&m->bn[l].running_mean);
@@ -471,17 +502,14 @@ sn_status sn_model_metrics(sn_model *m, double *mean_loss, int *top1, int *top5)
     return sn_softmax_ce_summary(m->ctx, &stats, mean_loss, top1, top5);
 }
 
+/* One launch over the arenas: every parameter gets the same rule, and the
+ * zero gaps between parameters stay zero (zero gradient, value, momentum). */
 sn_status sn_model_sgd_step(sn_model *m, const sn_sgd_options *o)
 {
     m->params_version++;
-    for (int i = 0; i < m->graph.n_params; i++) {
-        sn_param_state *p = &m->params[i];
-        sn_status st = sn_sgd_step(m->ctx, &p->value, &p->grad, &p->momentum, o->lr, o->momentum,
-                                   o->weight_decay, o->nesterov);
-        if (st != SN_OK)
-            return sn_fail_context(st, "sgd step of %s", m->graph.params[i].name);
-    }
-    return SN_OK;
+    sn_status st = sn_sgd_step(m->ctx, &m->arena[0], &m->arena[1], &m->arena[2], o->lr,
+                               o->momentum, o->weight_decay, o->nesterov);
+    return st == SN_OK ? st : sn_fail_context(st, "sgd step of model %s", m->graph.model);
 }
 
 sn_status sn_model_logits(sn_model *m, float *out, int n)
@@ -547,6 +575,7 @@ void sn_model_memory_usage(const sn_model *m, sn_model_memory *out)
         out->optimizer += m->params[i].momentum.count * sizeof(float);
         out->param_buffers++;
     }
+    out->param_padding = m->arena[0].count * sizeof(float) - out->params;
     for (int l = 0; l < g->n_layers; l++) {
         const sn_bn_state *s = &m->bn[l];
         out->other += (s->running_mean.count + s->running_var.count + s->scale.count +

@@ -50,7 +50,14 @@ struct sn_model {
     int trained_forward;   /* last forward was in training mode */
     int frozen_bn;         /* BN uses running statistics in training too */
 
-    sn_param_state *params;  /* [graph.n_params] */
+    sn_param_state *params;  /* [graph.n_params]: views into the arenas */
+    /* Parameter arenas: every parameter's value, gradient and momentum live
+     * in one buffer each (values, grads, momentum), at the same offsets
+     * (aligned for sub-buffers; the gaps hold zeros): one SGD launch updates
+     * them all, and a gradient all-reduce or an export reads one buffer. A
+     * shared weight is one region, like any parameter. */
+    sn_tensor arena[3];
+    size_t *param_offset;    /* [graph.n_params] floats into each arena */
     sn_bn_state *bn;         /* [graph.n_layers], used for BN layers only */
     sn_tensor *acts;         /* [graph.n_acts], [batch, c, h, w] */
     sn_tensor *grads;        /* [graph.n_acts], none for acts[0] */

@@ -1,4 +1,6 @@
-/* conv2d (no bias, groups 1) as im2col + SGEMM over chunks of the batch.
+/* conv2d (no bias, groups 1) as im2col + SGEMM over chunks of the batch,
+ * the SGEMM being our own kernel (SN_CONV_ALGO_GEMM, every device) or
+ * CLBlast's (SN_CONV_ALGO_CLBLAST, where the device compiles at run time).
  *
  * For a chunk of n images (kernels in kernels/conv.cl):
  *   forward          col [CKK, n*OHW] = im2col(x)
@@ -14,7 +16,7 @@
  * GPU would run it on a few of its cores. So its columns are cut into
  * slices whose partial products (one strided batched GEMM) a kernel sums.
  *
- * This is the SN_CONV_ALGO_GEMM algorithm. Each public op checks its shapes
+ * These are the GEMM and CLBLAST algorithms. Each public op checks its shapes
  * once here, then runs the algorithm sn_conv_choose() picks for the pass and
  * shape (ops/conv_algo.h): this one, the direct kernels (conv_direct.c) or
  * Winograd (conv_winograd.c).
@@ -150,6 +152,17 @@ static sn_status with_context(sn_status st, const conv_geom *g)
     return st == SN_OK ? st : sn_fail_context(st, "%s", g->what);
 }
 
+/* One GEMM of the im2col algorithms: our kernel, or CLBlast's for
+ * SN_CONV_ALGO_CLBLAST. */
+static sn_status algo_gemm(sn_context *ctx, sn_conv_algo algo, const char *op, size_t m, size_t n,
+                           size_t k, sn_gemm_operand a, sn_gemm_operand b, float beta,
+                           sn_gemm_operand c)
+{
+    if (algo == SN_CONV_ALGO_CLBLAST)
+        return sn_gemm_clblast(ctx, op, m, n, k, 1.0f, a, b, beta, c);
+    return sn_gemm(ctx, op, m, n, k, 1.0f, a, b, beta, c);
+}
+
 /* Floats of the chunk's columns and cn: where the partials start. */
 static size_t partials_offset(const conv_geom *g)
 {
@@ -243,9 +256,9 @@ sn_status sn_conv2d_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_t
         SN_TRY(im2col(ctx, &g, x->buffer, n0, n, ws));
         SN_TRY(cn_operand(ctx, &g, y->buffer, n0, n, ws, 0, &out));
         /* out [OC, n*OHW] = w [OC, CKK] x col [CKK, n*OHW] */
-        SN_TRY(sn_gemm(ctx, g.what, (size_t)g.OC, cols, (size_t)g.CKK, 1.0f,
-                       (sn_gemm_operand){w->buffer, 0, (size_t)g.CKK, 0},
-                       (sn_gemm_operand){ws, 0, cols, 0}, 0.0f, out));
+        SN_TRY(algo_gemm(ctx, algo, g.what, (size_t)g.OC, cols, (size_t)g.CKK,
+                         (sn_gemm_operand){w->buffer, 0, (size_t)g.CKK, 0},
+                         (sn_gemm_operand){ws, 0, cols, 0}, 0.0f, out));
         SN_TRY(cn_store(ctx, &g, y->buffer, n0, n, ws));
     }
     return SN_OK;
@@ -271,9 +284,9 @@ sn_status sn_conv2d_backward_data(sn_context *ctx, const sn_conv2d_desc *d, cons
         sn_gemm_operand grad;
         SN_TRY(cn_operand(ctx, &g, dy->buffer, n0, n, ws, 1, &grad));
         /* dcol [CKK, n*OHW] = w^T [CKK, OC] x dy [OC, n*OHW] */
-        SN_TRY(sn_gemm(ctx, g.what, (size_t)g.CKK, cols, (size_t)g.OC, 1.0f,
-                       (sn_gemm_operand){w->buffer, 0, (size_t)g.CKK, 1}, grad, 0.0f,
-                       (sn_gemm_operand){ws, 0, cols, 0}));
+        SN_TRY(algo_gemm(ctx, algo, g.what, (size_t)g.CKK, cols, (size_t)g.OC,
+                         (sn_gemm_operand){w->buffer, 0, (size_t)g.CKK, 1}, grad, 0.0f,
+                         (sn_gemm_operand){ws, 0, cols, 0}));
         const size_t global[2] = {(size_t)g.H, (size_t)n * (size_t)g.C};
         SN_TRY(with_context(
             SN_ENQUEUE(ctx, "sn_col2im", 2, global, NULL, SN_ARG_INT(n), SN_ARG_INT(g.C),
@@ -287,15 +300,19 @@ sn_status sn_conv2d_backward_data(sn_context *ctx, const sn_conv2d_desc *d, cons
 
 /* dw [OC, CKK] (+)= grad [OC, cols] x col^T [cols, CKK] for one chunk, in
  * `splits` slices of the columns summed by a kernel when splits > 1. beta 0
- * (overwrite) never reads dw: CLBlast skips C then, the kernel branches. */
-static sn_status weight_gemm(sn_context *ctx, const conv_geom *g, sn_gemm_operand grad,
-                             size_t cols, cl_mem ws, int splits, int overwrite, cl_mem dw)
+ * (overwrite) never reads dw: the GEMMs skip C then, the kernel branches.
+ * The slices' products are one batched GEMM of our own kernel for both
+ * algorithms: CLBlast's batched GEMM allocates temporaries of its own that
+ * the context could not account for. */
+static sn_status weight_gemm(sn_context *ctx, sn_conv_algo algo, const conv_geom *g,
+                             sn_gemm_operand grad, size_t cols, cl_mem ws, int splits,
+                             int overwrite, cl_mem dw)
 {
     const sn_gemm_operand col_t = {ws, 0, cols, 1};
     const size_t outputs = (size_t)g->OC * (size_t)g->CKK;
     if (splits == 1)
-        return sn_gemm(ctx, g->what, (size_t)g->OC, (size_t)g->CKK, cols, 1.0f, grad, col_t,
-                       overwrite ? 0.0f : 1.0f, (sn_gemm_operand){dw, 0, (size_t)g->CKK, 0});
+        return algo_gemm(ctx, algo, g->what, (size_t)g->OC, (size_t)g->CKK, cols, grad, col_t,
+                         overwrite ? 0.0f : 1.0f, (sn_gemm_operand){dw, 0, (size_t)g->CKK, 0});
     /* partial [s] [OC, CKK] = grad slice s x col slice s^T; the columns left
      * over by equal slices go into the last partial. */
     const size_t slice = cols / (size_t)splits, rest = cols - slice * (size_t)splits;
@@ -307,10 +324,10 @@ static sn_status weight_gemm(sn_context *ctx, const conv_geom *g, sn_gemm_operan
         sn_gemm_operand grad_rest = grad, col_rest = col_t;
         grad_rest.offset += slice * (size_t)splits;
         col_rest.offset += slice * (size_t)splits;
-        SN_TRY(sn_gemm(ctx, g->what, (size_t)g->OC, (size_t)g->CKK, rest, 1.0f, grad_rest,
-                       col_rest, 1.0f,
-                       (sn_gemm_operand){ws, part + (size_t)(splits - 1) * outputs,
-                                         (size_t)g->CKK, 0}));
+        SN_TRY(algo_gemm(ctx, algo, g->what, (size_t)g->OC, (size_t)g->CKK, rest, grad_rest,
+                         col_rest, 1.0f,
+                         (sn_gemm_operand){ws, part + (size_t)(splits - 1) * outputs,
+                                           (size_t)g->CKK, 0}));
     }
     const size_t global = outputs;
     return with_context(SN_ENQUEUE(ctx, "sn_conv_sum_partials", 1, &global, NULL,
@@ -345,7 +362,7 @@ sn_status sn_conv2d_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
         SN_TRY(cn_operand(ctx, &g, dy->buffer, n0, n, ws, 1, &grad));
         /* dw [OC, CKK] (+)= dy [OC, n*OHW] x col^T [n*OHW, CKK]; the first
          * chunk overwrites unless accumulating. */
-        SN_TRY(weight_gemm(ctx, &g, grad, cols, ws, weight_splits(ctx, &g, cols),
+        SN_TRY(weight_gemm(ctx, algo, &g, grad, cols, ws, weight_splits(ctx, &g, cols),
                            n0 == 0 && !accumulate, dw->buffer));
     }
     return SN_OK;

@@ -1,11 +1,12 @@
 /* Convolution algorithms: the internal interface between the conv2d ops
  * (src/ops/conv2d.c: shape checks, then dispatch), the algorithms
- * (GEMM: im2col + CLBlast in conv2d.c; DIRECT: implicit-GEMM kernels in
+ * (GEMM: im2col + our own SGEMM kernel in conv2d.c; CLBLAST: the same with
+ * CLBlast's tuned SGEMM, where the device may compile at run time; DIRECT: implicit-GEMM kernels in
  * conv_direct.c / kernels/conv_direct.cl; WINOGRAD: F(2x2, 3x3) for 3x3
  * stride-1 convolutions in conv_winograd.c / kernels/conv_winograd.cl) and
  * the auto-tuner that picks one per pass and shape (src/ops/conv_tune.c).
  *
- * Environment override: SN_CONV_ALGO=gemm|direct|winograd forces that
+ * Environment override: SN_CONV_ALGO=gemm|direct|winograd|clblast forces that
  * algorithm for every pass and shape it supports (unset, empty or "auto":
  * the tuner's choice). A forced algorithm that does not support a shape
  * falls back to GEMM, which supports every valid shape.
@@ -20,6 +21,8 @@ typedef enum {
     SN_CONV_ALGO_GEMM = 0,
     SN_CONV_ALGO_DIRECT = 1,
     SN_CONV_ALGO_WINOGRAD = 2,
+    SN_CONV_ALGO_CLBLAST = 3, /* im2col + CLBlast: only where the context may
+                                 compile at run time (ctx->runtime_compile) */
     SN_CONV_ALGO_COUNT
 } sn_conv_algo;
 

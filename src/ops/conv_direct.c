@@ -8,8 +8,8 @@
  * Two tilings of every product (see conv_direct.cl):
  *   channel lanes (gather, wgrad): a work item computes OB*V channels (vector
  *     lanes) by P pixels or columns; V, PA (OB = 1) and PB (OB = 2) are
- *     build-time constants of the kernels whose defaults tile_config()
- *     mirrors. Every device.
+ *     build-time constants of the kernels, set from the device parameter
+ *     table (runtime/device_params.c) that tile_config() reads. Every device.
  *   pixel lanes (rows, wrows): M channels by vectors of V pixels of a row.
  *     CPUs, where a row fills a vector (choose_rows, choose_wrows).
  *
@@ -26,12 +26,11 @@ typedef struct tiles {
     int V, PA, PB, PBW;
 } tiles;
 
-/* Keep equal to the defaults at the top of kernels/conv_direct.cl. */
+/* The kernels' tile sizes: the device parameter table's, as built. */
 static tiles tile_config(const sn_context *ctx)
 {
-    if (ctx->info.type == SN_DEVICE_CPU)
-        return (tiles){16, 12, 12, 8};
-    return (tiles){4, 4, 4, 4};
+    const sn_device_params *p = &ctx->params;
+    return (tiles){p->convd_v, p->convd_pa, p->convd_pb, p->convd_pbw};
 }
 
 /* Channel tiling of `ch` lanes: the "b" variant (two vectors) when they
@@ -357,6 +356,8 @@ int sn_conv_algo_supported(sn_context *ctx, sn_conv_algo algo, sn_conv_pass pass
         return 0;
     if (algo == SN_CONV_ALGO_GEMM)
         return 1;
+    if (algo == SN_CONV_ALGO_CLBLAST)
+        return ctx->runtime_compile;
     if (algo == SN_CONV_ALGO_WINOGRAD)
         return sn_conv_winograd_supported(ctx, pass, N, C, H, W, OC, K, stride, pad);
     if (algo != SN_CONV_ALGO_DIRECT)

@@ -21,27 +21,30 @@
 
 /* The algorithm without tuning, per device class and pass. GPUs: CLBlast's
  * tuned SGEMM; CPUs: the direct kernels (no im2col traffic). Entries that do
- * not support a shape fall back to GEMM. Winograd (3x3 stride 1 only) is
- * never the default: timing picks it where it wins. */
+ * not support a shape (CLBlast where nothing may compile at run time) fall
+ * back to GEMM, our own kernel. Winograd (3x3 stride 1 only) is never the
+ * default: timing picks it where it wins. */
 static const sn_conv_algo default_algo[][3] = {
     /*                       forward             backward data       backward weights */
-    [SN_DEVICE_GPU] = {SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM},
+    [SN_DEVICE_GPU] = {SN_CONV_ALGO_CLBLAST, SN_CONV_ALGO_CLBLAST, SN_CONV_ALGO_CLBLAST},
     [SN_DEVICE_CPU] = {SN_CONV_ALGO_DIRECT, SN_CONV_ALGO_DIRECT, SN_CONV_ALGO_DIRECT},
     [SN_DEVICE_ACCELERATOR] = {SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM},
     [SN_DEVICE_OTHER] = {SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM, SN_CONV_ALGO_GEMM},
 };
 
 #define TIMED_RUNS 3           /* after one warm-up; the median counts */
-/* Version in the tuning file's first line: v2 lists one time per algorithm
- * of gemm, direct, winograd. A file of another version never matches the
+/* Version in the tuning file's first line: v3 lists one time per algorithm
+ * of gemm, direct, winograd, clblast (v2: the first three, "gemm" then
+ * meaning CLBlast). A file of another version never matches the
  * header, so it is ignored and rewritten (its shapes retuned). */
-#define SN_TUNE_FORMAT_VERSION "2"
+#define SN_TUNE_FORMAT_VERSION "3"
 #define MAX_FILE_BYTES (1 << 20)
 #define MAX_LINE 512
 #define MAX_DIM (1 << 24)      /* sanity bound on a shape read from a file */
 #define MAX_MS 1e9
 
-static const char *const algo_names[SN_CONV_ALGO_COUNT] = {"gemm", "direct", "winograd"};
+static const char *const algo_names[SN_CONV_ALGO_COUNT] = SN_CONV_ALGO_NAMES;
+_Static_assert(SN_CONV_ALGO_COUNT == SN_CONV_ALGO_NAME_COUNT, "one name per algorithm");
 static const char *const pass_names[3] = {"forward", "backward_data", "backward_weights"};
 
 const char *sn_conv_algo_name(sn_conv_algo algo)
@@ -88,6 +91,8 @@ static int supported(sn_context *ctx, sn_conv_algo algo, sn_conv_pass pass,
 {
     if (algo == SN_CONV_ALGO_GEMM)
         return 1;
+    if (algo == SN_CONV_ALGO_CLBLAST)
+        return ctx->runtime_compile;
     if (algo == SN_CONV_ALGO_WINOGRAD)
         return sn_conv_winograd_supported(ctx, pass, s->N, s->C, s->H, s->W, s->OC, s->K,
                                           s->stride, s->pad);
@@ -140,7 +145,7 @@ static int same_device(const sn_device_info *a, const sn_device_info *b)
 static void device_key(sn_context *ctx, const char *dir, char *header, size_t header_size,
                        char *path, size_t path_size)
 {
-    char options[256], key[4096];
+    char options[1024], key[4096];
     sn_program_options(ctx, options, sizeof options);
     sn_program_key(ctx, options, key, sizeof key);
     size_t used = (size_t)snprintf(header, header_size,
@@ -553,7 +558,8 @@ static sn_status scratch_run(void *user, sn_conv_algo algo)
 static sn_status measure(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *s,
                          const int *supported_algo, double *ms, sn_status *status)
 {
-    const size_t peak = ctx->mem.peak, workspace_bytes = ctx->workspace_bytes;
+    const size_t peak = ctx->mem.peak, workspace_bytes = ctx->workspace_bytes,
+                 gemm_temp_bytes = ctx->gemm_temp_bytes;
     conv_scratch sc;
     sn_status st = scratch_create(ctx, pass, s, &sc);
     sn_status first_failure = st;
@@ -575,13 +581,20 @@ static sn_status measure(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape
         sn_context_finish(ctx);
         scratch_free(&sc);
     }
-    /* A losing candidate may have grown the shared workspace: give it back,
-     * the next op allocates what the winner needs. */
+    /* A losing candidate may have grown the shared workspace (or CLBlast's
+     * temporary buffer): give it back, the next op allocates what the
+     * winner needs. */
     if (ctx->workspace_bytes > workspace_bytes) {
         sn_context_finish(ctx);
         sn_buffer_release(ctx, ctx->workspace, ctx->workspace_bytes, SN_MEM_WORKSPACE);
         ctx->workspace = NULL;
         ctx->workspace_bytes = 0;
+    }
+    if (ctx->gemm_temp_bytes > gemm_temp_bytes) {
+        sn_context_finish(ctx);
+        sn_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes, SN_MEM_WORKSPACE);
+        ctx->gemm_temp = NULL;
+        ctx->gemm_temp_bytes = 0;
     }
     ctx->mem.peak = peak > ctx->mem.total ? peak : ctx->mem.total;
     return ran ? SN_OK : first_failure;
@@ -683,12 +696,6 @@ sn_status sn_conv_tune(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *
     return st;
 }
 
-static int env_is(const char *name, const char *value)
-{
-    const char *v = getenv(name);
-    return v && !strcmp(v, value);
-}
-
 sn_conv_algo sn_conv_choose(sn_context *ctx, sn_conv_pass pass, int N, int C, int H, int W,
                             int OC, int K, int stride, int pad)
 {
@@ -698,19 +705,21 @@ sn_conv_algo sn_conv_choose(sn_context *ctx, sn_conv_pass pass, int N, int C, in
     if (forced_ctx == ctx && forced_algo >= 0)
         return supported(ctx, (sn_conv_algo)forced_algo, pass, &s) ? (sn_conv_algo)forced_algo
                                                                    : SN_CONV_ALGO_GEMM;
-    const char *env = getenv("SN_CONV_ALGO");
-    if (env && *env) {
-        int algo = parse_name(env, algo_names, SN_CONV_ALGO_COUNT);
-        if (algo >= 0) /* anything else ("auto", a typo) leaves the choice to the tuner */
-            return supported(ctx, (sn_conv_algo)algo, pass, &s) ? (sn_conv_algo)algo
-                                                               : SN_CONV_ALGO_GEMM;
-    }
-    if (env_is("SN_TUNE", "0"))
+    if (ctx->conv_algo >= 0) /* the context's option (or SN_CONV_ALGO at its creation) */
+        return supported(ctx, (sn_conv_algo)ctx->conv_algo, pass, &s)
+                   ? (sn_conv_algo)ctx->conv_algo
+                   : SN_CONV_ALGO_GEMM;
+    if (!ctx->tune)
         return sn_conv_default_algo(ctx, pass, &s);
 
+    /* A smaller batch than the context's largest (a partial last batch, a
+     * smaller eval batch) takes that batch's decision: no retuning. */
+    sn_conv_shape decide_for = s;
+    if (ctx->tune_batch > N)
+        decide_for.N = ctx->tune_batch;
     sn_conv_tune_result r;
     pthread_mutex_lock(&table_lock);
-    sn_status st = decide(ctx, pass, &s, 0, 0, &r);
+    sn_status st = decide(ctx, pass, &decide_for, 0, 0, &r);
     pthread_mutex_unlock(&table_lock);
     if (st != SN_OK) /* the op goes on with r.algo (the default on failure) */
         sn_clear_error();

@@ -4,11 +4,15 @@
  * sn_conv_choose() decides, in this order:
  *   1. an algorithm forced for this context on this thread
  *      (sn_conv_force_algo: the tuner itself, tests, benchmarks);
- *   2. SN_CONV_ALGO=gemm|direct|winograd (unset, empty or "auto": no
- *      override);
- *   3. SN_TUNE=0: the device-class default (no timing, no file);
+ *   2. the context's conv_algo option (sn_context_options.conv_algo, else
+ *      SN_CONV_ALGO as it was when the context was created): gemm, direct,
+ *      winograd or clblast forces it; an unknown name fails context creation;
+ *   3. the context's tune option 0 (or SN_TUNE=0 at its creation): the
+ *      device-class default (no timing, no file);
  *   4. a decision remembered in this process, else one read from the
- *      tuning file, else one measured now: every supported algorithm runs
+ *      tuning file, else one measured now (for the context's largest model
+ *      batch when the call's batch is smaller, so a partial last batch or a
+ *      smaller eval batch never retunes): every supported algorithm runs
  *      on scratch tensors of the shape (random data; one warm-up, then the
  *      median of 3 runs, the queue drained around each) and the fastest
  *      wins. Measured decisions are written to the tuning file.
@@ -23,13 +27,13 @@
  * The tuning file sits next to the program cache (sn_cache_dir: SN_CACHE_DIR,
  * XDG_CACHE_HOME/sharesnet or ~/.cache/sharesnet; none when SN_CACHE=0) and
  * has the program binary's name with ".tune" instead of ".bin". Text:
- *   # sharesnet conv tuning v2 | platform=... | ... | source=<hash> | options=...
- *   # pass N C H W OC K stride pad chosen ms(gemm) ms(direct) ms(winograd) check
- *   forward 128 16 32 32 16 3 1 1 direct 41.203 12.877 14.020 5c1e09aa
+ *   # sharesnet conv tuning v3 | platform=... | ... | source=<hash> | options=...
+ *   # pass N C H W OC K stride pad chosen ms(gemm) ms(direct) ms(winograd) ms(clblast) check
+ *   forward 128 16 32 32 16 3 1 1 direct 41.203 12.877 14.020 39.118 5c1e09aa
  * with one time per algorithm ("-": not measured, e.g. unsupported). The
  * first line must equal this device's key and the format version exactly,
- * so another device, driver, kernel source or a file of the v1 format (two
- * times per line) is never used (a kernel change retunes).
+ * so another device, driver, kernel source or a file of an older format
+ * (fewer times per line) is never used (a kernel change retunes).
  * Each decision line ends with a checksum of the rest of it; a line that is
  * malformed, truncated, fails its checksum or names an algorithm that no
  * longer supports the shape is ignored. Writes merge with the file's valid
@@ -103,7 +107,7 @@ long sn_conv_tune_file_hits(void);
 /* Drop every remembered decision, as a new process would start. */
 void sn_conv_tune_forget(void);
 
-/* "gemm", "direct", "winograd"; "forward", "backward_data", "backward_weights". */
+/* "gemm", "direct", "winograd", "clblast"; "forward", "backward_data", "backward_weights". */
 const char *sn_conv_algo_name(sn_conv_algo algo);
 const char *sn_conv_pass_name(sn_conv_pass pass);
 

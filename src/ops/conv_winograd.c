@@ -17,8 +17,8 @@
  * Every kernel works on vectors of V consecutive tiles (kernels/
  * conv_winograd.cl); the forward GEMM's work item computes OB*V tiles by P
  * output channels, the weight gradient's WC input by WO output channels.
- * These are build-time constants of the kernels whose defaults
- * tile_config() mirrors. */
+ * These are build-time constants of the kernels, set from the device
+ * parameter table (runtime/device_params.c) that tile_config() reads. */
 #include <stdlib.h>
 
 #include "ops/conv2d.h"
@@ -29,12 +29,11 @@ typedef struct tiles {
     int V, PA, OB, PB, WC, WO;
 } tiles;
 
-/* Keep equal to the defaults at the top of kernels/conv_winograd.cl. */
+/* The kernels' tile sizes: the device parameter table's, as built. */
 static tiles tile_config(const sn_context *ctx)
 {
-    if (ctx->info.type == SN_DEVICE_CPU)
-        return (tiles){16, 12, 3, 8, 6, 4};
-    return (tiles){4, 4, 2, 4, 4, 4};
+    const sn_device_params *p = &ctx->params;
+    return (tiles){p->wino_v, p->wino_pa, p->wino_ob, p->wino_pb, p->wino_wc, p->wino_wo};
 }
 
 static size_t ceil_div(size_t a, size_t b) { return (a + b - 1) / b; }

@@ -4,6 +4,7 @@
 #define SN_OP_CHECK_H
 
 #include "runtime/runtime_internal.h"
+#include "sharesnet/ops.h" /* every op file defines public ops (SN_API) */
 
 /* SN_ERR_INVALID_ARG unless t is allocated on ctx. */
 sn_status sn_check_tensor(sn_context *ctx, const char *op, const char *name, const sn_tensor *t);

@@ -26,9 +26,39 @@ void sn_context_options_default(sn_context_options *opts)
 {
     memset(opts, 0, sizeof *opts);
     opts->use_cache = -1;
+    opts->tune = -1;
 }
 
-static sn_status context_create(const sn_context_options *opts, int offline_build,
+/* ctx->conv_algo and ctx->tune from the options or, where they defer, the
+ * environment (read here once, not at every op). */
+static sn_status conv_options(sn_context *ctx, const sn_context_options *opts)
+{
+    const char *algo = opts->conv_algo ? opts->conv_algo : getenv("SN_CONV_ALGO");
+    static const char *const names[] = SN_CONV_ALGO_NAMES;
+    ctx->conv_algo = -1;
+    if (algo && *algo && strcmp(algo, "auto") != 0) {
+        for (int a = 0; a < SN_CONV_ALGO_NAME_COUNT; a++)
+            if (!strcmp(algo, names[a]))
+                ctx->conv_algo = a;
+        if (ctx->conv_algo < 0)
+            return sn_fail(SN_ERR_INVALID_ARG,
+                           "%sconv algorithm '%s' is not one of auto, gemm, direct, winograd, "
+                           "clblast",
+                           opts->conv_algo ? "" : "SN_CONV_ALGO: ", algo);
+    }
+    const char *tune = getenv("SN_TUNE");
+    ctx->tune = opts->tune >= 0 ? opts->tune != 0 : !(tune && !strcmp(tune, "0"));
+    return SN_OK;
+}
+
+/* What a new context does about its program. */
+enum program_mode {
+    PROGRAM_LOAD,    /* sn_program_load: binary, cache or source (the normal case) */
+    PROGRAM_COMPILE, /* compile-kernels: from source, even on an accelerator */
+    PROGRAM_NONE     /* device only: wrapping a vendor binary for it */
+};
+
+static sn_status context_create(const sn_context_options *opts, enum program_mode mode,
                                 sn_context **out)
 {
     sn_context_options defaults;
@@ -40,10 +70,14 @@ static sn_status context_create(const sn_context_options *opts, int offline_buil
     sn_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx)
         return sn_fail(SN_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
-    ctx->offline_build = offline_build;
-    sn_status st = sn_device_open(opts->device, &ctx->info, &ctx->platform, &ctx->device);
+    ctx->offline_build = mode == PROGRAM_COMPILE;
+    sn_status st = conv_options(ctx, opts);
     if (st != SN_OK)
         goto fail;
+    st = sn_device_open(opts->device, &ctx->info, &ctx->platform, &ctx->device);
+    if (st != SN_OK)
+        goto fail;
+    sn_device_params_for(&ctx->info, &ctx->params);
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
     ctx->cl = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
@@ -63,7 +97,7 @@ static sn_status context_create(const sn_context_options *opts, int offline_buil
         goto fail;
     }
     sn_cache_dir(opts, ctx->cache_dir, sizeof ctx->cache_dir);
-    st = sn_program_load(ctx, opts);
+    st = mode == PROGRAM_NONE ? SN_OK : sn_program_load(ctx, opts);
     if (st != SN_OK)
         goto fail;
     *out = ctx;
@@ -75,7 +109,7 @@ fail:
 
 sn_status sn_context_create(const sn_context_options *opts, sn_context **out)
 {
-    return context_create(opts, 0, out);
+    return context_create(opts, PROGRAM_LOAD, out);
 }
 
 void sn_context_free(sn_context *ctx)
@@ -88,6 +122,7 @@ void sn_context_free(sn_context *ctx)
     for (int i = 0; i < ctx->n_kernels; i++)
         clReleaseKernel(ctx->kernels[i].kernel);
     sn_buffer_release(ctx, ctx->workspace, ctx->workspace_bytes, SN_MEM_WORKSPACE);
+    sn_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes, SN_MEM_WORKSPACE);
     if (ctx->program)
         clReleaseProgram(ctx->program);
     if (ctx->queue)
@@ -102,6 +137,8 @@ const sn_device_info *sn_context_device(const sn_context *ctx) { return &ctx->in
 sn_program_origin sn_context_program_origin(const sn_context *ctx) { return ctx->origin; }
 
 double sn_context_program_seconds(const sn_context *ctx) { return ctx->program_seconds; }
+
+int sn_context_runtime_compile(const sn_context *ctx) { return ctx->runtime_compile; }
 
 sn_status sn_context_finish(sn_context *ctx)
 {
@@ -167,8 +204,8 @@ sn_status sn_compile_kernels(const char *selector, const char *path)
     opts.kernel_binary = ""; /* never load: always compile from source */
     opts.use_cache = 0;
     sn_context *ctx;
-    SN_TRY(context_create(&opts, 1, &ctx));
-    char options[256], key[4096];
+    SN_TRY(context_create(&opts, PROGRAM_COMPILE, &ctx));
+    char options[1024], key[4096];
     /* Same options and key as sn_program_load uses for this device. */
     sn_program_options(ctx, options, sizeof options);
     sn_program_key(ctx, options, key, sizeof key);
@@ -179,5 +216,69 @@ sn_status sn_compile_kernels(const char *selector, const char *path)
         st = sn_program_binary_write(path, key, binary, size);
     free(binary);
     sn_context_free(ctx);
+    return st;
+}
+
+typedef struct source_file {
+    const char *options;
+} source_file;
+
+/* The -D options as #defines, so a vendor compiler needs no options. */
+static int write_source(FILE *f, void *user)
+{
+    const source_file *s = user;
+    int ok = fprintf(f, "/* sharesnet kernel program for an offline compiler. Build options\n"
+                        " * of this device, already defined below:\n"
+                        " *   %s */\n",
+                     s->options) > 0;
+    for (const char *p = s->options; ok && (p = strstr(p, "-D")) != NULL;) {
+        p += 2;
+        size_t len = strcspn(p, " ");
+        const char *eq = memchr(p, '=', len);
+        ok = eq ? fprintf(f, "#define %.*s %.*s\n", (int)(eq - p), p, (int)(len - (size_t)(eq - p) - 1),
+                          eq + 1) > 0
+                : fprintf(f, "#define %.*s 1\n", (int)len, p) > 0;
+        p += len;
+    }
+    return ok && fwrite(sn_kernel_source, 1, sn_kernel_source_len, f) == sn_kernel_source_len;
+}
+
+sn_status sn_kernel_source_write(const char *selector, const char *path)
+{
+    sn_context_options opts;
+    sn_context_options_default(&opts);
+    opts.device = selector;
+    sn_context *ctx;
+    SN_TRY(context_create(&opts, PROGRAM_NONE, &ctx));
+    char options[1024];
+    sn_program_options(ctx, options, sizeof options);
+    source_file s = {options};
+    sn_status st = sn_file_write_atomic(path, "kernel source", write_source, &s);
+    sn_context_free(ctx);
+    return st;
+}
+
+sn_status sn_wrap_kernels(const char *selector, const char *vendor_path, const char *path)
+{
+    unsigned char *binary = NULL;
+    size_t size = 0;
+    SN_TRY(sn_file_read_all(vendor_path, "vendor program binary", &binary, &size));
+    if (size == 0) {
+        free(binary);
+        return sn_fail(SN_ERR_FORMAT, "vendor program binary '%s' is empty", vendor_path);
+    }
+    sn_context_options opts;
+    sn_context_options_default(&opts);
+    opts.device = selector;
+    sn_context *ctx;
+    sn_status st = context_create(&opts, PROGRAM_NONE, &ctx);
+    if (st == SN_OK) {
+        char options[1024], key[4096];
+        sn_program_options(ctx, options, sizeof options);
+        sn_program_key(ctx, options, key, sizeof key);
+        st = sn_program_binary_write(path, key, binary, size);
+        sn_context_free(ctx);
+    }
+    free(binary);
     return st;
 }

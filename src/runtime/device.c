@@ -182,7 +182,7 @@ typedef struct select_state {
     cl_device_id d;
 } select_state;
 
-static int contains_nocase(const char *haystack, const char *needle)
+int sn_contains_nocase(const char *haystack, const char *needle)
 {
     size_t n = strlen(needle);
     for (const char *h = haystack; *h; h++) {
@@ -207,7 +207,7 @@ static int pick(cl_platform_id p, cl_device_id d, const sn_device_info *info, vo
     switch (s->kind) {
     case MATCH_INDEX: match = info->platform_index == s->platform && info->device_index == s->device; break;
     case MATCH_TYPE: match = info->type == s->type; break;
-    case MATCH_NAME: match = contains_nocase(info->name, s->name); break;
+    case MATCH_NAME: match = sn_contains_nocase(info->name, s->name); break;
     case MATCH_DEFAULT: match = 1; rank = default_rank(info->type); break;
     }
     if (match && (!s->found || rank < s->found_rank)) {

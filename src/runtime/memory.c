@@ -58,21 +58,34 @@ void sn_buffer_release(sn_context *ctx, cl_mem buffer, size_t bytes, sn_mem_cate
     ctx->mem.allocations--;
 }
 
-sn_status sn_workspace(sn_context *ctx, size_t bytes, cl_mem *out)
+/* Grow a scratch slot (*buf of *have bytes) to at least `bytes`. The queue
+ * is in order, so kernels still using the old buffer finish before it is
+ * freed (OpenCL keeps it alive until then). */
+static sn_status scratch(sn_context *ctx, cl_mem *buf, size_t *have, size_t bytes,
+                         const char *what, cl_mem *out)
 {
-    if (bytes <= ctx->workspace_bytes && ctx->workspace) {
-        *out = ctx->workspace;
+    if (bytes <= *have && *buf) {
+        *out = *buf;
         return SN_OK;
     }
-    /* The queue is in order, so kernels still using the old buffer finish
-     * before it is freed (OpenCL keeps it alive until then). */
-    sn_buffer_release(ctx, ctx->workspace, ctx->workspace_bytes, SN_MEM_WORKSPACE);
-    ctx->workspace = NULL;
-    ctx->workspace_bytes = 0;
-    SN_TRY(sn_buffer_alloc(ctx, bytes, SN_MEM_WORKSPACE, "workspace", &ctx->workspace));
-    ctx->workspace_bytes = bytes;
-    *out = ctx->workspace;
+    sn_buffer_release(ctx, *buf, *have, SN_MEM_WORKSPACE);
+    *buf = NULL;
+    *have = 0;
+    SN_TRY(sn_buffer_alloc(ctx, bytes, SN_MEM_WORKSPACE, what, buf));
+    *have = bytes;
+    *out = *buf;
     return SN_OK;
+}
+
+sn_status sn_workspace(sn_context *ctx, size_t bytes, cl_mem *out)
+{
+    return scratch(ctx, &ctx->workspace, &ctx->workspace_bytes, bytes, "workspace", out);
+}
+
+sn_status sn_gemm_temp(sn_context *ctx, size_t bytes, cl_mem *out)
+{
+    return scratch(ctx, &ctx->gemm_temp, &ctx->gemm_temp_bytes, bytes, "CLBlast temporary buffer",
+                   out);
 }
 
 void sn_context_mem_stats(const sn_context *ctx, sn_mem_stats *stats) { *stats = ctx->mem; }

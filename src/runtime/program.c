@@ -16,13 +16,17 @@ const char *sn_program_origin_name(sn_program_origin origin)
     return "?";
 }
 
-/* The device-class option lets kernels pick work-group shapes per class. */
+/* The device-class option lets kernels pick work-group shapes per class;
+ * the device parameter table (device_params.c) sets every tile size. */
 void sn_program_options(const sn_context *ctx, char *out, size_t size)
 {
-    snprintf(out, size, "-cl-std=CL1.2 -DSN_DEVICE_%s=1",
+    char params[512];
+    sn_device_params_options(&ctx->params, params, sizeof params);
+    snprintf(out, size, "-cl-std=CL1.2 -DSN_DEVICE_%s=1 %s",
              ctx->info.type == SN_DEVICE_GPU ? "GPU"
              : ctx->info.type == SN_DEVICE_CPU ? "CPU"
-                                               : "ACCELERATOR");
+                                               : "ACCELERATOR",
+             params);
 }
 
 static sn_status build_failure(sn_context *ctx, cl_program program, cl_int err, const char *options)
@@ -107,35 +111,17 @@ sn_status sn_program_get_binary(sn_context *ctx, cl_program program, unsigned ch
     return SN_OK;
 }
 
-/* An offline binary: either our own file (key checked) or, when the file
- * lacks our header, a raw vendor binary (e.g. from an FPGA offline
- * compiler) that only the driver can validate. */
+/* An offline binary: our own file format only (sharesnet compile-kernels,
+ * or a vendor's binary wrapped by compile-kernels --wrap), so a truncated,
+ * corrupt or foreign file is refused by its lengths, checksum and key before
+ * any byte of it reaches the driver. */
 static sn_status load_offline(sn_context *ctx, const char *path, const char *key,
                               const char *options)
 {
     unsigned char *binary = NULL;
     size_t size = 0;
-    sn_status st = sn_program_binary_read(path, key, &binary, &size);
-    if (st == SN_ERR_FORMAT && strstr(sn_last_error(), "bad magic")) {
-        FILE *f = fopen(path, "rb");
-        if (!f)
-            return sn_fail(SN_ERR_IO, "cannot open program binary '%s'", path);
-        fseek(f, 0, SEEK_END);
-        long n = ftell(f);
-        fseek(f, 0, SEEK_SET);
-        binary = n > 0 ? malloc((size_t)n) : NULL;
-        if (!binary || fread(binary, 1, (size_t)n, f) != (size_t)n) {
-            free(binary);
-            fclose(f);
-            return sn_fail(SN_ERR_FORMAT, "program binary '%s' is empty or unreadable", path);
-        }
-        fclose(f);
-        size = (size_t)n;
-        st = SN_OK;
-    }
-    if (st != SN_OK)
-        return st;
-    st = build_from_binary(ctx, binary, size, options, path, &ctx->program);
+    SN_TRY(sn_program_binary_read(path, key, &binary, &size));
+    sn_status st = build_from_binary(ctx, binary, size, options, path, &ctx->program);
     free(binary);
     if (st == SN_OK)
         ctx->origin = SN_PROGRAM_FROM_BINARY;
@@ -157,28 +143,36 @@ static int load_cached(sn_context *ctx, const char *path, const char *key, const
     return 1;
 }
 
+/* 0 when nothing may compile OpenCL C at run time for this context. */
+static int may_compile(const sn_context *ctx, const sn_context_options *opts)
+{
+    if (ctx->offline_build) /* compile-kernels: compiling is the point */
+        return 1;
+    const char *env = getenv("SN_NO_RUNTIME_COMPILE");
+    if (opts->no_runtime_compile || (env && *env && strcmp(env, "0") != 0))
+        return 0;
+    return ctx->info.type != SN_DEVICE_ACCELERATOR;
+}
+
 sn_status sn_program_load(sn_context *ctx, const sn_context_options *opts)
 {
-    char options[256], key[4096];
+    char options[1024], key[4096];
     sn_program_options(ctx, options, sizeof options);
     sn_program_key(ctx, options, key, sizeof key);
     double start = sn_now();
+    const int compile = may_compile(ctx, opts);
+    ctx->runtime_compile = 0; /* until the program is known to come from source rules */
 
     const char *binary_path = opts->kernel_binary;
     if (!binary_path)
         binary_path = getenv("SN_KERNEL_BINARY");
     if (binary_path && *binary_path) {
+        /* An offline binary stands for a device without a compiler: no op
+         * may need one (CLBlast included), so the binary alone is tested. */
         SN_TRY(load_offline(ctx, binary_path, key, options));
         ctx->program_seconds = sn_now() - start;
         return SN_OK;
     }
-    if (ctx->info.type == SN_DEVICE_ACCELERATOR && !ctx->offline_build)
-        return sn_fail(SN_ERR_UNSUPPORTED,
-                       "device '%s' is an accelerator and cannot compile OpenCL C at run time: "
-                       "build the kernels offline (sharesnet compile-kernels --device %d:%d -o "
-                       "kernels.bin, or your vendor's offline compiler) and pass the file with "
-                       "SN_KERNEL_BINARY=FILE or sn_context_options.kernel_binary",
-                       ctx->info.name, ctx->info.platform_index, ctx->info.device_index);
 
     char path[4200];
     const char *dir = ctx->cache_dir;
@@ -187,13 +181,26 @@ sn_status sn_program_load(sn_context *ctx, const sn_context_options *opts)
         snprintf(path, sizeof path, "%s/%016llx.bin", dir,
                  (unsigned long long)sn_hash64(key, strlen(key), 0));
         if (load_cached(ctx, path, key, options)) {
+            ctx->runtime_compile = compile;
             ctx->program_seconds = sn_now() - start;
             return SN_OK;
         }
     }
+    if (!compile)
+        return sn_fail(SN_ERR_UNSUPPORTED,
+                       "device '%s' may not compile OpenCL C at run time (%s): build the kernels "
+                       "offline (sharesnet compile-kernels --device %d:%d -o kernels.bin on a "
+                       "machine that can, or your vendor's offline compiler followed by "
+                       "sharesnet wrap-kernels) and pass the file with SN_KERNEL_BINARY=FILE or "
+                       "sn_context_options.kernel_binary",
+                       ctx->info.name,
+                       ctx->info.type == SN_DEVICE_ACCELERATOR ? "an accelerator"
+                                                               : "run-time compilation is off",
+                       ctx->info.platform_index, ctx->info.device_index);
 
     SN_TRY(sn_program_build_source(ctx, sn_kernel_source, options, &ctx->program));
     ctx->origin = SN_PROGRAM_COMPILED;
+    ctx->runtime_compile = 1;
     if (path[0]) {
         /* A cache that cannot be written (read-only home, full disk) costs
          * only the next start-up time, so it is not an error. */

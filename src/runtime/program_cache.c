@@ -70,6 +70,43 @@ static void key_difference(const char *a, const char *b, char *out, size_t size)
     snprintf(out, size, "keys differ");
 }
 
+sn_status sn_file_read_all(const char *path, const char *what, unsigned char **data,
+                           size_t *size)
+{
+    *data = NULL;
+    *size = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return sn_fail(SN_ERR_IO, "cannot open %s '%s': %s", what, path, strerror(errno));
+    unsigned char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? 2 * cap : 1 << 20;
+            unsigned char *grown = realloc(buf, cap);
+            if (!grown) {
+                free(buf);
+                fclose(f);
+                return sn_fail(SN_ERR_OUT_OF_MEMORY, "%s '%s': out of host memory", what, path);
+            }
+            buf = grown;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0)
+            break;
+    }
+    int read_error = ferror(f);
+    fclose(f);
+    if (read_error) {
+        free(buf);
+        return sn_fail(SN_ERR_IO, "error reading %s '%s'", what, path);
+    }
+    *data = buf;
+    *size = len;
+    return SN_OK;
+}
+
 static int read_u64(const unsigned char **p, const unsigned char *end, uint64_t *v)
 {
     if ((size_t)(end - *p) < 8)
@@ -84,39 +121,19 @@ sn_status sn_program_binary_read(const char *path, const char *expected_key,
 {
     *binary = NULL;
     *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return sn_fail(SN_ERR_IO, "cannot open program binary '%s': %s", path, strerror(errno));
     unsigned char *data = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? 2 * cap : 1 << 20;
-            unsigned char *grown = realloc(data, cap);
-            if (!grown) {
-                free(data);
-                fclose(f);
-                return sn_fail(SN_ERR_OUT_OF_MEMORY, "program binary '%s': out of host memory", path);
-            }
-            data = grown;
-        }
-        size_t got = fread(data + len, 1, cap - len, f);
-        len += got;
-        if (got == 0)
-            break;
-    }
-    int read_error = ferror(f);
-    fclose(f);
-    if (read_error) {
-        free(data);
-        return sn_fail(SN_ERR_IO, "error reading program binary '%s'", path);
-    }
+    size_t len = 0;
+    SN_TRY(sn_file_read_all(path, "program binary", &data, &len));
 
     const unsigned char *p = data, *end = data + len;
     uint64_t key_len, bin_len, sum;
     sn_status st = SN_OK;
     if (len < sizeof MAGIC || memcmp(p, MAGIC, sizeof MAGIC) != 0) {
-        st = sn_fail(SN_ERR_FORMAT, "'%s' is not a sharesnet program binary (bad magic)", path);
+        st = sn_fail(SN_ERR_FORMAT,
+                     "'%s' is not a sharesnet program binary (bad magic); a binary built by a "
+                     "vendor's offline compiler must first be wrapped for its device: sharesnet "
+                     "compile-kernels --wrap VENDOR_FILE --device X -o FILE",
+                     path);
         goto done;
     }
     p += sizeof MAGIC;

@@ -16,8 +16,41 @@ typedef struct sn_kernel_entry {
     cl_kernel kernel;
 } sn_kernel_entry;
 
+/* Names of the convolution algorithms, in the order of sn_conv_algo
+ * (ops/conv_algo.h): what SN_CONV_ALGO and the tuning file say. */
+#define SN_CONV_ALGO_NAMES {"gemm", "direct", "winograd", "clblast"}
+#define SN_CONV_ALGO_NAME_COUNT 4
+
+/* ---- device parameters (device_params.c) ---- */
+/* Tile sizes and vector widths of the kernels for one device: the one
+ * table the kernels' -D options and the host's launch sizes both read. */
+typedef struct sn_device_params {
+    const char *name;                              /* row of the table, for messages */
+    int convd_v, convd_pa, convd_pb, convd_pbw;    /* conv_direct.cl */
+    int wino_v, wino_pa, wino_ob, wino_pb, wino_wc, wino_wo; /* conv_winograd.cl */
+    int gemm_local, gemm_tm, gemm_tn, gemm_wm, gemm_wn, gemm_tk; /* gemm.cl ... */
+    int gemm_dm, gemm_dn; /* ... its A x B^T dot-product tiles (gemm_local 0) */
+} sn_device_params;
+
+/* The table's row for this device (first match of class and vendor). */
+void sn_device_params_for(const sn_device_info *info, sn_device_params *out);
+/* The -D options that hand `p` to the kernels. */
+void sn_device_params_options(const sn_device_params *p, char *out, size_t size);
+
 struct sn_context {
     sn_device_info info;
+    sn_device_params params; /* kernel tile sizes (device_params.c) */
+    /* 0: nothing may compile OpenCL C at run time (accelerators, offline
+     * binaries, sn_context_options.no_runtime_compile): every op runs from
+     * the library's own program and CLBlast is never called. */
+    int runtime_compile;
+    /* Convolution algorithm options, read once at creation (ops/conv_tune.c
+     * applies them): conv_algo is an index into SN_CONV_ALGO_NAMES or -1
+     * for the tuner's choice; tune 0 uses the device defaults untimed.
+     * tune_batch: the largest batch a model on this context runs (set by
+     * sn_model_create); decisions for smaller batches (a partial last batch,
+     * a smaller eval batch) are those of this batch, so they never retune. */
+    int conv_algo, tune, tune_batch;
     cl_platform_id platform;
     cl_device_id device;
     cl_context cl;
@@ -36,6 +69,9 @@ struct sn_context {
     /* Scratch buffer shared by ops (one op runs at a time on the queue). */
     cl_mem workspace;
     size_t workspace_bytes;
+    /* CLBlast's temporary buffer (used while an op also holds the workspace). */
+    cl_mem gemm_temp;
+    size_t gemm_temp_bytes;
 
     /* Kernel profile being recorded (profile.c); NULL when not recording. */
     struct sn_profile *profile;
@@ -45,6 +81,9 @@ struct sn_context {
 /* Resolve a selector to OpenCL handles and the filled info. */
 sn_status sn_device_open(const char *selector, sn_device_info *info,
                          cl_platform_id *platform, cl_device_id *device);
+/* 1 when `needle` occurs in `haystack`, ignoring case ("" always does). */
+int sn_contains_nocase(const char *haystack, const char *needle);
+
 
 /* ---- program (program.c) ---- */
 /* Build options of the library program for this context's device. */
@@ -67,6 +106,9 @@ void sn_cache_dir(const sn_context_options *opts, char *dir, size_t size);
  * device/source (message says which). Caller frees *binary. */
 sn_status sn_program_binary_read(const char *path, const char *expected_key,
                                  unsigned char **binary, size_t *size);
+/* The whole of a file into *data (caller frees); `what` names it in messages. */
+sn_status sn_file_read_all(const char *path, const char *what, unsigned char **data,
+                           size_t *size);
 /* Write atomically (temp file + rename). */
 sn_status sn_program_binary_write(const char *path, const char *key,
                                   const unsigned char *binary, size_t size);
@@ -94,6 +136,19 @@ void sn_buffer_release(sn_context *ctx, cl_mem buffer, size_t bytes,
 /* Scratch of at least `bytes` bytes, grown on demand, valid until the next
  * call. Ops use it for temporaries such as im2col columns. */
 sn_status sn_workspace(sn_context *ctx, size_t bytes, cl_mem *out);
+/* Scratch of at least `bytes` bytes for CLBlast's temporaries, accounted as
+ * workspace, grown on demand, valid until the next call. */
+sn_status sn_gemm_temp(sn_context *ctx, size_t bytes, cl_mem *out);
+
+/* ---- tensor views (tensor.c) ---- */
+/* Floats a view's offset must be a multiple of (the device's sub-buffer
+ * alignment). */
+size_t sn_view_align_floats(const sn_context *ctx);
+/* `out` = floats [offset, offset + prod(shape)) of `parent` as a tensor of
+ * its own (an OpenCL sub-buffer): kernels see it as any tensor. Release it
+ * before the parent; it frees no accounted memory. */
+sn_status sn_tensor_view(const sn_tensor *parent, size_t offset, int ndim, const int *shape,
+                         sn_tensor *out);
 
 /* ---- kernels (context.c) ---- */
 sn_status sn_kernel_get(sn_context *ctx, const char *name, cl_kernel *out);

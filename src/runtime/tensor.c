@@ -49,9 +49,50 @@ sn_status sn_tensor_alloc(sn_context *ctx, sn_tensor *t, int ndim, const int *sh
 
 void sn_tensor_release(sn_tensor *t)
 {
-    if (t->ctx && t->buffer)
+    if (t->ctx && t->buffer && t->view)
+        clReleaseMemObject((cl_mem)t->buffer);
+    else if (t->ctx && t->buffer)
         sn_buffer_release(t->ctx, (cl_mem)t->buffer, t->count * sizeof(float), t->category);
     memset(t, 0, sizeof *t);
+}
+
+size_t sn_view_align_floats(const sn_context *ctx)
+{
+    cl_uint bits = 0;
+    if (clGetDeviceInfo(ctx->device, CL_DEVICE_MEM_BASE_ADDR_ALIGN, sizeof bits, &bits, NULL) !=
+            CL_SUCCESS ||
+        bits < 32)
+        bits = 4096; /* the largest alignment drivers report (512 bytes) */
+    return bits / 32;
+}
+
+sn_status sn_tensor_view(const sn_tensor *parent, size_t offset, int ndim, const int *shape,
+                         sn_tensor *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t count = 1;
+    for (int i = 0; i < ndim && i < 4; i++) {
+        count *= (size_t)(shape[i] > 0 ? shape[i] : 0);
+        out->shape[i] = shape[i];
+    }
+    if (ndim < 1 || ndim > 4 || count == 0 || offset > parent->count ||
+        count > parent->count - offset || offset % sn_view_align_floats(parent->ctx))
+        return sn_fail(SN_ERR_INTERNAL,
+                       "tensor view of %zu floats at %zu in a tensor of %zu (alignment %zu)",
+                       count, offset, parent->count, sn_view_align_floats(parent->ctx));
+    cl_buffer_region region = {offset * sizeof(float), count * sizeof(float)};
+    cl_int err;
+    cl_mem m = clCreateSubBuffer((cl_mem)parent->buffer, CL_MEM_READ_WRITE,
+                                 CL_BUFFER_CREATE_TYPE_REGION, &region, &err);
+    if (err != CL_SUCCESS)
+        return sn_cl_fail(err, "clCreateSubBuffer (tensor view)");
+    out->ndim = ndim;
+    out->count = count;
+    out->buffer = m;
+    out->category = parent->category;
+    out->ctx = parent->ctx;
+    out->view = 1;
+    return SN_OK;
 }
 
 static sn_status check_count(const sn_tensor *t, size_t count, const char *op)

@@ -4,12 +4,16 @@
 # dataset and PNG written here, plus the error paths (non-zero exit and a
 # message naming the problem on stderr).
 #
-# usage: test_cli.sh PATH/TO/sharesnet [python3]
+# usage: test_cli.sh PATH/TO/sharesnet [python3 [refuse_compile.so]]
+# With the third argument (tests/cli/refuse_compile.c, preloaded: a driver
+# that cannot compile OpenCL C, as an FPGA's) the tool also runs selftest,
+# train, eval and predict from an offline binary alone.
 # The device is $SN_TEST_DEVICE, else "cpu" (as the device tests).
 # Prints one line per check and ends with "N passed, M failed".
 
 SN=${1:?usage: test_cli.sh PATH/TO/sharesnet [python3]}
 PY=${2:-python3}
+REFUSE=${3:-}
 DEV=${SN_TEST_DEVICE:-cpu}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sn_cli_XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT INT TERM
@@ -181,6 +185,59 @@ d = json.load(open(sys.argv[1]))
 assert d["epoch"] == 2 and d["images"] == 64 and 0 <= d["top1"] <= d["top5"] <= 1' "$OUT"
 ok "eval after resume" "(epoch 2)" "$SN" eval --checkpoint "$CK" --data "$DATA" --limit-test 16 \
     --device "$DEV"
+
+# ---- a device that cannot compile: everything from the offline binary -----------
+# The preloaded library refuses clCreateProgramWithSource / clCompileProgram
+# (for us and for CLBlast) and logs every attempt; the cache is off, so the
+# program can only come from the binary.
+
+if [ -n "$REFUSE" ]; then
+    BIN="$TMP/kernels.bin"
+    REFUSED="$TMP/refused.log"
+    ok "compile-kernels" "wrote $BIN" "$SN" compile-kernels --device "$DEV" -o "$BIN"
+    nocompile() { env LD_PRELOAD="$REFUSE" SN_REFUSED_LOG="$REFUSED" SN_CACHE=0 "$@"; }
+    bad "no compiler and no binary: refused" "CL_COMPILER_NOT_AVAILABLE" nocompile "$SN" selftest \
+        --device "$DEV"
+    check "the refusal was the driver's" grep -q clCreateProgramWithSource "$REFUSED"
+    rm -f "$REFUSED"
+    ok "selftest from the binary alone" "selftest passed" nocompile env SN_KERNEL_BINARY="$BIN" \
+        "$SN" selftest --device "$DEV"
+    check "selftest names the binary" grep -qF "loaded from offline binary" "$OUT"
+    check "selftest: no run-time compilation" grep -qF "no run-time compilation" "$OUT"
+    OFF="$TMP/offline"
+    ok "train from the binary alone" "resnet8 epoch 1:" nocompile env SN_KERNEL_BINARY="$BIN" \
+        "$SN" train --model resnet8 --data "$DATA" --epochs 1 --batch 32 --limit-train 96 \
+        --out "$OFF" --device "$DEV"
+    ok "eval from the binary alone" "top-1" nocompile env SN_KERNEL_BINARY="$BIN" "$SN" eval \
+        --checkpoint "$OFF/checkpoint.safetensors" --data "$DATA" --device "$DEV"
+    ok "predict from the binary alone" "stripes.png" nocompile env SN_KERNEL_BINARY="$BIN" \
+        "$SN" predict --checkpoint "$OFF/checkpoint.safetensors" --device "$DEV" \
+        "$DATA/stripes.png"
+    ok "--no-runtime-compile with the binary" "selftest passed" env SN_KERNEL_BINARY="$BIN" \
+        "$SN" --no-runtime-compile selftest --device "$DEV"
+    check "nothing tried to compile" test ! -e "$REFUSED"
+    # A damaged binary never reaches the driver: the header and checksum say no.
+    head -c 2000 "$BIN" >"$TMP/truncated.bin"
+    bad "truncated binary refused" "truncated" env SN_KERNEL_BINARY="$TMP/truncated.bin" \
+        "$SN" selftest --device "$DEV"
+    cp "$BIN" "$TMP/flipped.bin"
+    printf 'X' | dd of="$TMP/flipped.bin" bs=1 seek=3000 conv=notrunc 2>/dev/null
+    bad "corrupt binary refused" "checksum" env SN_KERNEL_BINARY="$TMP/flipped.bin" \
+        "$SN" selftest --device "$DEV"
+    head -c 4096 /dev/urandom >"$TMP/vendor.raw"
+    bad "unwrapped vendor binary refused" "compile-kernels --wrap" \
+        env SN_KERNEL_BINARY="$TMP/vendor.raw" "$SN" selftest --device "$DEV"
+    # The vendor flow: the source for an offline compiler, then a wrapped
+    # binary (here the payload of our own binary stands in for a vendor's).
+    ok "emit the source" "OpenCL C source" "$SN" compile-kernels --device "$DEV" --emit-source \
+        -o "$TMP/kernels.cl"
+    check "the source defines the device's tile sizes" grep -q "^#define SN_GEMM_TM " \
+        "$TMP/kernels.cl"
+    ok "wrap a vendor binary" "wrapped vendor binary" "$SN" compile-kernels --device "$DEV" \
+        --wrap "$TMP/vendor.raw" -o "$TMP/wrapped.bin"
+    bad "a wrapped binary the driver rejects" "rejected by" env SN_KERNEL_BINARY="$TMP/wrapped.bin" \
+        "$SN" selftest --device "$DEV"
+fi
 
 # compare creates its nested output directories (DIR/MODEL/)
 NEST="$TMP/nested/compare"

@@ -1,9 +1,9 @@
 /* conv2d and linear on the device against the double reference: random
  * inputs, awkward shapes, NaN-poisoned outputs, the accumulate contract and
- * the shape errors. Every conv case runs three times: with the library's
+ * the shape errors. Every conv case runs four times: with the library's
  * choice of algorithm (suite conv2d), and with each algorithm forced through
- * SN_CONV_ALGO (suites conv2d_gemm, conv2d_direct; Criterion forks a child
- * per test, so setenv stays in the test). */
+ * SN_CONV_ALGO (suites conv2d_gemm, conv2d_direct, conv2d_clblast; Criterion
+ * forks a child per test, so setenv stays in the test). */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdlib.h>
@@ -34,7 +34,7 @@ static void expect_direct(sn_context *ctx, op_conv_case cs)
     op_expect_conv_algo_supported(ctx, SN_CONV_ALGO_DIRECT, cs);
 }
 
-/* Force an algorithm ("gemm", "direct") for the rest of this test. */
+/* Force an algorithm ("gemm", "direct", "clblast") for the rest of this test. */
 static void force_algo(const char *algo) { cr_assert_eq(setenv("SN_CONV_ALGO", algo, 1), 0); }
 
 static void check_conv_algo(op_conv_case cs, unsigned long long seed, const char *algo)
@@ -53,6 +53,10 @@ static void check_conv_algo(op_conv_case cs, unsigned long long seed, const char
     Test(conv2d_direct, name)                                                                   \
     {                                                                                           \
         check_conv_algo((op_conv_case){N, C, H, W, OC, K, S, P}, __LINE__, "direct");           \
+    }                                                                                           \
+    Test(conv2d_clblast, name)                                                                  \
+    {                                                                                           \
+        check_conv_algo((op_conv_case){N, C, H, W, OC, K, S, P}, __LINE__, "clblast");          \
     }
 
 /*        name                     N  C   H   W  OC  K  s  p */

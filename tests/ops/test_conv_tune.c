@@ -115,7 +115,7 @@ Test(conv_tune, first_choice_times_candidates_and_writes_the_file)
               cache_dir);
     cr_assert(strstr(path, ".tune"));
     cr_assert(strstr(header, "source="), "header names the kernel source hash: %s", header);
-    cr_assert(!strncmp(header, "# sharesnet conv tuning v2 ", 27), "format v2: %s", header);
+    cr_assert(!strncmp(header, "# sharesnet conv tuning v3 ", 27), "format v3: %s", header);
     cr_assert_eq(access(path, F_OK), -1, "no tuning file before tuning");
 
     cr_assert_eq(sn_conv_tune_timings(), 0);
@@ -182,9 +182,9 @@ Test(conv_tune, the_file_decides_even_against_the_clock)
     char path[4200], header[4400], l1[256], l2[256], l3[256], text[8192];
     sn_conv_tune_path(ctx, path, sizeof path);
     sn_conv_tune_header(ctx, header, sizeof header);
-    decision_line(l1, sizeof l1, "forward 2 4 9 9 6 3 1 1 gemm 1.5000 9.0000 7.0000");
-    decision_line(l2, sizeof l2, "backward_data 2 4 9 9 6 3 1 1 direct 9.0000 1.2500 -");
-    decision_line(l3, sizeof l3, "backward_weights 2 4 9 9 6 3 1 1 winograd 3.0 2.0 0.5");
+    decision_line(l1, sizeof l1, "forward 2 4 9 9 6 3 1 1 gemm 1.5000 9.0000 7.0000 -");
+    decision_line(l2, sizeof l2, "backward_data 2 4 9 9 6 3 1 1 direct 9.0000 1.2500 - 8.0");
+    decision_line(l3, sizeof l3, "backward_weights 2 4 9 9 6 3 1 1 winograd 3.0 2.0 0.5 -");
     snprintf(text, sizeof text, "%s\n# comment\n%s\n%s\n%s", header, l1, l2, l3);
     write_text(path, text, strlen(text));
 
@@ -212,22 +212,22 @@ Test(conv_tune, corrupt_and_truncated_files_are_ignored_and_rewritten)
     char path[4200], header[4400], good[256], text[16384];
     sn_conv_tune_path(ctx, path, sizeof path);
     sn_conv_tune_header(ctx, header, sizeof header);
-    decision_line(good, sizeof good, "forward 2 4 9 9 6 3 1 1 gemm 1.0000 2.0000 3.0000");
+    decision_line(good, sizeof good, "forward 2 4 9 9 6 3 1 1 gemm 1.0000 2.0000 3.0000 -");
     char flipped[256];
     snprintf(flipped, sizeof flipped, "%s", good);
     flipped[0] = 'F'; /* checksum no longer matches */
     char bad_values[256];
-    decision_line(bad_values, sizeof bad_values, "forward 2 4 9 9 6 3 1 1 direct 1.0 - 2.0");
+    decision_line(bad_values, sizeof bad_values, "forward 2 4 9 9 6 3 1 1 direct 1.0 - 2.0 -");
     char negative[256];
-    decision_line(negative, sizeof negative, "forward -2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0");
+    decision_line(negative, sizeof negative, "forward -2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0 -");
     char nan_time[256];
-    decision_line(nan_time, sizeof nan_time, "forward 2 4 9 9 6 3 1 1 gemm nan 2.0 3.0");
+    decision_line(nan_time, sizeof nan_time, "forward 2 4 9 9 6 3 1 1 gemm nan 2.0 3.0 -");
     char unknown[256];
-    decision_line(unknown, sizeof unknown, "forward 2 4 9 9 6 3 1 1 fft 1.0 2.0 3.0");
+    decision_line(unknown, sizeof unknown, "forward 2 4 9 9 6 3 1 1 fft 1.0 2.0 3.0 -");
     char extra[256];
-    decision_line(extra, sizeof extra, "forward 2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0 4.0");
-    char v1_line[256]; /* the v1 format: two times */
-    decision_line(v1_line, sizeof v1_line, "forward 2 4 9 9 6 3 1 1 gemm 1.0 2.0");
+    decision_line(extra, sizeof extra, "forward 2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0 4.0 5.0");
+    char v1_line[256]; /* the v2 format: three times */
+    decision_line(v1_line, sizeof v1_line, "forward 2 4 9 9 6 3 1 1 gemm 1.0 2.0 3.0");
 
     /* Every line here is wrong in some way; the last is the good line cut
      * short (no newline). Nothing is used: the shape gets timed. */
@@ -300,15 +300,30 @@ Test(conv_tune, a_file_for_another_key_is_not_used)
     sn_context_free(ctx);
 }
 
+/* A context created under SN_CONV_ALGO=algo (the variable is read once,
+ * at creation). */
+static sn_context *context_with_algo(const char *algo)
+{
+    cr_assert_eq(setenv("SN_CONV_ALGO", algo, 1), 0);
+    sn_context *ctx = op_test_context();
+    unsetenv("SN_CONV_ALGO");
+    return ctx;
+}
+
 Test(conv_tune, sn_conv_algo_forces_an_algorithm)
 {
-    sn_context *ctx = op_test_context();
+    sn_context *ctx = context_with_algo("gemm");
     need_both(ctx, SN_CONV_FORWARD, &shape_a);
-    setenv("SN_CONV_ALGO", "gemm", 1);
     cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_GEMM);
     setenv("SN_CONV_ALGO", "direct", 1);
+    cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_GEMM,
+                 "the context read the variable once, when it was created");
+    unsetenv("SN_CONV_ALGO");
+    sn_context_free(ctx);
+    ctx = context_with_algo("direct");
     cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_DIRECT);
-    setenv("SN_CONV_ALGO", "winograd", 1);
+    sn_context_free(ctx);
+    ctx = context_with_algo("winograd");
     cr_assert(winograd_supports(ctx, SN_CONV_FORWARD, &shape_a));
     cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_WINOGRAD);
     /* stride 2: Winograd declines, GEMM runs */
@@ -318,19 +333,30 @@ Test(conv_tune, sn_conv_algo_forces_an_algorithm)
     char path[4200];
     sn_conv_tune_path(ctx, path, sizeof path);
     cr_assert_eq(access(path, F_OK), -1, "nothing written");
+    sn_context_free(ctx);
 
     /* A shape direct does not support falls back to GEMM. */
+    ctx = context_with_algo("direct");
     const sn_conv_shape huge = {1, 1 << 14, 1 << 10, 1 << 10, 1 << 14, 3, 1, 1};
     if (!sn_conv_algo_supported(ctx, SN_CONV_ALGO_DIRECT, SN_CONV_FORWARD, huge.N, huge.C, huge.H,
                                 huge.W, huge.OC, huge.K, huge.stride, huge.pad))
         cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &huge), SN_CONV_ALGO_GEMM);
+    sn_context_free(ctx);
 
-    /* "auto" (or anything unknown) leaves it to the tuner. */
-    setenv("SN_CONV_ALGO", "auto", 1);
-    choose(ctx, SN_CONV_FORWARD, &shape_a);
-    cr_assert_eq(sn_conv_tune_timings(), 1);
+    /* A name that is no algorithm is refused when the context is made. */
+    cr_assert_eq(setenv("SN_CONV_ALGO", "fast", 1), 0);
+    sn_context_options o;
+    sn_context_options_default(&o);
+    o.device = getenv("SN_TEST_DEVICE") && *getenv("SN_TEST_DEVICE") ? getenv("SN_TEST_DEVICE")
+                                                                      : "cpu";
+    cr_assert_eq(sn_context_create(&o, &ctx), SN_ERR_INVALID_ARG);
+    cr_assert(strstr(sn_last_error(), "'fast'"), "%s", sn_last_error());
     unsetenv("SN_CONV_ALGO");
 
+    /* "auto" leaves it to the tuner. */
+    ctx = context_with_algo("auto");
+    choose(ctx, SN_CONV_FORWARD, &shape_a);
+    cr_assert_eq(sn_conv_tune_timings(), 1);
     /* Forcing through the internal override, and restoring it. */
     cr_assert_eq(sn_conv_force_algo(ctx, SN_CONV_ALGO_DIRECT), -1);
     cr_assert_eq(choose(ctx, SN_CONV_BACKWARD_DATA, &shape_b), SN_CONV_ALGO_DIRECT);
@@ -351,7 +377,8 @@ Test(conv_tune, sn_tune_0_uses_the_device_default)
     if (sn_context_device(ctx)->type == SN_DEVICE_CPU)
         cr_assert_eq(a, SN_CONV_ALGO_DIRECT, "CPUs default to the direct kernels");
     else if (sn_context_device(ctx)->type == SN_DEVICE_GPU)
-        cr_assert_eq(a, SN_CONV_ALGO_GEMM, "GPUs default to GEMM");
+        cr_assert_eq(a, ((sn_context_runtime_compile(ctx) ? SN_CONV_ALGO_CLBLAST : SN_CONV_ALGO_GEMM)),
+                     "GPUs default to CLBlast, or our GEMM where nothing may compile");
     cr_assert_eq(sn_conv_tune_timings(), 0);
     char path[4200];
     sn_conv_tune_path(ctx, path, sizeof path);
@@ -446,5 +473,22 @@ Test(conv_tune, ops_agree_under_every_algorithm)
     sn_tensor_release(&tx);
     sn_tensor_release(&tw);
     sn_tensor_release(&ty);
+    sn_context_free(ctx);
+}
+
+/* A batch smaller than the largest one a model on the context runs (the
+ * last partial batch of an epoch) takes the full batch's decision: it is
+ * never timed again. */
+Test(conv_tune, a_partial_batch_reuses_the_full_batch_decision)
+{
+    sn_context *ctx = op_test_context();
+    need_both(ctx, SN_CONV_FORWARD, &shape_a);
+    ctx->tune_batch = shape_a.N;
+    const sn_conv_algo full = choose(ctx, SN_CONV_FORWARD, &shape_a);
+    cr_assert_eq(sn_conv_tune_timings(), 1);
+    sn_conv_shape partial = shape_a;
+    partial.N = 1;
+    cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &partial), full);
+    cr_assert_eq(sn_conv_tune_timings(), 1, "no retuning for the partial batch");
     sn_context_free(ctx);
 }
