@@ -1,11 +1,12 @@
-/* `sharesnet bench`: the benchmark suite (see cli/bench.h and bench/README.md).
+/* sharesnet-bench: the benchmark suite (see bench.h and bench/README.md);
+ * `sharesnet bench ...` runs this program.
  *
- *   sharesnet bench tradeoff   [options]   plain vs ShaResNet vs equal-parameter plain
- *   sharesnet bench throughput [options]   warm img/s per device, model and batch (JSON)
- *   sharesnet bench peer       [options]   the same, next to PyTorch on the CPU
- *   sharesnet bench ops        [options]   per-op conv2d timings (= sharesnet-bench-ops)
- *   sharesnet bench profile    [options]   device time per kernel of a warm step */
-#include "cli/bench.h"
+ *   sharesnet-bench tradeoff   [options]   plain vs ShaResNet vs equal-parameter plain
+ *   sharesnet-bench throughput [options]   warm img/s per device, model and batch (JSON)
+ *   sharesnet-bench peer       [options]   the same, next to PyTorch on the CPU
+ *   sharesnet-bench ops        [options]   per-op timings (= sharesnet-bench-ops)
+ *   sharesnet-bench profile    [options]   device time per kernel of a warm step */
+#include "bench.h"
 
 #include <string.h>
 
@@ -28,27 +29,28 @@ static const bench_command commands[] = {
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: sharesnet bench SUITE [options]   (sharesnet bench SUITE --help)\n\n"
+    fprintf(out, "usage: sharesnet-bench SUITE [options]   (or sharesnet bench SUITE ...; "
+                 "SUITE --help for details)\n\n"
                  "Every figure is warm (compilation and first steps excluded), the median of several\n"
                  "repetitions, and printed with the machine and device it came from.\n\nSuites:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
 }
 
-int cmd_bench(int argc, char **argv)
+int main(int argc, char **argv)
 {
-    if (argc < 3) {
+    if (argc < 2) {
         usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h") || !strcmp(argv[2], "help")) {
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[2], commands[i].name))
-            return commands[i].run(argc - 2, argv + 2);
-    fprintf(stderr, "sharesnet: unknown bench suite '%s'\n\n", argv[2]);
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "sharesnet-bench: unknown suite '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
 }
