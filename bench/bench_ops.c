@@ -40,7 +40,7 @@
 
 #include "sharesnet.h"
 #include "sharesnet/ops.h"
-#include "cli/bench.h" /* bench_ops_main: also `sharesnet bench ops` */
+#include "bench.h" /* bench_ops_main: also `sharesnet bench ops` */
 #include "ops/conv_tune.h" /* which algorithm a forced or tuned run takes */
 #include "ops/gemm.h"      /* the linear layers' GEMMs, ours and CLBlast's */
 

@@ -296,7 +296,7 @@ def main():
                                                ("tradeoff", "throughput", "peer", "ops",
                                                 "profile")))
     run("unknown suite", [SN, "bench", "frobnicate"], 2)
-    check("unknown suite named", "unknown bench suite 'frobnicate'" in last["err"])
+    check("unknown suite named", "unknown suite 'frobnicate'" in last["err"])
     run("bad --batch", [SN, "bench", "throughput", "--batch", "0"], 2)
     run("tradeoff --seed refused", [SN, "bench", "tradeoff", "--seed", "3"], 2)
     print("%d passed, %d failed" % (passed, failed))

@@ -1,54 +1,41 @@
-/* `sharesnet bench`: the benchmark suite (see cli/bench.h and bench/README.md).
- *
- *   sharesnet bench tradeoff   [options]   plain vs ShaResNet vs equal-parameter plain
- *   sharesnet bench throughput [options]   warm img/s per device, model and batch (JSON)
- *   sharesnet bench peer       [options]   the same, next to PyTorch on the CPU
- *   sharesnet bench ops        [options]   per-op conv2d timings (= sharesnet-bench-ops)
- *   sharesnet bench profile    [options]   device time per kernel of a warm step */
-#include "cli/bench.h"
+/* `sharesnet bench ...`: runs the benchmark program, sharesnet-bench (bench/),
+ * with the same arguments. The suite is a program of its own so that the
+ * product CLI carries none of it; this keeps the familiar spelling. It looks
+ * next to this executable (installed: both in bin/), then in the build tree
+ * (build/src/cli -> build/bench), then on PATH. */
+#include "cli/cli.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <string.h>
-
-typedef struct bench_command {
-    const char *name;
-    int (*run)(int argc, char **argv);
-    const char *summary;
-} bench_command;
-
-static const bench_command commands[] = {
-    {"tradeoff", bench_tradeoff_main,
-     "train plain, ShaResNet and equal-parameter plain models over seeds: table, CSV, chart"},
-    {"throughput", bench_throughput_main,
-     "warm train / inference img/s of models at batch sizes on every device (JSON)"},
-    {"peer", bench_peer_main, "our img/s next to PyTorch's on the CPU for the same models"},
-    {"ops", bench_ops_main, "median time and GFLOP/s of the conv2d passes (sharesnet-bench-ops)"},
-    {"profile", bench_profile_main,
-     "device time per kernel and kind of op of a warm train step or inference pass"},
-};
-
-static void usage(FILE *out)
-{
-    fprintf(out, "usage: sharesnet bench SUITE [options]   (sharesnet bench SUITE --help)\n\n"
-                 "Every figure is warm (compilation and first steps excluded), the median of several\n"
-                 "repetitions, and printed with the machine and device it came from.\n\nSuites:\n");
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
-}
+#include <unistd.h>
 
 int cmd_bench(int argc, char **argv)
 {
-    if (argc < 3) {
-        usage(stderr);
-        return 2;
+    char exe[PATH_MAX], path[PATH_MAX + 64];
+    argv[1] = "sharesnet-bench"; /* argv[1..] becomes the program's argv */
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash) {
+            *slash = '\0';
+            const char *places[] = {"%s/sharesnet-bench", "%s/../../bench/sharesnet-bench"};
+            for (size_t i = 0; i < sizeof places / sizeof places[0]; i++) {
+                snprintf(path, sizeof path, places[i], exe);
+                if (access(path, X_OK) == 0) {
+                    execv(path, argv + 1);
+                    fprintf(stderr, "sharesnet: bench: cannot run %s: %s\n", path,
+                            strerror(errno));
+                    return 1;
+                }
+            }
+        }
     }
-    if (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h") || !strcmp(argv[2], "help")) {
-        usage(stdout);
-        return 0;
-    }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[2], commands[i].name))
-            return commands[i].run(argc - 2, argv + 2);
-    fprintf(stderr, "sharesnet: unknown bench suite '%s'\n\n", argv[2]);
-    usage(stderr);
-    return 2;
+    (void)argc;
+    execvp("sharesnet-bench", argv + 1);
+    fprintf(stderr, "sharesnet: bench: cannot run sharesnet-bench (not next to sharesnet, not on "
+                    "PATH): %s\n",
+            strerror(errno));
+    return 1;
 }

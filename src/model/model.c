@@ -292,20 +292,21 @@ sn_status sn_model_create(sn_context *ctx, const sn_graph *graph, int batch, uin
         m->bn = calloc((size_t)g->n_layers + 1, sizeof *m->bn);
         m->acts = calloc((size_t)g->n_acts, sizeof *m->acts);
         m->grads = calloc((size_t)g->n_acts, sizeof *m->grads);
-        m->grad_written = calloc((size_t)g->n_acts, sizeof *m->grad_written);
         m->host_labels = calloc((size_t)batch, sizeof *m->host_labels);
         m->plan = calloc((size_t)g->n_layers + 1, sizeof *m->plan);
         m->member_of = calloc((size_t)g->n_layers + 1, sizeof *m->member_of);
         m->folded_into = calloc((size_t)g->n_layers + 1, sizeof *m->folded_into);
         m->act_borrowed = calloc((size_t)g->n_acts, sizeof *m->act_borrowed);
         m->grad_borrowed = calloc((size_t)g->n_acts, sizeof *m->grad_borrowed);
-        if (!m->params || !m->param_offset || !m->bn || !m->acts || !m->grads || !m->grad_written ||
+        if (!m->params || !m->param_offset || !m->bn || !m->acts || !m->grads ||
             !m->host_labels || !m->plan || !m->member_of || !m->folded_into ||
             !m->act_borrowed || !m->grad_borrowed)
             st = sn_fail(SN_ERR_OUT_OF_MEMORY, "model %s: out of host memory", g->model);
         else
             find_fusions(m);
     }
+    if (st == SN_OK)
+        st = sn_plan_compile(m);
     if (st == SN_OK)
         st = alloc_params(m);
     for (int i = 0; st == SN_OK && i < g->n_params; i++) {
@@ -372,7 +373,7 @@ void sn_model_free(sn_model *m)
     free(m->bn);
     free(m->acts);
     free(m->grads);
-    free(m->grad_written);
+    sn_plan_free(&m->steps);
     free(m->host_labels);
     free(m->plan);
     free(m->member_of);
@@ -441,10 +442,12 @@ sn_status sn_model_forward(sn_model *m, int training)
         m->params_version++; /* the running statistics move */
     if (!training)
         SN_TRY(refresh_fold(m));
-    for (int l = 0; l < m->graph.n_layers; l++) {
-        sn_status st = sn_layer_forward(m, l, training);
+    const sn_step *steps = training ? m->steps.train : m->steps.eval;
+    const int n_steps = training ? m->steps.n_train : m->steps.n_eval;
+    for (int i = 0; i < n_steps; i++) {
+        sn_status st = sn_step_forward(m, &steps[i], training);
         if (st != SN_OK)
-            return sn_fail_context(st, "forward of layer %s", m->graph.layers[l].name);
+            return sn_fail_context(st, "forward of layer %s", m->graph.layers[steps[i].layer].name);
     }
     m->trained_forward = training;
     sn_tensor logits = sn_batch_view(&m->acts[m->graph.logits], m->n);
@@ -470,29 +473,16 @@ sn_status sn_model_backward(sn_model *m, float grad_scale, int accumulate)
                        "model %s: backward needs a training-mode forward of the same batch",
                        m->graph.model);
     const sn_graph *g = &m->graph;
-    memset(m->grad_written, 0, (size_t)g->n_acts * sizeof *m->grad_written);
-    for (int i = 0; i < g->n_params; i++) {
-        m->params[i].grad_written = accumulate;
-        m->params[i].reached = 0;
-    }
-
     sn_tensor logits = sn_batch_view(&m->acts[g->logits], m->n);
     sn_tensor labels = sn_batch_view(&m->labels, m->n);
     sn_tensor dlogits = sn_batch_view(&m->grads[g->logits], m->n);
     SN_TRY(sn_softmax_ce_backward(m->ctx, &logits, &labels, grad_scale, &dlogits, 0));
-    m->grad_written[g->logits] = 1;
-
-    for (int l = g->n_layers - 1; l >= 0; l--) {
-        sn_status st = sn_layer_backward(m, l);
+    for (int i = 0; i < m->steps.n_backward; i++) {
+        const sn_step *s = &m->steps.backward[i];
+        sn_status st = sn_step_backward(m, s, accumulate);
         if (st != SN_OK)
-            return sn_fail_context(st, "backward of layer %s", g->layers[l].name);
+            return sn_fail_context(st, "backward of layer %s", g->layers[s->layer].name);
     }
-    /* A parameter no layer reached (impossible in a checked graph) would keep
-     * a stale gradient: make that loud rather than silent. */
-    for (int i = 0; i < g->n_params; i++)
-        if (!m->params[i].reached)
-            return sn_fail(SN_ERR_INTERNAL, "model %s: parameter %s got no gradient", g->model,
-                           g->params[i].name);
     return SN_OK;
 }
 

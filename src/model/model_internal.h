@@ -7,9 +7,7 @@
 #include "sharesnet/ops.h"
 
 typedef struct sn_param_state {
-    sn_tensor value, grad, momentum; /* one of each per parameter */
-    int grad_written;                /* grad holds a value to add to (accumulate) */
-    int reached;                     /* some layer's backward wrote it this pass */
+    sn_tensor value, grad, momentum; /* views into the model's arenas */
 } sn_param_state;
 
 typedef struct sn_bn_state {
@@ -42,6 +40,47 @@ typedef struct sn_bn_plan {
     int out;      /* activation the group writes: the ReLU's output, else the BN's */
 } sn_bn_plan;
 
+/* ---- the compiled plan (model_plan.c) ---- */
+
+typedef enum sn_step_kind {
+    SN_STEP_CONV,
+    SN_STEP_BN, /* a BN group: the BN with its fused neighbours (bn_ops, fold_conv) */
+    SN_STEP_RELU,
+    SN_STEP_ADD,
+    SN_STEP_SHORTCUT_A,
+    SN_STEP_MAXPOOL,
+    SN_STEP_GAP,
+    SN_STEP_LINEAR
+} sn_step_kind;
+
+/* What a BN group computes besides the normalisation. */
+typedef enum sn_bn_ops {
+    SN_BN_OPS_PLAIN,    /* y = bn(x) */
+    SN_BN_OPS_RELU,     /* y = relu(bn(x)) */
+    SN_BN_OPS_ADD_RELU  /* y = relu(bn(x) + shortcut) */
+} sn_bn_ops;
+
+/* One step of a pass. Backward flags: 1 adds into the gradient (a previous
+ * step of the pass wrote it), 0 overwrites; acc_in2 is the ADD's second
+ * input or the BN group's shortcut. */
+typedef struct sn_step {
+    sn_step_kind kind;
+    int layer;         /* the graph layer; for SN_STEP_BN the group's BN */
+    sn_bn_ops bn_ops;  /* SN_STEP_BN */
+    int fold_conv;     /* eval SN_STEP_BN: the conv run in its store, else -1 */
+    int acc_in, acc_in2, acc_param;
+} sn_step;
+
+typedef struct sn_plan {
+    sn_step *train, *eval, *backward; /* forward in training / eval mode; backward */
+    int n_train, n_eval, n_backward;
+} sn_plan;
+
+/* Compile m->steps from the graph and the fusions (after find_fusions). */
+sn_status sn_plan_compile(sn_model *m);
+void sn_plan_free(sn_plan *p);
+const char *sn_step_kind_name(sn_step_kind kind);
+
 struct sn_model {
     sn_context *ctx;
     sn_graph graph;        /* own deep copy */
@@ -61,7 +100,6 @@ struct sn_model {
     sn_bn_state *bn;         /* [graph.n_layers], used for BN layers only */
     sn_tensor *acts;         /* [graph.n_acts], [batch, c, h, w] */
     sn_tensor *grads;        /* [graph.n_acts], none for acts[0] */
-    int *grad_written;       /* [graph.n_acts] this backward wrote grads[a] */
 
     /* Fusions (sn_model_create, see sn_bn_plan): a ReLU or ADD inside a BN
      * group does nothing itself, its BN's group runs it; so does a conv
@@ -79,6 +117,8 @@ struct sn_model {
      * computed at; an eval forward refolds when they differ. */
     unsigned long params_version, folded_version;
 
+    sn_plan steps;           /* the passes as step lists (model_plan.c) */
+
     sn_tensor labels;        /* [batch], class indices as floats */
     sn_tensor per_sample;    /* [batch, 2]: loss, rank */
     float *host_labels;      /* staging for set_batch */
@@ -88,7 +128,9 @@ struct sn_model {
 sn_tensor sn_batch_view(const sn_tensor *t, int n);
 
 /* Forward / backward of one layer for the current batch (model_layers.c). */
-sn_status sn_layer_forward(sn_model *m, int layer, int training);
-sn_status sn_layer_backward(sn_model *m, int layer);
+/* Run one step of the plan (model_layers.c). accumulate: the micro-batch
+ * flag of sn_model_backward, ORed into the parameter's. */
+sn_status sn_step_forward(sn_model *m, const sn_step *s, int training);
+sn_status sn_step_backward(sn_model *m, const sn_step *s, int accumulate);
 
 #endif

@@ -236,17 +236,13 @@ static sn_conv_algo choose(sn_context *ctx, sn_conv_pass pass, const conv_geom *
     return sn_conv_choose(ctx, pass, g->N, g->C, g->H, g->W, g->OC, g->K, g->stride, g->pad);
 }
 
-/* x [N,C,H,W], w [OC,C,K,K] -> y [N,OC,OH,OW]. */
-sn_status sn_conv2d_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
-                            const sn_tensor *w, sn_tensor *y)
+/* x [N,C,H,W], w [OC,C,K,K] -> y [N,OC,OH,OW] with im2col + GEMM (ours or
+ * CLBlast's, per algo). */
+static sn_status im2col_forward(sn_context *ctx, sn_conv_algo algo, const sn_conv2d_desc *d,
+                                const sn_tensor *x, const sn_tensor *w, sn_tensor *y)
 {
     conv_geom g;
     SN_TRY(conv_check(ctx, "conv2d_forward", d, "x", x, "w", w, "y", y, &g));
-    const sn_conv_algo algo = choose(ctx, SN_CONV_FORWARD, &g);
-    if (algo == SN_CONV_ALGO_DIRECT)
-        return with_context(sn_conv2d_direct_forward(ctx, d, x, w, y), &g);
-    if (algo == SN_CONV_ALGO_WINOGRAD)
-        return with_context(sn_conv2d_winograd_forward(ctx, d, x, w, y), &g);
     cl_mem ws;
     SN_TRY(conv_workspace(ctx, &g, &ws));
     for (int n0 = 0; n0 < g.N; n0 += g.chunk) {
@@ -264,18 +260,36 @@ sn_status sn_conv2d_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_t
     return SN_OK;
 }
 
-/* dy [N,OC,OH,OW], w [OC,C,K,K] -> dx [N,C,H,W] (+= when accumulate). */
-sn_status sn_conv2d_backward_data(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *dy,
-                                  const sn_tensor *w, sn_tensor *dx, int accumulate)
+sn_status sn_conv2d_gemm_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
+                                 const sn_tensor *w, sn_tensor *y)
+{
+    return im2col_forward(ctx, SN_CONV_ALGO_GEMM, d, x, w, y);
+}
+
+sn_status sn_conv2d_clblast_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
+                                    const sn_tensor *w, sn_tensor *y)
+{
+    return im2col_forward(ctx, SN_CONV_ALGO_CLBLAST, d, x, w, y);
+}
+
+/* x [N,C,H,W], w [OC,C,K,K] -> y [N,OC,OH,OW]. */
+sn_status sn_conv2d_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
+                            const sn_tensor *w, sn_tensor *y)
+{
+    conv_geom g;
+    SN_TRY(conv_check(ctx, "conv2d_forward", d, "x", x, "w", w, "y", y, &g));
+    const sn_conv_algo algo = choose(ctx, SN_CONV_FORWARD, &g);
+    return with_context(sn_conv_impls[algo].forward(ctx, d, x, w, y), &g);
+}
+
+/* dy [N,OC,OH,OW], w [OC,C,K,K] -> dx [N,C,H,W] (+= when accumulate), im2col
+ * style: the GEMM's columns scattered back by col2im. */
+static sn_status im2col_backward_data(sn_context *ctx, sn_conv_algo algo,
+                                      const sn_conv2d_desc *d, const sn_tensor *dy,
+                                      const sn_tensor *w, sn_tensor *dx, int accumulate)
 {
     conv_geom g;
     SN_TRY(conv_check(ctx, "conv2d_backward_data", d, "dx", dx, "w", w, "dy", dy, &g));
-    const sn_conv_algo algo = choose(ctx, SN_CONV_BACKWARD_DATA, &g);
-    if (algo == SN_CONV_ALGO_DIRECT)
-        return with_context(sn_conv2d_direct_backward_data(ctx, d, dy, w, dx, accumulate), &g);
-    if (algo == SN_CONV_ALGO_WINOGRAD)
-        return with_context(sn_conv2d_winograd_backward_data(ctx, d, dy, w, dx, accumulate),
-                            &g);
     cl_mem ws;
     SN_TRY(conv_workspace(ctx, &g, &ws));
     for (int n0 = 0; n0 < g.N; n0 += g.chunk) {
@@ -296,6 +310,29 @@ sn_status sn_conv2d_backward_data(sn_context *ctx, const sn_conv2d_desc *d, cons
             &g));
     }
     return SN_OK;
+}
+
+sn_status sn_conv2d_gemm_backward_data(sn_context *ctx, const sn_conv2d_desc *d,
+                                       const sn_tensor *dy, const sn_tensor *w, sn_tensor *dx,
+                                       int accumulate)
+{
+    return im2col_backward_data(ctx, SN_CONV_ALGO_GEMM, d, dy, w, dx, accumulate);
+}
+
+sn_status sn_conv2d_clblast_backward_data(sn_context *ctx, const sn_conv2d_desc *d,
+                                          const sn_tensor *dy, const sn_tensor *w, sn_tensor *dx,
+                                          int accumulate)
+{
+    return im2col_backward_data(ctx, SN_CONV_ALGO_CLBLAST, d, dy, w, dx, accumulate);
+}
+
+sn_status sn_conv2d_backward_data(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *dy,
+                                  const sn_tensor *w, sn_tensor *dx, int accumulate)
+{
+    conv_geom g;
+    SN_TRY(conv_check(ctx, "conv2d_backward_data", d, "dx", dx, "w", w, "dy", dy, &g));
+    const sn_conv_algo algo = choose(ctx, SN_CONV_BACKWARD_DATA, &g);
+    return with_context(sn_conv_impls[algo].backward_data(ctx, d, dy, w, dx, accumulate), &g);
 }
 
 /* dw [OC, CKK] (+)= grad [OC, cols] x col^T [cols, CKK] for one chunk, in
@@ -337,20 +374,14 @@ static sn_status weight_gemm(sn_context *ctx, sn_conv_algo algo, const conv_geom
                         g);
 }
 
-/* x [N,C,H,W], dy [N,OC,OH,OW] -> dw [OC,C,K,K] (+= when accumulate). */
-sn_status sn_conv2d_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
-                                     const sn_tensor *x, const sn_tensor *dy, sn_tensor *dw,
-                                     int accumulate)
+/* x [N,C,H,W], dy [N,OC,OH,OW] -> dw [OC,C,K,K] (+= when accumulate), im2col
+ * style. */
+static sn_status im2col_backward_weights(sn_context *ctx, sn_conv_algo algo,
+                                         const sn_conv2d_desc *d, const sn_tensor *x,
+                                         const sn_tensor *dy, sn_tensor *dw, int accumulate)
 {
     conv_geom g;
     SN_TRY(conv_check(ctx, "conv2d_backward_weights", d, "x", x, "dw", dw, "dy", dy, &g));
-    const sn_conv_algo algo = choose(ctx, SN_CONV_BACKWARD_WEIGHTS, &g);
-    if (algo == SN_CONV_ALGO_DIRECT)
-        return with_context(
-            sn_conv2d_direct_backward_weights(ctx, d, x, dy, dw, accumulate), &g);
-    if (algo == SN_CONV_ALGO_WINOGRAD)
-        return with_context(
-            sn_conv2d_winograd_backward_weights(ctx, d, x, dy, dw, accumulate), &g);
     g.splits = weight_splits(ctx, &g, (size_t)g.chunk * (size_t)g.OHW);
     cl_mem ws;
     SN_TRY(conv_workspace(ctx, &g, &ws));
@@ -366,4 +397,29 @@ sn_status sn_conv2d_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
                            n0 == 0 && !accumulate, dw->buffer));
     }
     return SN_OK;
+}
+
+sn_status sn_conv2d_gemm_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
+                                          const sn_tensor *x, const sn_tensor *dy, sn_tensor *dw,
+                                          int accumulate)
+{
+    return im2col_backward_weights(ctx, SN_CONV_ALGO_GEMM, d, x, dy, dw, accumulate);
+}
+
+sn_status sn_conv2d_clblast_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
+                                             const sn_tensor *x, const sn_tensor *dy,
+                                             sn_tensor *dw, int accumulate)
+{
+    return im2col_backward_weights(ctx, SN_CONV_ALGO_CLBLAST, d, x, dy, dw, accumulate);
+}
+
+sn_status sn_conv2d_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
+                                     const sn_tensor *x, const sn_tensor *dy, sn_tensor *dw,
+                                     int accumulate)
+{
+    conv_geom g;
+    SN_TRY(conv_check(ctx, "conv2d_backward_weights", d, "x", x, "dw", dw, "dy", dy, &g));
+    const sn_conv_algo algo = choose(ctx, SN_CONV_BACKWARD_WEIGHTS, &g);
+    return with_context(sn_conv_impls[algo].backward_weights(ctx, d, x, dy, dw, accumulate),
+                        &g);
 }

@@ -76,13 +76,12 @@ sn_status sn_conv2d_forward_affine(sn_context *ctx, const sn_conv2d_desc *d, con
     SN_TRY(affine_check(ctx, op, d, x, w, scale, shift, residual, y, &N, &C, &H, &W, &OC));
     const sn_conv_algo algo =
         sn_conv_choose(ctx, SN_CONV_FORWARD, N, C, H, W, OC, d->kernel, d->stride, d->pad);
-    if (algo == SN_CONV_ALGO_DIRECT)
-        return sn_conv2d_direct_forward_affine(ctx, d, x, w, scale, shift, residual, relu, y);
     /* sn_conv_choose picks only algorithms that support the shape */
-    if (algo == SN_CONV_ALGO_WINOGRAD)
-        return sn_conv2d_winograd_forward_affine(ctx, d, x, w, scale, shift, residual, relu, y);
+    const sn_conv_impl *impl = &sn_conv_impls[algo];
+    if (impl->forward_affine)
+        return impl->forward_affine(ctx, d, x, w, scale, shift, residual, relu, y);
 
-    SN_TRY(sn_conv2d_forward(ctx, d, x, w, y));
+    SN_TRY(impl->forward(ctx, d, x, w, y));
     if (!scale && !residual && !relu)
         return SN_OK;
     int yn, yc, yh, yw;

@@ -28,13 +28,74 @@ typedef enum {
 
 typedef enum { SN_CONV_FORWARD, SN_CONV_BACKWARD_DATA, SN_CONV_BACKWARD_WEIGHTS } sn_conv_pass;
 
-/* Shape of one convolution: x [N,C,H,W], w [OC,C,K,K], stride, pad. */
+/* 1 when x [N,C,H,W], w [OC,C,K,K], stride, pad is a valid convolution
+ * (positive sizes, padded input at least the kernel) and ctx exists. */
+int sn_conv_shape_valid(const sn_context *ctx, int N, int C, int H, int W, int OC, int K,
+                        int stride, int pad);
 
-/* 1 when `algo` supports this pass and shape on ctx's device, else 0.
- * (Implemented in conv_direct.c; WINOGRAD is answered by
- * sn_conv_winograd_supported.) */
+/* 1 when `algo` supports this pass and shape on ctx's device, else 0
+ * (sn_conv_impls[algo].supported). */
 int sn_conv_algo_supported(sn_context *ctx, sn_conv_algo algo, sn_conv_pass pass, int N, int C,
                            int H, int W, int OC, int K, int stride, int pad);
+
+/* ---- the implementations (conv_impls.c) ---------------------------------
+ * One row per algorithm: the dispatcher (conv2d.c), the affine path
+ * (conv_affine.c) and the tuner (conv_tune.c) iterate this table, so a new
+ * algorithm is a row here, its entry points and a name in
+ * SN_CONV_ALGO_NAMES (runtime/runtime_internal.h). Entry points are called
+ * after the public op validated every tensor: x/dx [N,C,H,W], w/dw
+ * [OC,C,K,K], y/dy [N,OC,OH,OW]; same contracts as the public ops
+ * (accumulate: 0 overwrites, even NaN; 1 adds). */
+typedef int (*sn_conv_supported_fn)(sn_context *ctx, sn_conv_pass pass, int N, int C, int H,
+                                    int W, int OC, int K, int stride, int pad);
+typedef sn_status (*sn_conv_forward_fn)(sn_context *ctx, const sn_conv2d_desc *d,
+                                        const sn_tensor *x, const sn_tensor *w, sn_tensor *y);
+/* y = act(conv * scale[oc] + shift[oc] (+ residual)): see
+ * sn_conv2d_winograd_forward_affine. */
+typedef sn_status (*sn_conv_forward_affine_fn)(sn_context *ctx, const sn_conv2d_desc *d,
+                                               const sn_tensor *x, const sn_tensor *w,
+                                               const sn_tensor *scale, const sn_tensor *shift,
+                                               const sn_tensor *residual, int relu, sn_tensor *y);
+typedef sn_status (*sn_conv_backward_data_fn)(sn_context *ctx, const sn_conv2d_desc *d,
+                                              const sn_tensor *dy, const sn_tensor *w,
+                                              sn_tensor *dx, int accumulate);
+typedef sn_status (*sn_conv_backward_weights_fn)(sn_context *ctx, const sn_conv2d_desc *d,
+                                                 const sn_tensor *x, const sn_tensor *dy,
+                                                 sn_tensor *dw, int accumulate);
+
+typedef struct sn_conv_impl {
+    sn_conv_supported_fn supported;
+    sn_conv_forward_fn forward;
+    sn_conv_forward_affine_fn forward_affine; /* NULL: forward, then one epilogue pass */
+    sn_conv_backward_data_fn backward_data;
+    sn_conv_backward_weights_fn backward_weights;
+} sn_conv_impl;
+
+extern const sn_conv_impl sn_conv_impls[SN_CONV_ALGO_COUNT];
+
+/* im2col + our SGEMM (GEMM) or CLBlast's (CLBLAST): conv2d.c. */
+sn_status sn_conv2d_gemm_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
+                                 const sn_tensor *w, sn_tensor *y);
+sn_status sn_conv2d_gemm_backward_data(sn_context *ctx, const sn_conv2d_desc *d,
+                                       const sn_tensor *dy, const sn_tensor *w, sn_tensor *dx,
+                                       int accumulate);
+sn_status sn_conv2d_gemm_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
+                                          const sn_tensor *x, const sn_tensor *dy, sn_tensor *dw,
+                                          int accumulate);
+sn_status sn_conv2d_clblast_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
+                                    const sn_tensor *w, sn_tensor *y);
+sn_status sn_conv2d_clblast_backward_data(sn_context *ctx, const sn_conv2d_desc *d,
+                                          const sn_tensor *dy, const sn_tensor *w, sn_tensor *dx,
+                                          int accumulate);
+sn_status sn_conv2d_clblast_backward_weights(sn_context *ctx, const sn_conv2d_desc *d,
+                                             const sn_tensor *x, const sn_tensor *dy,
+                                             sn_tensor *dw, int accumulate);
+
+/* 1 when the direct kernels support this pass and shape: every index they
+ * form stays below 2^31 and one image's workspace fits the device's largest
+ * allocation (conv_direct.c). */
+int sn_conv_direct_supported(sn_context *ctx, sn_conv_pass pass, int N, int C, int H, int W,
+                             int OC, int K, int stride, int pad);
 
 /* 1 when the Winograd algorithm supports this pass and shape on ctx's
  * device: K = 3, stride 1, pad 0..2, and a workspace for one chunk of tiles
@@ -47,10 +108,7 @@ int sn_conv_winograd_supported(sn_context *ctx, sn_conv_pass pass, int N, int C,
 sn_conv_algo sn_conv_choose(sn_context *ctx, sn_conv_pass pass, int N, int C, int H, int W,
                             int OC, int K, int stride, int pad);
 
-/* The direct (implicit-GEMM, no im2col buffer) algorithm. Called after the
- * public op validated every tensor: x/dx [N,C,H,W], w/dw [OC,C,K,K],
- * y/dy [N,OC,OH,OW]. Same contracts as the public ops (accumulate: 0
- * overwrites, even NaN; 1 adds). */
+/* The direct (implicit-GEMM, no im2col buffer) algorithm (conv_direct.c). */
 sn_status sn_conv2d_direct_forward(sn_context *ctx, const sn_conv2d_desc *d, const sn_tensor *x,
                                    const sn_tensor *w, sn_tensor *y);
 sn_status sn_conv2d_direct_backward_data(sn_context *ctx, const sn_conv2d_desc *d,

@@ -348,19 +348,10 @@ static wgrad_plan plan_wgrad(const sn_context *ctx, int N, int C, int H, int W, 
     return p;
 }
 
-int sn_conv_algo_supported(sn_context *ctx, sn_conv_algo algo, sn_conv_pass pass, int N, int C,
-                           int H, int W, int OC, int K, int stride, int pad)
+int sn_conv_direct_supported(sn_context *ctx, sn_conv_pass pass, int N, int C, int H, int W,
+                             int OC, int K, int stride, int pad)
 {
-    if (!ctx || N <= 0 || C <= 0 || H <= 0 || W <= 0 || OC <= 0 || K <= 0 || stride <= 0 ||
-        pad < 0 || H + 2 * pad < K || W + 2 * pad < K)
-        return 0;
-    if (algo == SN_CONV_ALGO_GEMM)
-        return 1;
-    if (algo == SN_CONV_ALGO_CLBLAST)
-        return ctx->runtime_compile;
-    if (algo == SN_CONV_ALGO_WINOGRAD)
-        return sn_conv_winograd_supported(ctx, pass, N, C, H, W, OC, K, stride, pad);
-    if (algo != SN_CONV_ALGO_DIRECT)
+    if (!sn_conv_shape_valid(ctx, N, C, H, W, OC, K, stride, pad))
         return 0;
     /* Every index the kernels form stays below 2^31 for one image plus the
      * fixed part; chunks keep larger batches there. */
@@ -397,7 +388,7 @@ int sn_conv_algo_supported(sn_context *ctx, sn_conv_algo algo, sn_conv_pass pass
 int sn_conv2d_direct_plan(sn_context *ctx, sn_conv_pass pass, int N, int C, int H, int W, int OC,
                           int K, int stride, int pad, sn_conv_direct_plan *plan)
 {
-    if (!sn_conv_algo_supported(ctx, SN_CONV_ALGO_DIRECT, pass, N, C, H, W, OC, K, stride, pad))
+    if (!sn_conv_direct_supported(ctx, pass, N, C, H, W, OC, K, stride, pad))
         return 0;
     if (pass == SN_CONV_BACKWARD_WEIGHTS) {
         const wgrad_plan p = plan_wgrad(ctx, N, C, H, W, OC, K, stride, pad);

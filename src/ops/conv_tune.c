@@ -89,15 +89,8 @@ static int out_size(int in, const sn_conv_shape *s)
 static int supported(sn_context *ctx, sn_conv_algo algo, sn_conv_pass pass,
                      const sn_conv_shape *s)
 {
-    if (algo == SN_CONV_ALGO_GEMM)
-        return 1;
-    if (algo == SN_CONV_ALGO_CLBLAST)
-        return ctx->runtime_compile;
-    if (algo == SN_CONV_ALGO_WINOGRAD)
-        return sn_conv_winograd_supported(ctx, pass, s->N, s->C, s->H, s->W, s->OC, s->K,
-                                          s->stride, s->pad);
-    return sn_conv_algo_supported(ctx, algo, pass, s->N, s->C, s->H, s->W, s->OC, s->K,
-                                  s->stride, s->pad);
+    return sn_conv_algo_supported(ctx, algo, pass, s->N, s->C, s->H, s->W, s->OC, s->K, s->stride,
+                                  s->pad);
 }
 
 sn_conv_algo sn_conv_default_algo(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *s)

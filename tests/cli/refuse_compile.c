@@ -11,6 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* The project builds with hidden visibility; these must be exported to
+ * interpose on the ICD loader's entry points. */
+#define EXPORTED __attribute__((visibility("default")))
+
 static void record(const char *call)
 {
     const char *log = getenv("SN_REFUSED_LOG");
@@ -21,7 +25,7 @@ static void record(const char *call)
     }
 }
 
-CL_API_ENTRY cl_program CL_API_CALL clCreateProgramWithSource(cl_context context, cl_uint count,
+EXPORTED CL_API_ENTRY cl_program CL_API_CALL clCreateProgramWithSource(cl_context context, cl_uint count,
                                                              const char **strings,
                                                              const size_t *lengths,
                                                              cl_int *errcode_ret)
@@ -36,7 +40,7 @@ CL_API_ENTRY cl_program CL_API_CALL clCreateProgramWithSource(cl_context context
     return NULL;
 }
 
-CL_API_ENTRY cl_int CL_API_CALL clCompileProgram(cl_program program, cl_uint num_devices,
+EXPORTED CL_API_ENTRY cl_int CL_API_CALL clCompileProgram(cl_program program, cl_uint num_devices,
                                                  const cl_device_id *device_list,
                                                  const char *options, cl_uint num_headers,
                                                  const cl_program *headers,

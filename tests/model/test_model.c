@@ -24,6 +24,7 @@
 #include "ref_graph.h"
 #include "ref_ops.h"
 #include "sharesnet.h"
+#include "model/model_internal.h" /* the compiled plan */
 
 /* Norm-wise and element-wise bounds of device vs reference gradients. */
 #define GRAD_NORM_TOL 1e-4
@@ -1178,6 +1179,49 @@ Test(model, bad_input_is_refused, .timeout = 60)
         cr_expect(isfinite(logits[i]));
 
     free_batch(&b);
+    sn_model_free(m);
+    sn_graph_free(g);
+    sn_context_free(ctx);
+}
+
+/* ---- the compiled plan ---------------------------------------------------- */
+
+/* The step lists of a ShaResNet: every layer runs in exactly one forward
+ * step (absorbed layers inside their BN group's), eval has fewer steps
+ * (convs folded into their BN groups), and in backward each parameter's
+ * first writer overwrites while every later use of a shared weight adds. */
+Test(model, the_plan_decides_steps_and_accumulate_flags, .timeout = 60)
+{
+    sn_context *ctx = op_test_context();
+    sn_graph *g = build_graph("sharesnet20", 3, 8, 10, -1, 'A');
+    sn_model *m = make_model(ctx, g, 2, 1);
+    const sn_plan *p = &m->steps;
+    cr_assert_gt(p->n_train, 0);
+    cr_assert_lt(p->n_train, g->n_layers, "fused layers have no step of their own");
+    cr_assert_lt(p->n_eval, p->n_train, "eval folds convs into BN groups");
+    cr_assert_eq(p->n_backward, p->n_train, "one backward step per training step");
+    int *first = calloc((size_t)g->n_params, sizeof *first);
+    int *writes = calloc((size_t)g->n_params, sizeof *writes);
+    cr_assert(first && writes);
+    for (int i = 0; i < p->n_backward; i++) {
+        const sn_step *s = &p->backward[i];
+        const sn_layer_spec *l = &g->layers[s->layer];
+        if (s->kind != SN_STEP_CONV && s->kind != SN_STEP_BN && s->kind != SN_STEP_LINEAR)
+            continue;
+        writes[l->weight]++;
+        if (!s->acc_param)
+            first[l->weight]++;
+        cr_assert_eq(s->acc_param, writes[l->weight] > 1, "%s: flag of use %d of %s", l->name,
+                     writes[l->weight], g->params[l->weight].name);
+    }
+    for (int i = 0; i < g->n_params; i++) {
+        if (g->params[i].role == SN_PARAM_BN_BETA || g->params[i].role == SN_PARAM_LINEAR_BIAS)
+            continue; /* written with their gamma / weight */
+        cr_assert_eq(first[i], 1, "%s overwritten once per pass", g->params[i].name);
+        cr_assert_eq(writes[i], g->params[i].uses, "%s: one write per use", g->params[i].name);
+    }
+    free(first);
+    free(writes);
     sn_model_free(m);
     sn_graph_free(g);
     sn_context_free(ctx);

@@ -1,5 +1,5 @@
 /* `sharesnet bench`: machine description, lists, CSV fields, directories. */
-#include "cli/bench.h"
+#include "bench.h"
 
 #include <errno.h>
 #include <limits.h>

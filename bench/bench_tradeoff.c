@@ -12,7 +12,7 @@
  * per table row), OUT/runs.csv (one row per model and seed), and
  * OUT/tradeoff.png drawn by gnuplot from OUT/tradeoff.gnuplot (accuracy
  * against parameters, one point per model and seed). */
-#include "cli/bench.h"
+#include "bench.h"
 #include "cli/train_options.h"
 
 #include <math.h>

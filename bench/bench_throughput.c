@@ -3,7 +3,7 @@
  * device found (or those selected), with the device's name, driver and
  * OpenCL version; optionally next to PyTorch on the CPU. Markdown on stdout,
  * JSON with --json (bench/merge_throughput.py puts several side by side). */
-#include "cli/bench.h"
+#include "bench.h"
 
 #include <jansson.h>
 #include <stdlib.h>

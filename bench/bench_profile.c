@@ -2,7 +2,7 @@
  * (or inference pass) goes, per kernel and per kind of op, next to the
  * step's wall time. The gap between the two is what the host and the
  * launches cost (the device idles while the host enqueues or waits). */
-#include "cli/bench.h"
+#include "bench.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -6,9 +6,9 @@
  * SN_PEER_DEVICE=cuda runs the peer on the GPU (PyTorch + cuDNN).
  * python: --python, $SN_PEER_PYTHON, /usr/bin/python3 (Debian's python3-torch
  * installs there), python3. script: --peer-script, $SN_PEER_SCRIPT, then next
- * to the executable: <bin>/../../bench/peer/peer.py (build tree, copied there
- * by meson) or <bin>/../share/sharesnet/peer/peer.py (installed). */
-#include "cli/bench.h"
+ * to the executable (sharesnet-bench): <bin>/peer/peer.py (build tree, copied
+ * there by meson) or <bin>/../share/sharesnet/peer/peer.py (installed). */
+#include "bench.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -80,7 +80,7 @@ static int find_script(const bench_peer_config *cfg, char *path, size_t size)
     if (!slash)
         return 0;
     *slash = '\0';
-    const char *candidates[] = {"../../bench/peer/peer.py", "../share/sharesnet/peer/peer.py"};
+    const char *candidates[] = {"peer/peer.py", "../share/sharesnet/peer/peer.py"};
     for (size_t i = 0; i < sizeof candidates / sizeof candidates[0]; i++) {
         char joined[PATH_MAX + 64];
         snprintf(joined, sizeof joined, "%s/%s", exe, candidates[i]);

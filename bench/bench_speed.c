@@ -3,7 +3,7 @@
  * covers exactly that step's work (host enqueue cost and the batch upload
  * included); warm-up runs first absorb kernel compilation, CLBlast's
  * in-process kernel cache and first-touch allocations. */
-#include "cli/bench.h"
+#include "bench.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,8 @@
-/* `sharesnet bench`: the pieces its sub-commands share.
+/* sharesnet-bench (also `sharesnet bench`, which runs it): the benchmark
+ * suite, its own program next to the product CLI. It shares the CLI's
+ * option parsing and dataset helpers through the sn_cli convenience library
+ * (src/cli) and everything else through libsharesnet. The pieces its
+ * suites share:
  *
  *   tradeoff    bench_tradeoff.c   plain vs ShaResNet vs equal-parameter plain, several seeds
  *   throughput  bench_throughput.c warm train / inference img/s per device, model and batch
@@ -9,8 +13,8 @@
  * Every figure is warm (kernel compilation and the first steps are run and
  * discarded first) and the median of several timed repetitions, each between
  * two sn_context_finish() calls; outputs carry the machine and the device. */
-#ifndef SN_CLI_BENCH_H
-#define SN_CLI_BENCH_H
+#ifndef SN_BENCH_H
+#define SN_BENCH_H
 
 #include <stddef.h>
 
