@@ -145,9 +145,19 @@ sn_status sn_checkpoint_save(sn_model *model, const sn_train_state *state, const
 /* Read only the metadata (to build the right graph before loading). */
 sn_status sn_checkpoint_info_read(const char *path, sn_checkpoint_info *info);
 
-/* Load every tensor of the model from `path`, checking each one's dtype and
- * shape against the model (a mismatch names the tensor); momentum buffers
- * too when with_optimizer. `state` (may be NULL) receives the run state.
+/* Check, without a device, that `path` is a checkpoint of graph `g`: its
+ * metadata names g's model, policy, classes and channels, and it holds every
+ * tensor of g (momentum buffers too when with_optimizer) as float32 of g's
+ * shape with finite values. Call it before sn_model_create: a file whose
+ * metadata names a huge model then fails before any memory is allocated.
+ * Errors: as sn_checkpoint_load; SN_ERR_NUMERIC names a NaN or infinite
+ * value's tensor and index. */
+sn_status sn_checkpoint_check(const char *path, const sn_graph *g, int with_optimizer);
+
+/* Load every tensor of the model from `path`, checking each one's dtype,
+ * shape and finiteness first as sn_checkpoint_check does (a mismatch names
+ * the tensor; the model is untouched then); momentum buffers too when
+ * with_optimizer. `state` (may be NULL) receives the run state.
  * On failure the model may be partially loaded: discard it. */
 sn_status sn_checkpoint_load(sn_model *model, const char *path, int with_optimizer,
                              sn_train_state *state);

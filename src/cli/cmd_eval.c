@@ -13,6 +13,10 @@ int cli_model_from_checkpoint(const char *path, sn_context *ctx, int batch, sn_g
     sn_status st = sn_checkpoint_info_read(path, info);
     if (st == SN_OK)
         st = sn_graph_build(info->model, &info->graph, g);
+    /* The file's tensors before the device memory: metadata naming a huge
+     * model must not allocate it first. */
+    if (st == SN_OK)
+        st = sn_checkpoint_check(path, *g, 0);
     if (st == SN_OK)
         st = sn_model_create(ctx, *g, batch, 0, m);
     if (st == SN_OK)

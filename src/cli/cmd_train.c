@@ -83,7 +83,7 @@ int cmd_train(int argc, char **argv)
         rc = cli_open_context(cli_get(&args, "device"), &ctx);
     if (!rc)
         /* A resumed run rebuilds the checkpoint's architecture. */
-        rc = build_model_for_data(model_name, &args, resume ? &info.graph : NULL, &train, ctx,
+        rc = build_model_for_data(model_name, &args, resume ? &info.graph : NULL, resume, &train, ctx,
                                   config.batch, config.seed, &graph, &model);
     if (!rc && resume) {
         sn_status st = sn_checkpoint_load(model, resume, 1, &state);

@@ -180,8 +180,8 @@ sn_train_callbacks train_printer_callbacks(train_printer *p)
 }
 
 int build_model_for_data(const char *model, const cli_args *args, const sn_graph_options *given,
-                         const sn_dataset *train, sn_context *ctx, int batch, uint64_t seed,
-                         sn_graph **g, sn_model **m)
+                         const char *checkpoint, const sn_dataset *train, sn_context *ctx,
+                         int batch, uint64_t seed, sn_graph **g, sn_model **m)
 {
     sn_graph_options o;
     if (given)
@@ -202,11 +202,17 @@ int build_model_for_data(const char *model, const cli_args *args, const sn_graph
     sn_status st = sn_graph_build(model, &o, g);
     if (st != SN_OK)
         return cli_error("model", st);
-    st = sn_model_create(ctx, *g, batch, seed, m);
+    const char *stage = "resume";
+    if (checkpoint)
+        st = sn_checkpoint_check(checkpoint, *g, 1);
+    if (st == SN_OK) {
+        stage = "model";
+        st = sn_model_create(ctx, *g, batch, seed, m);
+    }
     if (st != SN_OK) {
         sn_graph_free(*g);
         *g = NULL;
-        return cli_error("model", st);
+        return cli_error(stage, st);
     }
     return 0;
 }

@@ -223,5 +223,66 @@ check "--out is a file: no epoch was trained" sh -c "! grep -q 'epoch 1:' '$OUT'
 bad "resume cannot change the policy" "--policy cannot change a resumed run" "$SN" train \
     --resume "$CK" --policy paper --data "$DATA" --epochs 9 --device "$DEV"
 
+# ---- checkpoints that parse but must not be used (issue 15) --------------------
+
+# edit_checkpoint SRC DST KEY VALUE: copy a checkpoint with one metadata entry
+# changed (the header is rewritten, the data area kept).
+edit_checkpoint() {
+    "$PY" - "$@" <<'PYEOF'
+import json, struct, sys
+src, dst, key, value = sys.argv[1:5]
+raw = open(src, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+header["__metadata__"][key] = value
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+PYEOF
+}
+
+# max_rss_kib CMD...: run CMD (stdout/stderr to $OUT/$ERR), print its peak
+# resident memory in KiB, exit with its status.
+max_rss_kib() {
+    "$PY" -c '
+import resource, subprocess, sys
+with open(sys.argv[1], "w") as out, open(sys.argv[2], "w") as err:
+    rc = subprocess.call(sys.argv[3:], stdout=out, stderr=err)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(rc)' "$OUT" "$ERR" "$@"
+}
+
+# A std of 0 in the metadata: predict divided by it; every reader refuses it.
+edit_checkpoint "$CK" "$TMP/std0.safetensors" norm_std 0
+bad "predict refuses a norm_std of 0" "norm_std" "$SN" predict \
+    --checkpoint "$TMP/std0.safetensors" --device "$DEV" "$DATA/stripes.png"
+bad "eval refuses a norm_std of 0" "norm_std" "$SN" eval --checkpoint "$TMP/std0.safetensors" \
+    --data "$DATA" --device "$DEV"
+bad "resume refuses a norm_std of 0" "norm_std" "$SN" train --resume "$TMP/std0.safetensors" \
+    --data "$DATA" --epochs 9 --device "$DEV"
+
+# Metadata naming a far bigger model (a million classes: a 256 MB fc weight)
+# than the tensors hold: the file is checked against the graph before any
+# device memory is allocated, so the command fails small and fast.
+edit_checkpoint "$CK" "$TMP/huge.safetensors" classes 1000000
+rss=$(max_rss_kib "$SN" eval --checkpoint "$TMP/huge.safetensors" --data "$DATA" --batch 1 \
+      --device "$DEV")
+if [ $? -eq 0 ]; then
+    fail "eval of a checkpoint naming a huge model" "exit 0"
+elif ! grep -qF "head.fc.weight" "$ERR"; then
+    fail "eval of a checkpoint naming a huge model" "stderr does not name head.fc.weight"
+elif [ "$rss" -gt 262144 ]; then
+    fail "eval of a checkpoint naming a huge model" "peak memory $rss KiB: the model was built"
+else
+    pass "eval of a checkpoint naming a huge model fails before allocating it ($rss KiB)"
+fi
+rss=$(max_rss_kib "$SN" train --resume "$TMP/huge.safetensors" --data "$DATA" --epochs 9 \
+      --batch 1 --device "$DEV")
+if [ $? -eq 0 ] || ! grep -qF "head.fc.weight" "$ERR" || [ "$rss" -gt 262144 ]; then
+    fail "resume of a checkpoint naming a huge model" "peak $rss KiB"
+else
+    pass "resume of a checkpoint naming a huge model fails before allocating it ($rss KiB)"
+fi
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -527,40 +527,67 @@ Test(checkpoint, round_trip_is_bit_exact, .timeout = 120)
     sn_context_free(ctx);
 }
 
-/* Copy checkpoint `src` to `dst` leaving out tensor `drop` and declaring
- * tensor `reshape` (if any) as [numel / 2, 2] instead. */
-static void rewrite_checkpoint(const char *src, const char *dst, const char *drop,
-                               const char *reshape)
+/* Changes edit_checkpoint makes while copying a checkpoint (NULL: none). */
+typedef struct checkpoint_edit {
+    const char *drop;    /* leave this tensor out */
+    const char *reshape; /* declare this tensor [numel / 2, 2] */
+    const char *poison;  /* set element 1 of this tensor to NaN */
+    const char *key, *value; /* set this metadata entry */
+} checkpoint_edit;
+
+static void edit_checkpoint(const char *src, const char *dst, const checkpoint_edit *edit)
 {
     sn_safetensors *f;
     expect_ok(sn_safetensors_open(src, &f), "open");
     size_t n = sn_safetensors_tensor_count(f), k = 0;
     sn_safetensors_tensor *t = calloc(n, sizeof *t);
+    float *poisoned = NULL;
     cr_assert_not_null(t);
     for (size_t i = 0; i < n; i++) {
         const sn_safetensors_tensor *e = sn_safetensors_tensor_at(f, i);
-        if (drop && !strcmp(e->name, drop))
+        if (edit->drop && !strcmp(e->name, edit->drop))
             continue;
         t[k] = *e;
-        if (reshape && !strcmp(e->name, reshape)) {
-            int64_t numel = sn_safetensors_numel(e);
+        int64_t numel = sn_safetensors_numel(e);
+        if (edit->reshape && !strcmp(e->name, edit->reshape)) {
             cr_assert_eq(numel % 2, 0);
             t[k].ndim = 2;
             t[k].shape[0] = numel / 2;
             t[k].shape[1] = 2;
         }
+        if (edit->poison && !strcmp(e->name, edit->poison)) {
+            cr_assert(numel >= 2 && e->dtype == SN_SAFETENSORS_F32);
+            poisoned = malloc((size_t)numel * sizeof *poisoned);
+            cr_assert_not_null(poisoned);
+            memcpy(poisoned, e->data, (size_t)numel * sizeof *poisoned);
+            poisoned[1] = NAN;
+            t[k].data = poisoned;
+        }
         k++;
     }
-    cr_assert_eq(k, drop ? n - 1 : n, "tensor %s not found", drop);
+    cr_assert_eq(k, edit->drop ? n - 1 : n, "tensor %s not found", edit->drop);
     size_t nm = sn_safetensors_metadata_count(f);
     sn_safetensors_meta *m = calloc(nm, sizeof *m);
     cr_assert_not_null(m);
-    for (size_t i = 0; i < nm; i++)
+    for (size_t i = 0; i < nm; i++) {
         m[i] = *sn_safetensors_metadata_at(f, i);
+        if (edit->key && !strcmp(m[i].key, edit->key))
+            m[i].value = edit->value;
+    }
     expect_ok(sn_safetensors_write(dst, t, k, m, nm), "rewrite");
+    free(poisoned);
     free(t);
     free(m);
     sn_safetensors_close(f);
+}
+
+/* Copy checkpoint `src` to `dst` leaving out tensor `drop` and declaring
+ * tensor `reshape` (if any) as [numel / 2, 2] instead. */
+static void rewrite_checkpoint(const char *src, const char *dst, const char *drop,
+                               const char *reshape)
+{
+    checkpoint_edit e = {.drop = drop, .reshape = reshape};
+    edit_checkpoint(src, dst, &e);
 }
 
 /* A load that must fail with `want` and a message naming `a` and `b`. */
@@ -666,6 +693,92 @@ Test(checkpoint, corrupt_files_are_rejected, .timeout = 120)
     sn_model_free(m);
     remove_dir(dir);
     sn_context_free(ctx);
+}
+
+/* Values and metadata that parse but cannot be used: a NaN weight (it can
+ * hide behind a ReLU in eval and only show up an epoch into a resumed run),
+ * a normalisation std of 0 (predict divided by it). Both are refused by the
+ * readers every command goes through, naming the tensor or the field, and
+ * the model keeps its values. */
+Test(checkpoint, unusable_values_are_rejected, .timeout = 120)
+{
+    sn_context *ctx = test_context();
+    char dir[PATH_MAX], good[PATH_MAX + 64], bad[PATH_MAX + 64];
+    make_dir(dir, sizeof dir);
+    snprintf(good, sizeof good, "%s/good.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
+    sn_model *m = make_model(ctx, "resnet8", -1, 4, 4, 3);
+    sn_train_state state = {0};
+    state.channels = 1;
+    state.mean[0] = 0.5f;
+    state.std[0] = 0.25f;
+    expect_ok(sn_checkpoint_save(m, &state, good), "save");
+    const sn_graph *g = sn_model_graph(m);
+
+    const char *const poisoned[] = {"stem.conv.weight", "stage1.block0.bn1.running_var",
+                                    "optimizer.momentum.head.fc.bias"};
+    for (size_t i = 0; i < sizeof poisoned / sizeof poisoned[0]; i++) {
+        checkpoint_edit e = {.poison = poisoned[i]};
+        edit_checkpoint(good, bad, &e);
+        expect_load_fails(m, bad, SN_ERR_NUMERIC, poisoned[i], "NaN");
+        cr_expect_eq(sn_checkpoint_check(bad, g, 1), SN_ERR_NUMERIC, "check %s", poisoned[i]);
+        expect_error_mentions("check", poisoned[i]);
+    }
+    /* Momentum is not read for eval: a NaN there does not matter to it. */
+    expect_ok(sn_checkpoint_check(bad, g, 0), "weights only");
+
+    const char *const stds[] = {"0", "-1", "nan", "inf"};
+    for (size_t i = 0; i < sizeof stds / sizeof stds[0]; i++) {
+        checkpoint_edit e = {.key = "norm_std", .value = stds[i]};
+        edit_checkpoint(good, bad, &e);
+        sn_checkpoint_info info;
+        cr_expect_eq(sn_checkpoint_info_read(bad, &info), SN_ERR_FORMAT, "std %s: %s", stds[i],
+                     sn_last_error());
+        expect_error_mentions("norm_std", "norm_std");
+        expect_load_fails(m, bad, SN_ERR_FORMAT, "norm_std", NULL);
+    }
+    checkpoint_edit e = {.key = "norm_mean", .value = "nan"};
+    edit_checkpoint(good, bad, &e);
+    sn_checkpoint_info info;
+    cr_expect_eq(sn_checkpoint_info_read(bad, &info), SN_ERR_FORMAT, "mean nan");
+
+    /* The failed loads changed nothing: the good file still matches. */
+    expect_ok(sn_checkpoint_load(m, good, 1, NULL), "good file");
+    sn_model_free(m);
+    remove_dir(dir);
+    sn_context_free(ctx);
+}
+
+/* A checkpoint is checked against the graph its metadata names before a
+ * model (device memory) exists: a file of resnet8 whose metadata says
+ * a million classes fails on the fc weight, with no context at all. */
+Test(checkpoint, check_needs_no_device, .timeout = 120)
+{
+    sn_context *ctx = test_context();
+    char dir[PATH_MAX], good[PATH_MAX + 64], bad[PATH_MAX + 64];
+    make_dir(dir, sizeof dir);
+    snprintf(good, sizeof good, "%s/good.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
+    sn_model *m = make_model(ctx, "resnet8", -1, 4, 4, 3);
+    expect_ok(sn_checkpoint_save(m, NULL, good), "save");
+    sn_model_free(m);
+    sn_context_free(ctx);
+
+    checkpoint_edit e = {.key = "classes", .value = "1000000"};
+    edit_checkpoint(good, bad, &e);
+    sn_checkpoint_info info;
+    expect_ok(sn_checkpoint_info_read(bad, &info), "metadata alone is valid");
+    sn_graph *g;
+    expect_ok(sn_graph_build(info.model, &info.graph, &g), "graph of the metadata");
+    cr_expect_eq(sn_checkpoint_check(bad, g, 0), SN_ERR_SHAPE, "%s", sn_last_error());
+    expect_error_mentions("huge head", "head.fc.weight");
+    sn_graph_free(g);
+
+    expect_ok(sn_checkpoint_info_read(good, &info), "good metadata");
+    expect_ok(sn_graph_build(info.model, &info.graph, &g), "good graph");
+    expect_ok(sn_checkpoint_check(good, g, 1), "good file");
+    sn_graph_free(g);
+    remove_dir(dir);
 }
 
 Test(checkpoint, failed_write_keeps_previous_file, .timeout = 120)
