@@ -66,6 +66,14 @@ typedef struct sn_train_config {
  * batch 128, milestones at 50% and 75% of the epochs, crop 4 + flip). */
 void sn_train_config_default(sn_train_config *c, int epochs);
 
+/* Check the hyper-parameters of a configuration alone (no model or data):
+ * epochs, batch, accum, eval_every positive; lr, gamma, warm-up, milestones
+ * and weight decay finite (lr and gamma > 0, the others >= 0); momentum in
+ * [0, 1) (at 1 or more the momentum buffer grows without bound). sn_train
+ * calls it; front ends call it to refuse a run before loading anything.
+ * Errors: SN_ERR_INVALID_ARG naming the field and its value. */
+sn_status sn_train_config_check(const sn_train_config *config);
+
 /* Progress of the current step (called after every optimizer step). */
 typedef struct sn_train_progress {
     int epoch, epochs;
@@ -108,13 +116,21 @@ typedef struct sn_train_state {
                                sn_train); a resumed run needs it to see the data
                                an uninterrupted one would; 0 if unrecorded */
     char class_names[16384]; /* newline-separated, for predictions; may be "" */
+    char log_line[1024];     /* log.jsonl line of the epoch `epoch`, kept in the
+                                checkpoint: resuming restores it when a kill
+                                between checkpoint and log append lost it */
 } sn_train_state;
 
 /* Train `model` on `train` (evaluating on `test`, which may be NULL) for
  * config->epochs epochs, starting from `state` (zeroed for a new run, or as
  * loaded by sn_checkpoint_load to resume). After every epoch the checkpoint
- * out_dir/checkpoint.safetensors is replaced atomically. A NaN or infinite
- * loss stops training with SN_ERR_NUMERIC; the last checkpoint stays intact.
+ * out_dir/checkpoint.safetensors is replaced atomically, then the epoch's
+ * line is appended to out_dir/log.jsonl. On start, temporary files of
+ * interrupted checkpoint writes are removed and the log is made to match
+ * `state`: lines past its epoch are dropped, its own line restored if lost.
+ * Divergence stops training with SN_ERR_NUMERIC and leaves the last
+ * checkpoint intact: a NaN or infinite training loss, a non-finite test
+ * loss, or a non-finite parameter, running statistic or momentum value.
  * `last` (may be NULL) receives the last epoch's report. */
 sn_status sn_train(sn_model *model, const sn_dataset *train, const sn_dataset *test,
                    const sn_train_config *config, sn_train_state *state,

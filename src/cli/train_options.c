@@ -114,11 +114,10 @@ int train_config_from_args(const cli_args *args, sn_train_config *c)
         fprintf(stderr, "sharesnet: --crop-pad and --limit-train must be >= 0, --limit-test >= -1\n");
         return 0;
     }
-    if (!isfinite(c->lr.base_lr) || !(c->lr.base_lr > 0) || !(c->momentum >= 0) ||
-        !isfinite(c->momentum) || !(c->weight_decay >= 0) || !isfinite(c->weight_decay) ||
-        !(c->lr.gamma > 0) || !isfinite(c->lr.gamma) || !(c->lr.warmup_epochs >= 0)) {
-        fprintf(stderr, "sharesnet: --lr and --gamma must be > 0; --momentum, --wd and --warmup "
-                        ">= 0 (finite)\n");
+    /* The library's rule for the hyper-parameters, before any data loads. */
+    sn_status st = sn_train_config_check(c);
+    if (st != SN_OK) {
+        cli_error("train", st);
         return 0;
     }
     return 1;

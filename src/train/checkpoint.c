@@ -158,6 +158,7 @@ static sn_status save(sn_model *m, const sn_train_state *s, const char *path, in
         {"norm_mean", mean},
         {"norm_std", stdv},
         {"class_names", s ? s->class_names : ""},
+        {"log_line", s ? s->log_line : ""},
     };
     st = sn_safetensors_write(path, l.items, l.count, meta, sizeof meta / sizeof meta[0]);
     list_free(&l);
@@ -257,6 +258,8 @@ static sn_status read_info(const sn_safetensors *f, sn_checkpoint_info *info)
             return sn_fail(SN_ERR_FORMAT, "checkpoint %s: metadata 'seed' = '%s' is not an integer",
                            path, seed);
     }
+    const char *line = sn_safetensors_metadata(f, "log_line"); /* optional */
+    snprintf(info->state.log_line, sizeof info->state.log_line, "%s", line ? line : "");
     const char *names = sn_safetensors_metadata(f, "class_names");
     snprintf(info->state.class_names, sizeof info->state.class_names, "%s", names ? names : "");
     if (v > 0) {

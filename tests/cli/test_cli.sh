@@ -212,7 +212,7 @@ bad "out-of-range number" "--batch 4294967312 is out of range" "$SN" train --mod
     --data "$DATA" --batch 4294967312 --device "$DEV"
 bad "negative --limit-train" "--limit-train must be >= 0" "$SN" train --model resnet8 \
     --data "$DATA" --limit-train -5 --device "$DEV"
-bad "negative --warmup" "--warmup" "$SN" train --model resnet8 --data "$DATA" --warmup -3 \
+bad "negative --warmup" "warm-up -3" "$SN" train --model resnet8 --data "$DATA" --warmup -3 \
     --device "$DEV"
 bad "eval with a negative limit" "--limit-test >= 0" "$SN" eval --checkpoint "$CK" \
     --data "$DATA" --limit-test -7 --device "$DEV"
