@@ -301,6 +301,23 @@ static sn_status make_dir(const char *dir)
     return SN_OK;
 }
 
+/* The class names, newline-separated, as checkpoints keep them. A name may
+ * contain anything a folder name can: a control character (newline
+ * included) becomes '?', or one PNG class folder named "a\nb" would shift
+ * every later class by one. */
+static void join_class_names(char *out, size_t size, const sn_dataset *train)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int k = 0; train->class_names && k < train->classes && used + 1 < size; k++) {
+        if (k)
+            out[used++] = '\n';
+        for (const char *c = train->class_names[k]; c && *c && used + 1 < size; c++)
+            out[used++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+        out[used] = '\0';
+    }
+}
+
 sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
                    const sn_train_config *c, sn_train_state *s, const sn_train_callbacks *cb,
                    sn_epoch_report *last)
@@ -334,11 +351,7 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
     sn_loader_normalization(loader, s->mean, s->std);
     s->channels = train->channels;
     s->seed = c->seed;
-    size_t used = 0;
-    s->class_names[0] = '\0';
-    for (int k = 0; train->class_names && k < train->classes && used < sizeof s->class_names; k++)
-        used += (size_t)snprintf(s->class_names + used, sizeof s->class_names - used, "%s%s",
-                                 k ? "\n" : "", train->class_names[k]);
+    join_class_names(s->class_names, sizeof s->class_names, train);
 
     const int was_frozen = sn_model_frozen_bn(m);
     sn_model_set_frozen_bn(m, c->freeze_bn);

@@ -1543,3 +1543,24 @@ Test(checkpoint, failed_directory_sync_is_not_a_failed_write, .timeout = 120)
     remove_dir(dir);
     sn_context_free(ctx);
 }
+
+/* Class names travel newline-separated in checkpoints; a PNG class folder
+ * may be named with a newline. The name is kept in its place (the control
+ * character as '?'), not split into two that shift every later class. */
+Test(trainer, class_names_with_newlines_keep_their_place, .timeout = 120)
+{
+    sn_context *ctx = test_context();
+    sn_dataset data;
+    make_dataset(&data, 16, 4, 16);
+    free(data.class_names[1]);
+    data.class_names[1] = strdup("two\nlines");
+    cr_assert_not_null(data.class_names[1]);
+    sn_model *m = make_model(ctx, "resnet8", -1, 4, 16, 17);
+    sn_train_config c = tiny_config(1, 16);
+    sn_train_state s = {0};
+    train_ok(m, &data, NULL, &c, &s, NULL);
+    cr_expect_str_eq(s.class_names, "hstripes\ntwo?lines\nchecker\nsquare");
+    sn_model_free(m);
+    sn_dataset_free(&data);
+    sn_context_free(ctx);
+}
