@@ -43,7 +43,7 @@ def safetensors(tensors, metadata=None):
     return struct.pack("<Q", len(text)) + text + b"".join(blobs)
 
 
-def safetensors_seeds(out, sharesnet, idx_dir):
+def safetensors_seeds(out):
     f32 = lambda *v: struct.pack("<%df" % len(v), *v)
     write(out, "plain", safetensors([("a", "F32", [2, 2], f32(1, 2, 3, 4)),
                                      ("b", "I64", [1], struct.pack("<q", 7)),
@@ -51,6 +51,12 @@ def safetensors_seeds(out, sharesnet, idx_dir):
                                      ("empty", "F16", [0, 4], b"")],
                                     {"note": "seed"}))
     write(out, "scalar", safetensors([("s", "F64", [], struct.pack("<d", 1.5))]))
+    write(out, "empty_header", struct.pack("<Q", 8) + b"{}      ")
+    write(out, "truncated", safetensors([("a", "F32", [4], f32(1, 2, 3, 4))])[:-3])
+
+
+def checkpoint_seeds(out, sharesnet, idx_dir):
+    f32 = lambda *v: struct.pack("<%df" % len(v), *v)
     meta = {"format": "sharesnet-checkpoint-1", "model": "resnet8", "policy": "none",
             "classes": "4", "in_channels": "1", "size": "8", "shortcut": "A",
             "small_stem": "-1", "parameters": "0", "epoch": "1", "global_step": "2",
@@ -58,8 +64,6 @@ def safetensors_seeds(out, sharesnet, idx_dir):
             "class_names": "a\nb\nc\nd", "log_line": "{}"}
     write(out, "checkpoint_meta_only",
           safetensors([("stem.conv.weight", "F32", [16, 1, 3, 3], f32(*([0.1] * 144)))], meta))
-    write(out, "empty_header", struct.pack("<Q", 8) + b"{}      ")
-    write(out, "truncated", safetensors([("a", "F32", [4], f32(1, 2, 3, 4))])[:-3])
     if sharesnet:
         with tempfile.TemporaryDirectory() as tmp:
             run = os.path.join(tmp, "run")
@@ -183,7 +187,8 @@ def main():
         write(idx_dir, "train-labels-idx1-ubyte", labels)
         write(idx_dir, "t10k-images-idx3-ubyte", images)
         write(idx_dir, "t10k-labels-idx1-ubyte", labels)
-        safetensors_seeds(os.path.join(a.out, "fuzz_safetensors"), a.sharesnet, idx_dir)
+        checkpoint_seeds(os.path.join(a.out, "fuzz_checkpoint"), a.sharesnet, idx_dir)
+    safetensors_seeds(os.path.join(a.out, "fuzz_safetensors"))
     idx_seeds(os.path.join(a.out, "fuzz_idx"))
     cifar_seeds(os.path.join(a.out, "fuzz_cifar"))
     png_seeds(os.path.join(a.out, "fuzz_png"))

@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 
 seconds=${1:-30}
 shift || true
-all=(fuzz_safetensors fuzz_idx fuzz_cifar fuzz_png fuzz_program_binary fuzz_tune)
+all=(fuzz_safetensors fuzz_checkpoint fuzz_idx fuzz_cifar fuzz_png fuzz_program_binary fuzz_tune)
 harnesses=("${@:-${all[@]}}")
 [ $# -gt 0 ] || harnesses=("${all[@]}")
 build=build-fuzz
