@@ -126,8 +126,9 @@ typedef struct sn_train_state {
  * loaded by sn_checkpoint_load to resume). After every epoch the checkpoint
  * out_dir/checkpoint.safetensors is replaced atomically, then the epoch's
  * line is appended to out_dir/log.jsonl. On start, temporary files of
- * interrupted checkpoint writes are removed and the log is made to match
- * `state`: lines past its epoch are dropped, its own line restored if lost.
+ * interrupted checkpoint writes are removed and, when resuming, the log is
+ * made to match `state`: lines past its epoch are dropped, its own line
+ * restored if lost.
  * Divergence stops training with SN_ERR_NUMERIC and leaves the last
  * checkpoint intact: a NaN or infinite training loss, a non-finite test
  * loss, or a non-finite parameter, running statistic or momentum value.

@@ -142,9 +142,12 @@ static int write_log_text(FILE *f, void *user)
  * kill in between leaves the line missing: it is restored from the copy the
  * checkpoint keeps. Lines of later epochs (a run resumed from an older
  * checkpoint) are dropped, or they would appear twice. A missing log is the
- * log of a run that now writes elsewhere: left alone. */
+ * log of a run that now writes elsewhere, and a fresh run (epoch 0) appends
+ * as it always did: both are left alone. */
 static sn_status reconcile_log(const char *out_dir, const sn_train_state *s)
 {
+    if (s->epoch <= 0)
+        return SN_OK;
     char path[4096];
     snprintf(path, sizeof path, "%s/log.jsonl", out_dir);
     FILE *f = fopen(path, "rb");
