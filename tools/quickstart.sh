@@ -6,7 +6,7 @@
 #   bash tools/quickstart.sh test                          install, build, run every test,
 #                                                          then the sanitizer build's fast
 #                                                          tests and each fuzz harness
-#                                                          (SN_FUZZ_SECONDS each, default 10)
+#                                                          (SN_FUZZ_SECONDS each, default 15)
 #
 # Installs only the Debian packages that are missing (sudo when not root),
 # builds into ./build with meson, and exits non-zero on any failure.
@@ -58,7 +58,7 @@ case "$mode" in
     # then every fuzz harness for a short bounded time (the kept crash
     # inputs of fuzz/regressions/ are replayed first).
     bash tools/sanitize.sh
-    bash tools/fuzz.sh "${SN_FUZZ_SECONDS:-10}"
+    bash tools/fuzz.sh "${SN_FUZZ_SECONDS:-15}"
     ;;
   *)
     echo "usage: $0 main|test" >&2
