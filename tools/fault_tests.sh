@@ -14,7 +14,7 @@
 #   bash tools/fault_tests.sh [KILLS]     default 10 kills; needs build/ and python3
 # Prints one line per check and "N passed, M failed"; exit 1 on a failure.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 kills=${1:-10}
 SN=$PWD/build/src/cli/sharesnet
 export SN_TUNE=0

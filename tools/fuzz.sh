@@ -17,9 +17,9 @@ cd "$(dirname "$0")/.."
 seconds=${1:-30}
 shift || true
 all=(fuzz_safetensors fuzz_checkpoint fuzz_idx fuzz_cifar fuzz_png fuzz_program_binary fuzz_tune)
-harnesses=("${@:-${all[@]}}")
+harnesses=("$@")
 [ $# -gt 0 ] || harnesses=("${all[@]}")
-build=build-fuzz
+build="build-fuzz"
 export CC=${CC:-clang-15}
 
 if [ ! -f "$build/build.ninja" ]; then
@@ -52,7 +52,7 @@ for h in "${harnesses[@]}"; do
   mkdir -p "$corpus" "$crashes"
   # Inputs that once crashed a harness are replayed first: regressions.
   if [ -d "fuzz/regressions/$h" ] && [ -n "$(ls -A "fuzz/regressions/$h")" ]; then
-    if ! "$exe" -runs=0 fuzz/regressions/$h/* >"$build/$h.regressions.log" 2>&1; then
+    if ! "$exe" -runs=0 "fuzz/regressions/$h"/* >"$build/$h.regressions.log" 2>&1; then
       echo "fuzz: $h fails a kept regression input (log: $build/$h.regressions.log)" >&2
       tail -n 30 "$build/$h.regressions.log" >&2
       status=1

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-build=build-san
+build="build-san"
 # The fast part: everything but the long numeric sweeps of the conv
 # algorithms, the whole-model tests and the benchmarks, which exercise the
 # same host code on bigger shapes (minutes each under ASan).
@@ -23,7 +23,8 @@ targets=(tests/ref/test_ref_ops tests/runtime/test_runtime tests/runtime/test_de
          tests/ops/test_norm_pool_loss tests/model/test_graph tests/data/test_data_idx
          tests/data/test_data_cifar tests/data/test_data_png tests/data/test_data_loader
          tests/train/test_safetensors tests/train/test_trainer src/cli/sharesnet)
-tests=("${@:-${fast[@]}}")
+tests=("$@")
+[ $# -gt 0 ] || tests=("${fast[@]}")
 
 if [ ! -f "$build/build.ninja" ]; then
   meson setup "$build" --buildtype=debug -Dwerror=true -Db_sanitize=address,undefined \
