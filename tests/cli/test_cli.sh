@@ -261,6 +261,24 @@ bad "eval refuses a norm_std of 0" "norm_std" "$SN" eval --checkpoint "$TMP/std0
 bad "resume refuses a norm_std of 0" "norm_std" "$SN" train --resume "$TMP/std0.safetensors" \
     --data "$DATA" --epochs 9 --device "$DEV"
 
+# A PNG class folder named with a newline: class names travel newline-
+# separated in checkpoints, so it used to become two names and shift "c"
+# out of place; now it is kept as "a?b".
+PNGS="$TMP/pngs"
+for split in train test; do
+    for cls in "a
+b" c; do
+        mkdir -p "$PNGS/$split/$cls"
+        cp "$DATA/stripes.png" "$PNGS/$split/$cls/x.png"
+    done
+done
+ok "train on PNG folders with a newline in a class name" "resnet8 epoch 1:" "$SN" train \
+    --model resnet8 --data "$PNGS" --epochs 1 --batch 2 --limit-test -1 --out "$TMP/pngrun" \
+    --device "$DEV"
+ok "predict names both classes" "a?b" "$SN" predict --checkpoint "$TMP/pngrun/checkpoint.safetensors" \
+    --top 2 --device "$DEV" "$DATA/stripes.png"
+check "predict keeps class c in its place" grep -qE "^ *[12]\. c " "$OUT"
+
 # Metadata naming a far bigger model (a million classes: a 256 MB fc weight)
 # than the tensors hold: the file is checked against the graph before any
 # device memory is allocated, so the command fails small and fast.
