@@ -1,6 +1,8 @@
 /* `sharesnet eval`: test a checkpoint on a dataset split. */
 #include "cli/cli.h"
 
+#include <math.h>
+
 static const char usage[] =
     "usage: sharesnet eval --checkpoint FILE --data D [--limit-test N] [--device X] [--batch B]\n\n"
     "Loads the model a checkpoint describes and reports loss, top-1 and top-5 accuracy on\n"
@@ -88,6 +90,13 @@ int cmd_eval(int argc, char **argv)
                    "%.0f img/s)\n",
                    g->model, info.state.epoch, data, loss, 100 * top1, 100 * top5,
                    (long long)(limit > 0 && limit < test.count ? limit : test.count), ips);
+        /* Finite weights can still overflow on the data: a script must not
+         * take such an evaluation for a result. */
+        if (st == SN_OK && !isfinite(loss)) {
+            fprintf(stderr, "sharesnet: eval: the loss is %s: the model's outputs overflow on "
+                            "%s (diverged checkpoint?)\n", isnan(loss) ? "NaN" : "infinite", data);
+            rc = 1;
+        }
     }
     sn_model_free(m);
     sn_graph_free(g);

@@ -261,6 +261,21 @@ bad "eval refuses a norm_std of 0" "norm_std" "$SN" eval --checkpoint "$TMP/std0
 bad "resume refuses a norm_std of 0" "norm_std" "$SN" train --resume "$TMP/std0.safetensors" \
     --data "$DATA" --epochs 9 --device "$DEV"
 
+# Finite weights that overflow (the fc weight at 3e38): the logits are not
+# finite, which must count as misses (top-1 was 100%) and fail the command.
+"$PY" - "$CK" "$TMP/overflow.safetensors" <<'PYEOF'
+import json, struct, sys
+raw = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack("<Q", raw[:8])[0]
+e = json.loads(raw[8:8 + n])["head.fc.weight"]
+b, end = e["data_offsets"]
+raw[8 + n + b:8 + n + end] = struct.pack("<f", 3e38) * ((end - b) // 4)
+open(sys.argv[2], "wb").write(raw)
+PYEOF
+bad "eval of an overflowing model fails" "loss is" "$SN" eval \
+    --checkpoint "$TMP/overflow.safetensors" --data "$DATA" --device "$DEV"
+check "eval of an overflowing model scores no hits" grep -qF "top-1 0.00%  top-5 0.00%" "$OUT"
+
 # A PNG class folder named with a newline: class names travel newline-
 # separated in checkpoints, so it used to become two names and shift "c"
 # out of place; now it is kept as "a?b".
