@@ -168,6 +168,11 @@ def tune_seeds(out):
              b"# a comment",
              b"forward 1 1 1 1 1 1 1 0 gemm 0.0000 - -"]
     write(out, "checked_lines", b"\x01" + b"\n".join(lines) + b"\n")
+    # One time per algorithm: the count depends on the build's algorithm
+    # table (3 here: gemm, direct, winograd), so lines with one more column
+    # keep the seeds useful when an algorithm is added.
+    wider = [l + b" 0.5000" for l in lines if not l.startswith(b"#")]
+    write(out, "checked_lines_4_algorithms", b"\x01" + b"\n".join(wider) + b"\n")
     write(out, "unterminated", b"\x01" + lines[0])
     write(out, "unchecked", b"\x00" + b"\n".join(l + b" 0badc0de" for l in lines) + b"\n")
     write(out, "bad_fields", b"\x01forward -1 16 32 32 16 3 1 1 direct nan - -\n"
