@@ -14,7 +14,10 @@ static int sn_ce_label(const float label, const int K, int *cls)
 }
 
 /* logits [N,K], labels [N] -> per_sample [N,2] = (loss, rank); rank = number
- * of classes with a logit strictly greater than the label's. */
+ * of classes with a logit strictly greater than the label's. A row with a
+ * NaN or infinite logit has rank NaN (a miss): every comparison with NaN is
+ * false, so counting "greater" alone would rank a NaN target first and a
+ * diverged model would score 100%. */
 __kernel void sn_softmax_ce_forward(const int N, const int K, __global const float *logits,
                                     __global const float *labels, __global float *per_sample)
 {
@@ -25,8 +28,11 @@ __kernel void sn_softmax_ce_forward(const int N, const int K, __global const flo
     int cls;
     const int ok = sn_ce_label(labels[n], K, &cls);
     float mx = row[0];
-    for (int k = 1; k < K; k++)
+    int finite = isfinite(row[0]);
+    for (int k = 1; k < K; k++) {
         mx = row[k] > mx ? row[k] : mx;
+        finite &= isfinite(row[k]);
+    }
     float sum = 0.0f;
     for (int k = 0; k < K; k++)
         sum += exp(row[k] - mx);
@@ -35,7 +41,7 @@ __kernel void sn_softmax_ce_forward(const int N, const int K, __global const flo
     for (int k = 0; k < K; k++)
         rank += row[k] > target;
     per_sample[2 * n] = ok ? (mx - target) + log(sum) : NAN;
-    per_sample[2 * n + 1] = ok ? (float)rank : NAN;
+    per_sample[2 * n + 1] = ok && finite ? (float)rank : NAN;
 }
 
 /* dlogits [N,K] = (softmax(logits) - onehot(label)) * scale. */

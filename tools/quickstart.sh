@@ -3,7 +3,10 @@
 # either run the main job or the whole test suite.
 #
 #   bash tools/quickstart.sh main [sharesnet options...]   install, build, run the main job
-#   bash tools/quickstart.sh test                          install, build, run every test
+#   bash tools/quickstart.sh test                          install, build, run every test,
+#                                                          then the sanitizer build's fast
+#                                                          tests and each fuzz harness
+#                                                          (SN_FUZZ_SECONDS each, default 15)
 #
 # Installs only the Debian packages that are missing (sudo when not root),
 # builds into ./build with meson, and exits non-zero on any failure.
@@ -19,6 +22,8 @@ packages=(build-essential meson ninja-build pkg-config python3
           dataset-fashion-mnist gnuplot-nox
           libprotobuf-c-dev protobuf-c-compiler libonnx-dev
           python3-torch python3-torchvision python3-onnx)
+# test mode also builds with sanitizers and fuzzes: clang and its libFuzzer.
+[ "$mode" != test ] || packages+=(clang-15 libfuzzer-15-dev)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -58,6 +63,11 @@ case "$mode" in
     (cd tests/interop && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
     # --verbose shows each Criterion program's own summary of the tests it ran.
     meson test -C build --print-errorlogs --verbose --num-processes 1
+    # Hardening (docs/RELIABILITY.md): the fast tests under ASan+UBSan+LSan,
+    # then every fuzz harness for a short bounded time (the kept crash
+    # inputs of fuzz/regressions/ are replayed first).
+    bash tools/sanitize.sh
+    bash tools/fuzz.sh "${SN_FUZZ_SECONDS:-15}"
     ;;
   *)
     echo "usage: $0 main|test" >&2

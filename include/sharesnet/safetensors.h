@@ -16,7 +16,10 @@
  * Writing is atomic: the file is written to a temporary file next to the
  * target, flushed to disk, renamed over the target and the directory is
  * synced, so a crash or a failure leaves either the old file or the new one,
- * never a mix. Reading loads the whole file into host memory and validates
+ * never a mix. (A failed directory sync after the rename is not reported:
+ * the new file is already what every reader sees.) A process killed while
+ * writing leaves its temporary file; sn_safetensors_remove_temporaries
+ * cleans up after it. Reading loads the whole file into host memory and validates
  * every field before returning; a corrupt file gives SN_ERR_FORMAT with a
  * message naming the file and the tensor or field at fault.
  *
@@ -106,6 +109,13 @@ SN_API sn_status sn_safetensors_write(const char *path,
                                size_t tensor_count,
                                const sn_safetensors_meta *metadata,
                                size_t metadata_count);
+
+/* Remove the temporary files ("<path>.tmp-XXXXXX") that writes of `path`
+ * interrupted by a crash or a kill left behind; *removed (may be NULL) gets
+ * their number. Only for a caller that knows no other process is writing
+ * `path` now (a trainer owns its output directory).
+ * Errors: SN_ERR_IO (the directory cannot be listed, a file not removed). */
+SN_API sn_status sn_safetensors_remove_temporaries(const char *path, int *removed);
 
 /* An opened, validated safetensors file held in host memory. */
 typedef struct sn_safetensors sn_safetensors;

@@ -66,6 +66,14 @@ typedef struct sn_train_config {
  * batch 128, milestones at 50% and 75% of the epochs, crop 4 + flip). */
 SN_API void sn_train_config_default(sn_train_config *c, int epochs);
 
+/* Check the hyper-parameters of a configuration alone (no model or data):
+ * epochs, batch, accum, eval_every positive; lr, gamma, warm-up, milestones
+ * and weight decay finite (lr and gamma > 0, the others >= 0); momentum in
+ * [0, 1) (at 1 or more the momentum buffer grows without bound). sn_train
+ * calls it; front ends call it to refuse a run before loading anything.
+ * Errors: SN_ERR_INVALID_ARG naming the field and its value. */
+SN_API sn_status sn_train_config_check(const sn_train_config *config);
+
 /* Progress of the current step (called after every optimizer step). */
 typedef struct sn_train_progress {
     int epoch, epochs;
@@ -108,13 +116,22 @@ typedef struct sn_train_state {
                                sn_train); a resumed run needs it to see the data
                                an uninterrupted one would; 0 if unrecorded */
     char class_names[16384]; /* newline-separated, for predictions; may be "" */
+    char log_line[1024];     /* log.jsonl line of the epoch `epoch`, kept in the
+                                checkpoint: resuming restores it when a kill
+                                between checkpoint and log append lost it */
 } sn_train_state;
 
 /* Train `model` on `train` (evaluating on `test`, which may be NULL) for
  * config->epochs epochs, starting from `state` (zeroed for a new run, or as
  * loaded by sn_checkpoint_load to resume). After every epoch the checkpoint
- * out_dir/checkpoint.safetensors is replaced atomically. A NaN or infinite
- * loss stops training with SN_ERR_NUMERIC; the last checkpoint stays intact.
+ * out_dir/checkpoint.safetensors is replaced atomically, then the epoch's
+ * line is appended to out_dir/log.jsonl. On start, temporary files of
+ * interrupted checkpoint writes are removed and, when resuming, the log is
+ * made to match `state`: lines past its epoch are dropped, its own line
+ * restored if lost.
+ * Divergence stops training with SN_ERR_NUMERIC and leaves the last
+ * checkpoint intact: a NaN or infinite training loss, a non-finite test
+ * loss, or a non-finite parameter, running statistic or momentum value.
  * `last` (may be NULL) receives the last epoch's report. */
 SN_API sn_status sn_train(sn_model *model, const sn_dataset *train, const sn_dataset *test,
                    const sn_train_config *config, sn_train_state *state,
@@ -145,9 +162,19 @@ SN_API sn_status sn_checkpoint_save(sn_model *model, const sn_train_state *state
 /* Read only the metadata (to build the right graph before loading). */
 SN_API sn_status sn_checkpoint_info_read(const char *path, sn_checkpoint_info *info);
 
-/* Load every tensor of the model from `path`, checking each one's dtype and
- * shape against the model (a mismatch names the tensor); momentum buffers
- * too when with_optimizer. `state` (may be NULL) receives the run state.
+/* Check, without a device, that `path` is a checkpoint of graph `g`: its
+ * metadata names g's model, policy, classes and channels, and it holds every
+ * tensor of g (momentum buffers too when with_optimizer) as float32 of g's
+ * shape with finite values. Call it before sn_model_create: a file whose
+ * metadata names a huge model then fails before any memory is allocated.
+ * Errors: as sn_checkpoint_load; SN_ERR_NUMERIC names a NaN or infinite
+ * value's tensor and index. */
+SN_API sn_status sn_checkpoint_check(const char *path, const sn_graph *g, int with_optimizer);
+
+/* Load every tensor of the model from `path`, checking each one's dtype,
+ * shape and finiteness first as sn_checkpoint_check does (a mismatch names
+ * the tensor; the model is untouched then); momentum buffers too when
+ * with_optimizer. `state` (may be NULL) receives the run state.
  * On failure the model may be partially loaded: discard it. */
 SN_API sn_status sn_checkpoint_load(sn_model *model, const char *path, int with_optimizer,
                              sn_train_state *state);

@@ -27,7 +27,7 @@ static int train_one(const char *name, const cli_args *args, const sn_train_conf
 {
     sn_graph *g = NULL;
     sn_model *m = NULL;
-    int rc = build_model_for_data(name, args, NULL, train, ctx, config->batch, config->seed, &g,
+    int rc = build_model_for_data(name, args, NULL, NULL, train, ctx, config->batch, config->seed, &g,
                                   &m);
     if (rc)
         return rc;

@@ -2,6 +2,7 @@
 #include "cli/cli.h"
 
 #include <jansson.h>
+#include <math.h>
 
 static const char usage[] =
     "usage: sharesnet eval --checkpoint FILE --data D [--limit-test N] [--device X] [--batch B]\n"
@@ -18,6 +19,10 @@ int cli_model_from_checkpoint(const char *path, sn_context *ctx, int batch, sn_g
     sn_status st = sn_checkpoint_info_read(path, info);
     if (st == SN_OK)
         st = sn_graph_build(info->model, &info->graph, g);
+    /* The file's tensors before the device memory: metadata naming a huge
+     * model must not allocate it first. */
+    if (st == SN_OK)
+        st = sn_checkpoint_check(path, *g, 0);
     if (st == SN_OK)
         st = sn_model_create(ctx, *g, batch, 0, m);
     if (st == SN_OK)
@@ -110,6 +115,13 @@ int cmd_eval(int argc, char **argv)
             printf("%s (epoch %d) on %s: loss %.4f  top-1 %.2f%%  top-5 %.2f%%  (%lld images, "
                    "%.0f img/s)\n",
                    g->model, info.state.epoch, data, loss, 100 * top1, 100 * top5, images, ips);
+        /* Finite weights can still overflow on the data: a script must not
+         * take such an evaluation for a result. */
+        if (st == SN_OK && !isfinite(loss)) {
+            fprintf(stderr, "sharesnet: eval: the loss is %s: the model's outputs overflow on "
+                            "%s (diverged checkpoint?)\n", isnan(loss) ? "NaN" : "infinite", data);
+            rc = 1;
+        }
     }
     sn_model_free(m);
     sn_graph_free(g);

@@ -119,7 +119,8 @@ int cmd_train(int argc, char **argv)
     if (!rc)
         /* A resumed run rebuilds the checkpoint's architecture. */
         rc = build_model_for_data(model_name, &args,
-                                  resume ? &info.graph : init ? &init_graph : NULL, &train, ctx,
+                                  resume ? &info.graph : init ? &init_graph : NULL, resume,
+                                  &train, ctx,
                                   config.batch, config.seed, &graph, &model);
     if (!rc && init) {
         int head = 0;

@@ -114,11 +114,10 @@ int train_config_from_args(const cli_args *args, sn_train_config *c)
         fprintf(stderr, "sharesnet: --crop-pad and --limit-train must be >= 0, --limit-test >= -1\n");
         return 0;
     }
-    if (!isfinite(c->lr.base_lr) || !(c->lr.base_lr > 0) || !(c->momentum >= 0) ||
-        !isfinite(c->momentum) || !(c->weight_decay >= 0) || !isfinite(c->weight_decay) ||
-        !(c->lr.gamma > 0) || !isfinite(c->lr.gamma) || !(c->lr.warmup_epochs >= 0)) {
-        fprintf(stderr, "sharesnet: --lr and --gamma must be > 0; --momentum, --wd and --warmup "
-                        ">= 0 (finite)\n");
+    /* The library's rule for the hyper-parameters, before any data loads. */
+    sn_status st = sn_train_config_check(c);
+    if (st != SN_OK) {
+        cli_error("train", st);
         return 0;
     }
     return 1;
@@ -180,8 +179,8 @@ sn_train_callbacks train_printer_callbacks(train_printer *p)
 }
 
 int build_model_for_data(const char *model, const cli_args *args, const sn_graph_options *given,
-                         const sn_dataset *train, sn_context *ctx, int batch, uint64_t seed,
-                         sn_graph **g, sn_model **m)
+                         const char *checkpoint, const sn_dataset *train, sn_context *ctx,
+                         int batch, uint64_t seed, sn_graph **g, sn_model **m)
 {
     sn_graph_options o;
     if (given)
@@ -202,11 +201,17 @@ int build_model_for_data(const char *model, const cli_args *args, const sn_graph
     sn_status st = sn_graph_build(model, &o, g);
     if (st != SN_OK)
         return cli_error("model", st);
-    st = sn_model_create(ctx, *g, batch, seed, m);
+    const char *stage = "resume";
+    if (checkpoint)
+        st = sn_checkpoint_check(checkpoint, *g, 1);
+    if (st == SN_OK) {
+        stage = "model";
+        st = sn_model_create(ctx, *g, batch, seed, m);
+    }
     if (st != SN_OK) {
         sn_graph_free(*g);
         *g = NULL;
-        return cli_error("model", st);
+        return cli_error(stage, st);
     }
     return 0;
 }

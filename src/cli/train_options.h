@@ -21,9 +21,11 @@ sn_train_callbacks train_printer_callbacks(train_printer *p);
 
 /* Build the graph of `model` for the dataset (classes, channels, size from
  * the data unless given) and the model for `batch`. The graph options are
- * `given` (a checkpoint's, to resume), else those of the command line. */
+ * `given` (a checkpoint's, to resume), else those of the command line; with
+ * `checkpoint` (resume), its tensors are checked against the graph before
+ * the model takes any device memory. */
 int build_model_for_data(const char *model, const cli_args *args, const sn_graph_options *given,
-                         const sn_dataset *train, sn_context *ctx, int batch, uint64_t seed,
-                         sn_graph **g, sn_model **m);
+                         const char *checkpoint, const sn_dataset *train, sn_context *ctx,
+                         int batch, uint64_t seed, sn_graph **g, sn_model **m);
 
 #endif

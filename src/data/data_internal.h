@@ -23,6 +23,14 @@ sn_status sn_data_join(char *out, size_t cap, const char *dir, const char *name)
 int sn_data_is_file(const char *path);
 int sn_data_is_dir(const char *path);
 
+/* ---- normalisation (loader.c) */
+
+/* The one check of per-channel normalisation statistics, wherever they come
+ * from (loader options, checkpoint metadata): every mean and std finite and
+ * every std > 0, else `code` with a message starting with `what`. */
+sn_status sn_data_check_normalization(sn_status code, const char *what, int channels,
+                                      const float *mean, const float *std);
+
 /* ---- dataset storage (dataset.c) */
 
 /* Allocate images and labels for `count` examples of c x h x w; classes are

@@ -7,10 +7,12 @@
  * an epoch depends only on (options, seed, epoch, k), so restarting an epoch
  * anywhere or racing the threads cannot change what is served. */
 #include "sharesnet/data.h"
+#include "data_internal.h"
 #include "augment.h"
 #include "runtime/error_internal.h"
 
 #include <pthread.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -146,10 +148,18 @@ static sn_status check_options(const sn_dataset *d, const sn_loader_options *o)
         return sn_fail(SN_ERR_INVALID_ARG, "loader: unknown normalization %d",
                        (int)o->normalization);
     if (o->normalization == SN_NORM_GIVEN)
-        for (int c = 0; c < d->channels; c++)
-            if (!(o->std[c] > 0.0f) || o->mean[c] != o->mean[c])
-                return sn_fail(SN_ERR_INVALID_ARG, "loader: channel %d: mean %g, std %g "
-                               "(std must be > 0)", c, o->mean[c], o->std[c]);
+        return sn_data_check_normalization(SN_ERR_INVALID_ARG, "loader", d->channels, o->mean,
+                                           o->std);
+    return SN_OK;
+}
+
+sn_status sn_data_check_normalization(sn_status code, const char *what, int channels,
+                                      const float *mean, const float *std)
+{
+    for (int c = 0; c < channels; c++)
+        if (!isfinite(mean[c]) || !isfinite(std[c]) || !(std[c] > 0.0f))
+            return sn_fail(code, "%s: normalisation of channel %d: mean %g, std %g (both must "
+                           "be finite, std > 0)", what, c, mean[c], std[c]);
     return SN_OK;
 }
 

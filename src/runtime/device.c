@@ -31,7 +31,22 @@ static void info_string(cl_device_id d, cl_device_info what, char *out, size_t s
     out[size - 1] = '\0';
 }
 
-static void fill_info(cl_platform_id p, cl_device_id d, int pi, int di, sn_device_info *info)
+/* A numeric property of a device. A failed query is an error: read as 0 it
+ * would pass for a device with no memory or no compute units. */
+static sn_status info_value(cl_device_id d, const sn_device_info *info, cl_device_info what,
+                            const char *what_name, size_t size, void *out)
+{
+    memset(out, 0, size);
+    cl_int err = clGetDeviceInfo(d, what, size, out, NULL);
+    if (err != CL_SUCCESS)
+        return sn_fail(SN_ERR_OPENCL, "device %d:%d (%s): clGetDeviceInfo(%s) failed: %s",
+                       info->platform_index, info->device_index, info->name, what_name,
+                       sn_cl_error_name(err));
+    return SN_OK;
+}
+#define INFO_VALUE(d, info, what, out) info_value(d, info, what, #what, sizeof *(out), out)
+
+static sn_status fill_info(cl_platform_id p, cl_device_id d, int pi, int di, sn_device_info *info)
 {
     memset(info, 0, sizeof *info);
     info->platform_index = pi;
@@ -47,37 +62,35 @@ static void fill_info(cl_platform_id p, cl_device_id d, int pi, int di, sn_devic
     info_string(d, CL_DEVICE_VERSION, info->device_version, sizeof info->device_version);
     info_string(d, CL_DEVICE_OPENCL_C_VERSION, info->c_version, sizeof info->c_version);
 
-    cl_device_type type = 0;
-    clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof type, &type, NULL);
+    cl_device_type type;
+    SN_TRY(INFO_VALUE(d, info, CL_DEVICE_TYPE, &type));
     info->type = (type & CL_DEVICE_TYPE_GPU) ? SN_DEVICE_GPU
                : (type & CL_DEVICE_TYPE_ACCELERATOR) ? SN_DEVICE_ACCELERATOR
                : (type & CL_DEVICE_TYPE_CPU) ? SN_DEVICE_CPU
                : SN_DEVICE_OTHER;
 
-    cl_uint u = 0;
-    clGetDeviceInfo(d, CL_DEVICE_MAX_COMPUTE_UNITS, sizeof u, &u, NULL);
+    cl_uint u;
+    SN_TRY(INFO_VALUE(d, info, CL_DEVICE_MAX_COMPUTE_UNITS, &u));
     info->compute_units = u;
-    u = 0;
-    clGetDeviceInfo(d, CL_DEVICE_MAX_CLOCK_FREQUENCY, sizeof u, &u, NULL);
+    SN_TRY(INFO_VALUE(d, info, CL_DEVICE_MAX_CLOCK_FREQUENCY, &u));
     info->clock_mhz = u;
-    cl_ulong l = 0;
-    clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof l, &l, NULL);
+    cl_ulong l;
+    SN_TRY(INFO_VALUE(d, info, CL_DEVICE_GLOBAL_MEM_SIZE, &l));
     info->global_mem_bytes = l;
-    l = 0;
-    clGetDeviceInfo(d, CL_DEVICE_LOCAL_MEM_SIZE, sizeof l, &l, NULL);
+    SN_TRY(INFO_VALUE(d, info, CL_DEVICE_LOCAL_MEM_SIZE, &l));
     info->local_mem_bytes = l;
-    l = 0;
-    clGetDeviceInfo(d, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof l, &l, NULL);
+    SN_TRY(INFO_VALUE(d, info, CL_DEVICE_MAX_MEM_ALLOC_SIZE, &l));
     info->max_alloc_bytes = l;
-    size_t wg = 0;
-    clGetDeviceInfo(d, CL_DEVICE_MAX_WORK_GROUP_SIZE, sizeof wg, &wg, NULL);
+    size_t wg;
+    SN_TRY(INFO_VALUE(d, info, CL_DEVICE_MAX_WORK_GROUP_SIZE, &wg));
     info->max_work_group_size = wg;
 
     char ext[8192] = "";
-    clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, sizeof ext - 1, ext, NULL);
+    clGetDeviceInfo(d, CL_DEVICE_EXTENSIONS, sizeof ext - 1, ext, NULL); /* none on failure */
     ext[sizeof ext - 1] = '\0';
     info->fp16 = strstr(ext, "cl_khr_fp16") != NULL;
     info->fp64 = strstr(ext, "cl_khr_fp64") != NULL;
+    return SN_OK;
 }
 
 /* Visit every device; `visit` returns 1 to stop. Returns the number seen. */
@@ -97,8 +110,12 @@ static sn_status for_each_device(device_visitor visit, void *user, int *seen)
     cl_platform_id *platforms = calloc(np, sizeof *platforms);
     if (!platforms)
         return sn_fail(SN_ERR_OUT_OF_MEMORY, "out of host memory listing platforms");
-    clGetPlatformIDs(np, platforms, NULL);
+    if ((err = clGetPlatformIDs(np, platforms, NULL)) != CL_SUCCESS) {
+        free(platforms);
+        return sn_fail(SN_ERR_OPENCL, "clGetPlatformIDs failed: %s", sn_cl_error_name(err));
+    }
     int stop = 0;
+    sn_status st = SN_OK;
     for (cl_uint p = 0; p < np && !stop; p++) {
         cl_uint nd = 0;
         if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) != CL_SUCCESS || nd == 0)
@@ -108,16 +125,24 @@ static sn_status for_each_device(device_visitor visit, void *user, int *seen)
             free(platforms);
             return sn_fail(SN_ERR_OUT_OF_MEMORY, "out of host memory listing devices");
         }
-        clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, nd, devices, NULL);
+        /* A platform that listed devices but cannot return them is skipped,
+         * like one that has none. */
+        if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, nd, devices, NULL) != CL_SUCCESS)
+            nd = 0;
         for (cl_uint d = 0; d < nd && !stop; d++) {
             sn_device_info info;
-            fill_info(platforms[p], devices[d], (int)p, (int)d, &info);
+            if ((st = fill_info(platforms[p], devices[d], (int)p, (int)d, &info)) != SN_OK)
+                break;
             (*seen)++;
             stop = visit(platforms[p], devices[d], &info, user);
         }
         free(devices);
+        if (st != SN_OK)
+            break;
     }
     free(platforms);
+    if (st != SN_OK)
+        return st;
     if (*seen == 0)
         return sn_fail(SN_ERR_NO_DEVICE, "OpenCL platforms found, but no device");
     return SN_OK;

@@ -22,18 +22,25 @@ sn_status sn_tensor_alloc(sn_context *ctx, sn_tensor *t, int ndim, const int *sh
     memset(t, 0, sizeof *t);
     if (ndim < 1 || ndim > 4)
         return sn_fail(SN_ERR_SHAPE, "tensor: %d dimensions (1 to 4 supported)", ndim);
+    /* Ops index elements with int products, so the element count must stay
+     * below 2^31. Check before each multiplication: a product checked only at
+     * the end can wrap around size_t (e.g. {65615, 65720, 65573, 65237}). */
+    const size_t max_count = 0x7fffffff;
     size_t count = 1;
+    int too_big = 0;
     for (int i = 0; i < ndim; i++) {
         if (shape[i] <= 0)
             return sn_fail(SN_ERR_SHAPE, "tensor: dimension %d is %d (must be positive)", i, shape[i]);
-        count *= (size_t)shape[i];
         t->shape[i] = shape[i];
+        too_big |= count > max_count / (size_t)shape[i];
+        if (!too_big)
+            count *= (size_t)shape[i];
     }
     t->ndim = ndim;
-    if (count > 0x7fffffffu) {
+    if (too_big) {
         char s[64];
-        return sn_fail(SN_ERR_SHAPE, "tensor %s: %zu elements exceed 2^31-1",
-                       sn_shape_string(t, s, sizeof s), count);
+        return sn_fail(SN_ERR_SHAPE, "tensor %s: more than 2^31-1 elements",
+                       sn_shape_string(t, s, sizeof s));
     }
     char what[96];
     char s[64];

@@ -7,6 +7,7 @@
  * options needed to rebuild it, epoch, step, normalisation and the sharing
  * map; docs/CHECKPOINT.md lists every key. */
 #include "train/train_internal.h"
+#include "data/data_internal.h"
 #include "sharesnet/safetensors.h"
 #include "sharesnet/interop.h"
 
@@ -166,6 +167,7 @@ static sn_status save(sn_model *m, const sn_train_state *s, const char *path, in
         {"norm_std", stdv},
         {"class_names", s ? s->class_names : ""},
         {"sharing", sharing},
+        {"log_line", s ? s->log_line : ""},
     };
     st = sn_safetensors_write(path, l.items, l.count, meta, sizeof meta / sizeof meta[0]);
     free(sharing);
@@ -266,11 +268,19 @@ static sn_status read_info(const sn_safetensors *f, sn_checkpoint_info *info)
             return sn_fail(SN_ERR_FORMAT, "checkpoint %s: metadata 'seed' = '%s' is not an integer",
                            path, seed);
     }
+    const char *line = sn_safetensors_metadata(f, "log_line"); /* optional */
+    snprintf(info->state.log_line, sizeof info->state.log_line, "%s", line ? line : "");
     const char *names = sn_safetensors_metadata(f, "class_names");
     snprintf(info->state.class_names, sizeof info->state.class_names, "%s", names ? names : "");
     if (v > 0) {
         SN_TRY(meta_floats(f, "norm_mean", info->state.mean, (int)v));
         SN_TRY(meta_floats(f, "norm_std", info->state.std, (int)v));
+        /* Here, not in each command: eval, predict and resume all read the
+         * metadata through this function (a std of 0 once reached predict). */
+        char what[4200];
+        snprintf(what, sizeof what, "checkpoint %s: metadata norm_mean/norm_std", path);
+        SN_TRY(sn_data_check_normalization(SN_ERR_FORMAT, what, (int)v, info->state.mean,
+                                           info->state.std));
     }
     return SN_OK;
 }
@@ -284,43 +294,64 @@ sn_status sn_checkpoint_info_read(const char *path, sn_checkpoint_info *info)
     return st;
 }
 
-/* Upload the tensor `name` of f into t, checking dtype and shape. */
-/* Check the tensor `name` of f against t (dtype, shape); upload it too when
- * `upload` (the first pass only checks, so a bad file changes nothing). */
-static sn_status load_tensor(const sn_safetensors *f, const char *name, sn_tensor *t, int upload)
+/* Check the tensor `name` of f: dtype F32, shape[0..ndim-1], every value
+ * finite (a NaN weight can hide behind a ReLU in eval and only show up an
+ * epoch into a resumed run). With t, upload it too. */
+static sn_status load_tensor(const sn_safetensors *f, const char *name, int ndim,
+                             const int *shape, sn_tensor *t)
 {
-    int64_t shape[4];
-    for (int d = 0; d < t->ndim; d++)
-        shape[d] = t->shape[d];
+    int64_t shape64[4];
+    size_t count = 1;
+    for (int d = 0; d < ndim; d++) {
+        shape64[d] = shape[d];
+        count *= (size_t)shape[d];
+    }
     const void *data;
-    SN_TRY(sn_safetensors_get(f, name, SN_SAFETENSORS_F32, t->ndim, shape, &data));
-    return upload ? sn_tensor_upload(t, data, t->count) : SN_OK;
+    SN_TRY(sn_safetensors_get(f, name, SN_SAFETENSORS_F32, ndim, shape64, &data));
+    if (t)
+        return sn_tensor_upload(t, data, count);
+    const float *v = data;
+    for (size_t k = 0; k < count; k++)
+        if (!isfinite(v[k]))
+            return sn_fail(SN_ERR_NUMERIC, "checkpoint %s: tensor %s[%zu] is %s",
+                           sn_safetensors_path(f), name, k, isnan(v[k]) ? "NaN" : "infinite");
+    return SN_OK;
 }
 
-static sn_status load_tensors(sn_model *m, const sn_safetensors *f, int with_optimizer,
-                              int upload)
+/* Every tensor graph g keeps in a checkpoint, with the shape g gives it:
+ * checked only when m is NULL (no device needed), uploaded into m else. */
+static sn_status load_tensors(const sn_graph *g, sn_model *m, const sn_safetensors *f,
+                              int with_optimizer)
 {
-    const sn_graph *g = sn_model_graph(m);
     char name[128], name2[128];
-    for (int i = 0; i < g->n_params; i++)
-        SN_TRY(load_tensor(f, g->params[i].name, sn_model_param(m, i, SN_PARAM_VALUE), upload));
+    for (int i = 0; i < g->n_params; i++) {
+        const sn_param_spec *p = &g->params[i];
+        SN_TRY(load_tensor(f, p->name, p->ndim, p->shape,
+                           m ? sn_model_param(m, i, SN_PARAM_VALUE) : NULL));
+    }
     for (int i = 0; i < g->n_layers; i++) {
         if (g->layers[i].op != SN_OP_BN)
             continue;
+        const sn_param_spec *gamma = &g->params[g->layers[i].weight]; /* [C], as the statistics */
         bn_names(&g->layers[i], name, name2, sizeof name);
-        SN_TRY(load_tensor(f, name, sn_model_bn_running_mean(m, i), upload));
-        SN_TRY(load_tensor(f, name2, sn_model_bn_running_var(m, i), upload));
+        SN_TRY(load_tensor(f, name, gamma->ndim, gamma->shape,
+                           m ? sn_model_bn_running_mean(m, i) : NULL));
+        SN_TRY(load_tensor(f, name2, gamma->ndim, gamma->shape,
+                           m ? sn_model_bn_running_var(m, i) : NULL));
     }
     for (int i = 0; with_optimizer && i < g->n_params; i++) {
-        momentum_name(name, sizeof name, g->params[i].name);
-        SN_TRY(load_tensor(f, name, sn_model_param(m, i, SN_PARAM_MOMENTUM), upload));
+        const sn_param_spec *p = &g->params[i];
+        momentum_name(name, sizeof name, p->name);
+        SN_TRY(load_tensor(f, name, p->ndim, p->shape,
+                           m ? sn_model_param(m, i, SN_PARAM_MOMENTUM) : NULL));
     }
     return SN_OK;
 }
 
-static sn_status load_all(sn_model *m, const sn_safetensors *f, int with_optimizer)
+/* The metadata of f describes graph g, and f holds every tensor of g with
+ * its shape and finite values: nothing is uploaded, no device is needed. */
+static sn_status check_all(const sn_graph *g, const sn_safetensors *f, int with_optimizer)
 {
-    const sn_graph *g = sn_model_graph(m);
     sn_checkpoint_info info;
     SN_TRY(read_info(f, &info));
     if (strcmp(info.model, g->model) != 0 || info.graph.policy != (int)g->policy ||
@@ -336,8 +367,24 @@ static sn_status load_all(sn_model *m, const sn_safetensors *f, int with_optimiz
     const char *sharing = sn_safetensors_metadata(f, "sharing");
     if (sharing)
         SN_TRY(sn_sharing_map_check(g, sharing, sn_safetensors_path(f)));
-    SN_TRY(load_tensors(m, f, with_optimizer, 0));
-    SN_TRY(load_tensors(m, f, with_optimizer, 1));
+    return load_tensors(g, NULL, f, with_optimizer);
+}
+
+sn_status sn_checkpoint_check(const char *path, const sn_graph *g, int with_optimizer)
+{
+    sn_safetensors *f;
+    SN_TRY(sn_safetensors_open(path, &f));
+    sn_status st = check_all(g, f, with_optimizer);
+    sn_safetensors_close(f);
+    return st;
+}
+
+static sn_status load_all(sn_model *m, const sn_safetensors *f, int with_optimizer)
+{
+    const sn_graph *g = sn_model_graph(m);
+    /* Check everything first, so that a bad file changes nothing. */
+    SN_TRY(check_all(g, f, with_optimizer));
+    SN_TRY(load_tensors(g, m, f, with_optimizer));
     return sn_context_finish(m->ctx);
 }
 

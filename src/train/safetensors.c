@@ -3,6 +3,7 @@
 
 #include "runtime/error_internal.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -305,41 +306,84 @@ static bool write_all(int fd, const void *data, size_t len)
     return true;
 }
 
-/* fsync the directory holding `path` so the rename itself is durable. */
-static sn_status sync_parent_directory(const char *path)
+/* Directory part of `path` ("." or "/" when it has none); malloc'd. */
+static char *parent_directory(const char *path)
 {
     const char *slash = strrchr(path, '/');
-    char *dir;
     if (!slash)
-        dir = strdup(".");
-    else if (slash == path)
-        dir = strdup("/");
-    else
-        dir = strndup(path, (size_t)(slash - path));
-    if (!dir)
-        return sn_fail(SN_ERR_OUT_OF_MEMORY, "sn_safetensors_write '%s': out of memory", path);
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) {
-        int err = errno;
-        sn_status s = sn_fail(SN_ERR_IO,
-                              "sn_safetensors_write '%s': written, but cannot open directory "
-                              "'%s' to sync it: %s", path, dir, strerror(err));
-        free(dir);
-        return s;
-    }
-    /* Some file systems cannot sync a directory (EINVAL); nothing to do. */
-    if (fsync(fd) != 0 && errno != EINVAL) {
-        int err = errno;
+        return strdup(".");
+    if (slash == path)
+        return strdup("/");
+    return strndup(path, (size_t)(slash - path));
+}
+
+/* fsync the directory holding `path` so that the rename itself survives a
+ * power loss. Best effort, and deliberately not an error: it runs after the
+ * rename, when the new file is already in place and every reader sees it,
+ * so failing here would report a written checkpoint as lost (and stop
+ * training for it). Some file systems cannot sync a directory at all. */
+static void sync_parent_directory(const char *path)
+{
+    char *dir = parent_directory(path);
+    int fd = dir && test_failpoint != SN_SAFETENSORS_FAIL_DIR_SYNC
+                 ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                 : -1;
+    if (fd >= 0) {
+        (void)fsync(fd);
         close(fd);
-        sn_status s = sn_fail(SN_ERR_IO,
-                              "sn_safetensors_write '%s': written, but syncing directory '%s' "
-                              "failed: %s", path, dir, strerror(err));
-        free(dir);
-        return s;
     }
-    close(fd);
     free(dir);
-    return SN_OK;
+}
+
+sn_status sn_safetensors_remove_temporaries(const char *path, int *removed)
+{
+    if (removed)
+        *removed = 0;
+    if (!path)
+        return sn_fail(SN_ERR_INVALID_ARG, "sn_safetensors_remove_temporaries: NULL path");
+    char *dir = parent_directory(path);
+    if (!dir)
+        return sn_fail(SN_ERR_OUT_OF_MEMORY, "sn_safetensors_remove_temporaries '%s': out of "
+                       "memory", path);
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t base_len = strlen(base);
+    DIR *d = opendir(dir);
+    if (!d) {
+        int err = errno;
+        free(dir);
+        if (err == ENOENT)
+            return SN_OK;
+        return sn_fail(SN_ERR_IO, "sn_safetensors_remove_temporaries '%s': cannot list its "
+                       "directory: %s", path, strerror(err));
+    }
+    sn_status st = SN_OK;
+    struct dirent *e;
+    /* Exactly the names sn_safetensors_write creates: base + ".tmp-" + the
+     * six characters mkstemp fills in. */
+    while (st == SN_OK && (e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        if (strncmp(name, base, base_len) != 0 || strncmp(name + base_len, ".tmp-", 5) != 0 ||
+            strlen(name + base_len + 5) != 6)
+            continue;
+        size_t len = strlen(dir) + 1 + strlen(name) + 1;
+        char *full = malloc(len);
+        if (!full) {
+            st = sn_fail(SN_ERR_OUT_OF_MEMORY, "sn_safetensors_remove_temporaries: out of memory");
+            break;
+        }
+        snprintf(full, len, "%s/%s", dir, name);
+        if (unlink(full) == 0) {
+            if (removed)
+                (*removed)++;
+        } else if (errno != ENOENT)
+            st = sn_fail(SN_ERR_IO, "sn_safetensors_remove_temporaries: cannot remove '%s': %s",
+                         full, strerror(errno));
+        free(full);
+    }
+    closedir(d);
+    free(dir);
+    return st;
 }
 
 sn_status sn_safetensors_write(const char *path, const sn_safetensors_tensor *tensors,
@@ -426,7 +470,8 @@ sn_status sn_safetensors_write(const char *path, const sn_safetensors_tensor *te
     }
     free(header);
     free(tmp_path);
-    return sync_parent_directory(path);
+    sync_parent_directory(path);
+    return SN_OK;
 
 os_failure:
     if (err == 0)

@@ -2,8 +2,11 @@
  * optimizer steps every `accum` micro-batches, evaluation, an epoch log and
  * an atomic checkpoint after every epoch. */
 #include "train/train_internal.h"
+#include "runtime/runtime_internal.h"
+#include "sharesnet/safetensors.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -31,19 +34,45 @@ void sn_train_config_default(sn_train_config *c, int epochs)
     c->eval_every = 1;
 }
 
-static sn_status check_config(const sn_train_config *c, const sn_model *m, const sn_dataset *train)
+sn_status sn_train_config_check(const sn_train_config *c)
 {
-    const sn_graph *g = sn_model_graph(m);
     if (c->epochs < 0 || c->batch <= 0 || c->accum <= 0 || c->eval_every <= 0)
         return sn_fail(SN_ERR_INVALID_ARG,
                        "train: epochs %d, batch %d, accum %d, eval_every %d must be positive",
                        c->epochs, c->batch, c->accum, c->eval_every);
+    /* Written as !(x in range) so that NaN fails every test. */
+    if (!isfinite(c->lr.base_lr) || !(c->lr.base_lr > 0))
+        return sn_fail(SN_ERR_INVALID_ARG, "train: lr %g must be finite and > 0", c->lr.base_lr);
+    if (!isfinite(c->lr.gamma) || !(c->lr.gamma > 0))
+        return sn_fail(SN_ERR_INVALID_ARG, "train: gamma %g must be finite and > 0",
+                       c->lr.gamma);
+    if (!isfinite(c->lr.warmup_epochs) || !(c->lr.warmup_epochs >= 0))
+        return sn_fail(SN_ERR_INVALID_ARG, "train: warm-up %g must be finite and >= 0",
+                       c->lr.warmup_epochs);
+    if (c->lr.n_milestones < 0 || c->lr.n_milestones > SN_MAX_MILESTONES)
+        return sn_fail(SN_ERR_INVALID_ARG, "train: %d milestones (0 to %d)", c->lr.n_milestones,
+                       SN_MAX_MILESTONES);
+    for (int i = 0; i < c->lr.n_milestones; i++)
+        if (!isfinite(c->lr.milestones[i]))
+            return sn_fail(SN_ERR_INVALID_ARG, "train: milestone %d is %g (must be finite)", i + 1,
+                           c->lr.milestones[i]);
+    /* Momentum 1 or more makes the buffer a sum that never decays: with
+     * 1e30 the first steps overflowed the weights, yet training "finished". */
+    if (!(c->momentum >= 0 && c->momentum < 1))
+        return sn_fail(SN_ERR_INVALID_ARG, "train: momentum %g must be in [0, 1)", c->momentum);
+    if (!isfinite(c->weight_decay) || !(c->weight_decay >= 0))
+        return sn_fail(SN_ERR_INVALID_ARG, "train: weight decay %g must be finite and >= 0",
+                       c->weight_decay);
+    return SN_OK;
+}
+
+static sn_status check_config(const sn_train_config *c, const sn_model *m, const sn_dataset *train)
+{
+    const sn_graph *g = sn_model_graph(m);
+    SN_TRY(sn_train_config_check(c));
     if (c->batch > sn_model_batch_capacity(m))
         return sn_fail(SN_ERR_INVALID_ARG, "train: batch %d exceeds the model's capacity %d",
                        c->batch, sn_model_batch_capacity(m));
-    if (!(c->lr.base_lr > 0) || c->momentum < 0 || c->weight_decay < 0)
-        return sn_fail(SN_ERR_INVALID_ARG, "train: lr %g must be > 0, momentum %g and weight "
-                       "decay %g >= 0", c->lr.base_lr, c->momentum, c->weight_decay);
     if (train->channels != g->in_channels || train->height != g->size || train->width != g->size)
         return sn_fail(SN_ERR_SHAPE, "train: data is %dx%dx%d but model %s expects %dx%dx%d",
                        train->channels, train->height, train->width, g->model, g->in_channels,
@@ -54,29 +83,118 @@ static sn_status check_config(const sn_train_config *c, const sn_model *m, const
     return SN_OK;
 }
 
-/* Append one JSON line to out_dir/log.jsonl. */
-static sn_status log_epoch(const char *out_dir, const char *model, const sn_epoch_report *r)
+/* A JSON number, or null for NaN and infinities (which JSON lacks). */
+static const char *json_number(char *buf, size_t size, const char *format, double v)
+{
+    if (!isfinite(v))
+        return "null";
+    snprintf(buf, size, format, v);
+    return buf;
+}
+
+/* The log.jsonl line (no newline) of an epoch report. */
+static void format_log_line(char *out, size_t size, const char *model, const sn_epoch_report *r)
+{
+    char tl[32], t1[32], t5[32], loss[32], top1[32];
+    const int e = r->evaluated; /* a skipped evaluation is null too */
+    snprintf(out, size,
+             "{\"model\": \"%s\", \"epoch\": %d, \"step\": %lld, \"lr\": %.6g, "
+             "\"train_loss\": %s, \"train_top1\": %s, \"test_loss\": %s, \"test_top1\": %s, "
+             "\"test_top5\": %s, \"train_img_s\": %.1f, \"eval_img_s\": %.1f, "
+             "\"data_wait\": %.4f, \"seconds\": %.2f, \"peak_device_bytes\": %zu}",
+             model, r->epoch, (long long)r->global_step, r->lr,
+             json_number(loss, sizeof loss, "%.6f", r->train_loss),
+             json_number(top1, sizeof top1, "%.6f", r->train_top1),
+             json_number(tl, sizeof tl, "%.6f", e ? r->test_loss : NAN),
+             json_number(t1, sizeof t1, "%.6f", e ? r->test_top1 : NAN),
+             json_number(t5, sizeof t5, "%.6f", e ? r->test_top5 : NAN),
+             r->train_images_per_second, r->eval_images_per_second, r->data_wait_fraction,
+             r->epoch_seconds, r->peak_device_bytes);
+}
+
+/* Append one line to out_dir/log.jsonl. */
+static sn_status log_append(const char *out_dir, const char *line)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/log.jsonl", out_dir);
     FILE *f = fopen(path, "a");
     if (!f)
         return sn_fail(SN_ERR_IO, "cannot append to %s: %s", path, strerror(errno));
-    /* NaN is not JSON: print null for a skipped evaluation. */
-    char test[160] = "\"test_loss\": null, \"test_top1\": null, \"test_top5\": null";
-    if (r->evaluated)
-        snprintf(test, sizeof test, "\"test_loss\": %.6f, \"test_top1\": %.6f, \"test_top5\": %.6f",
-                 r->test_loss, r->test_top1, r->test_top5);
-    fprintf(f,
-            "{\"model\": \"%s\", \"epoch\": %d, \"step\": %lld, \"lr\": %.6g, \"train_loss\": %.6f, "
-            "\"train_top1\": %.6f, %s, \"train_img_s\": %.1f, \"eval_img_s\": %.1f, "
-            "\"data_wait\": %.4f, \"seconds\": %.2f, \"peak_device_bytes\": %zu}\n",
-            model, r->epoch, (long long)r->global_step, r->lr, r->train_loss, r->train_top1, test,
-            r->train_images_per_second, r->eval_images_per_second, r->data_wait_fraction,
-            r->epoch_seconds, r->peak_device_bytes);
+    fprintf(f, "%s\n", line);
     if (fclose(f) != 0)
         return sn_fail(SN_ERR_IO, "cannot write %s: %s", path, strerror(errno));
     return SN_OK;
+}
+
+typedef struct log_text {
+    const char *text;
+    size_t size;
+} log_text;
+
+static int write_log_text(FILE *f, void *user)
+{
+    const log_text *t = user;
+    return fwrite(t->text, 1, t->size, f) == t->size;
+}
+
+/* Make out_dir/log.jsonl match a run resumed after epoch s->epoch. The
+ * checkpoint is renamed into place before the log line is appended, so a
+ * kill in between leaves the line missing: it is restored from the copy the
+ * checkpoint keeps. Lines of later epochs (a run resumed from an older
+ * checkpoint) are dropped, or they would appear twice. A missing log is the
+ * log of a run that now writes elsewhere, and a fresh run (epoch 0) appends
+ * as it always did: both are left alone. */
+static sn_status reconcile_log(const char *out_dir, const sn_train_state *s)
+{
+    if (s->epoch <= 0)
+        return SN_OK;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/log.jsonl", out_dir);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return SN_OK;
+    char *text = NULL;
+    size_t cap = 0, used = 0;
+    char line[8192];
+    int changed = 0, have_own = 0;
+    while (fgets(line, sizeof line, f)) {
+        json_t *j = json_loads(line, 0, NULL);
+        json_t *epoch = j ? json_object_get(j, "epoch") : NULL;
+        long long e = json_is_integer(epoch) ? json_integer_value(epoch) : -1;
+        json_decref(j);
+        if (e > s->epoch) {
+            changed = 1;
+            continue;
+        }
+        have_own |= e == s->epoch;
+        size_t n = strlen(line);
+        if (used + n + sizeof s->log_line + 2 > cap) {
+            cap = 2 * cap + n + sizeof s->log_line + 2;
+            char *grown = realloc(text, cap);
+            if (!grown) {
+                free(text);
+                fclose(f);
+                return sn_fail(SN_ERR_OUT_OF_MEMORY, "reading %s: out of host memory", path);
+            }
+            text = grown;
+        }
+        memcpy(text + used, line, n);
+        used += n;
+    }
+    fclose(f);
+    if (!have_own && s->epoch > 0 && s->log_line[0]) {
+        if (!text && !(text = malloc(sizeof s->log_line + 2)))
+            return sn_fail(SN_ERR_OUT_OF_MEMORY, "reading %s: out of host memory", path);
+        used += (size_t)sprintf(text + used, "%s\n", s->log_line);
+        changed = 1;
+    }
+    sn_status st = SN_OK;
+    if (changed) {
+        log_text t = {text ? text : "", used};
+        st = sn_file_write_atomic(path, "training log", write_log_text, &t);
+    }
+    free(text);
+    return st;
 }
 
 /* Samples in micro-batch i of an epoch of `examples` split into `batch`. */
@@ -186,13 +304,37 @@ static sn_status make_dir(const char *dir)
     return SN_OK;
 }
 
+/* The class names, newline-separated, as checkpoints keep them. A name may
+ * contain anything a folder name can: a control character (newline
+ * included) becomes '?', or one PNG class folder named "a\nb" would shift
+ * every later class by one. */
+static void join_class_names(char *out, size_t size, const sn_dataset *train)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int k = 0; train->class_names && k < train->classes && used + 1 < size; k++) {
+        if (k)
+            out[used++] = '\n';
+        for (const char *c = train->class_names[k]; c && *c && used + 1 < size; c++)
+            out[used++] = (unsigned char)*c < 0x20 || *c == 0x7f ? '?' : *c;
+        out[used] = '\0';
+    }
+}
+
 sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
                    const sn_train_config *c, sn_train_state *s, const sn_train_callbacks *cb,
                    sn_epoch_report *last)
 {
     SN_TRY(check_config(c, m, train));
-    if (c->out_dir)
+    char checkpoint[4096];
+    if (c->out_dir) {
         SN_TRY(make_dir(c->out_dir));
+        snprintf(checkpoint, sizeof checkpoint, "%s/checkpoint.safetensors", c->out_dir);
+        /* This run owns out_dir: what a killed run left is garbage (each
+         * temporary can be as large as the checkpoint). */
+        SN_TRY(sn_safetensors_remove_temporaries(checkpoint, NULL));
+        SN_TRY(reconcile_log(c->out_dir, s));
+    }
     sn_loader_options lo = sn_loader_options_default();
     lo.batch_size = c->batch;
     lo.seed = c->seed;
@@ -212,11 +354,7 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
     sn_loader_normalization(loader, s->mean, s->std);
     s->channels = train->channels;
     s->seed = c->seed;
-    size_t used = 0;
-    s->class_names[0] = '\0';
-    for (int k = 0; train->class_names && k < train->classes && used < sizeof s->class_names; k++)
-        used += (size_t)snprintf(s->class_names + used, sizeof s->class_names - used, "%s%s",
-                                 k ? "\n" : "", train->class_names[k]);
+    join_class_names(s->class_names, sizeof s->class_names, train);
 
     const int was_frozen = sn_model_frozen_bn(m);
     sn_model_set_frozen_bn(m, c->freeze_bn);
@@ -235,25 +373,38 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
             if (st != SN_OK)
                 break;
             r.evaluated = 1;
+            /* Weights that overflow in eval mode (running statistics) can
+             * leave every training loss finite: the test loss tells. */
+            if (!isfinite(r.test_loss)) {
+                st = sn_fail(SN_ERR_NUMERIC, "epoch %d ended with a diverged model (lr %g): the "
+                             "test loss is %s; training stopped; the last checkpoint is intact",
+                             s->epoch, r.lr, isnan(r.test_loss) ? "NaN" : "infinite");
+                s->epoch--; /* it did not finish well */
+                break;
+            }
         }
         sn_mem_stats mem;
         sn_context_mem_stats(m->ctx, &mem);
         r.peak_device_bytes = mem.peak;
+        char previous[sizeof s->log_line];
+        memcpy(previous, s->log_line, sizeof previous);
+        format_log_line(s->log_line, sizeof s->log_line, sn_model_graph(m)->model, &r);
         if (c->out_dir) {
-            char path[4096];
-            snprintf(path, sizeof path, "%s/checkpoint.safetensors", c->out_dir);
             /* A step can diverge without a non-finite loss yet (the last of
              * an epoch): never replace a good checkpoint with such a model. */
-            if ((st = sn_checkpoint_save_finite(m, s, path)) != SN_OK) {
+            if ((st = sn_checkpoint_save_finite(m, s, checkpoint)) != SN_OK) {
                 if (st == SN_ERR_NUMERIC) {
                     sn_fail_context(st, "epoch %d ended with a diverged model (lr %g): "
                                     "training stopped; the last checkpoint is intact",
                                     s->epoch, r.lr);
                     s->epoch--; /* it did not finish well */
+                    memcpy(s->log_line, previous, sizeof previous); /* that epoch's line */
                 }
                 break;
             }
-            if ((st = log_epoch(c->out_dir, sn_model_graph(m)->model, &r)) != SN_OK)
+            /* After the rename: a kill in between loses only this append,
+             * which reconcile_log restores from the checkpoint's copy. */
+            if ((st = log_append(c->out_dir, s->log_line)) != SN_OK)
                 break;
         }
         if (cb && cb->epoch)

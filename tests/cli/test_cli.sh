@@ -312,7 +312,7 @@ bad "out-of-range number" "--batch 4294967312 is out of range" "$SN" train --mod
     --data "$DATA" --batch 4294967312 --device "$DEV"
 bad "negative --limit-train" "--limit-train must be >= 0" "$SN" train --model resnet8 \
     --data "$DATA" --limit-train -5 --device "$DEV"
-bad "negative --warmup" "--warmup" "$SN" train --model resnet8 --data "$DATA" --warmup -3 \
+bad "negative --warmup" "warm-up -3" "$SN" train --model resnet8 --data "$DATA" --warmup -3 \
     --device "$DEV"
 bad "eval with a negative limit" "--limit-test >= 0" "$SN" eval --checkpoint "$CK" \
     --data "$DATA" --limit-test -7 --device "$DEV"
@@ -322,6 +322,105 @@ bad "--out is a file" "$TMP/a-file" "$SN" train --model resnet8 --data "$DATA" -
 check "--out is a file: no epoch was trained" sh -c "! grep -q 'epoch 1:' '$OUT'"
 bad "resume cannot change the policy" "--policy cannot change a resumed run" "$SN" train \
     --resume "$CK" --policy paper --data "$DATA" --epochs 9 --device "$DEV"
+
+# ---- checkpoints that parse but must not be used (issue 15) --------------------
+
+# edit_checkpoint SRC DST KEY VALUE: copy a checkpoint with one metadata entry
+# changed (the header is rewritten, the data area kept).
+edit_checkpoint() {
+    "$PY" - "$@" <<'PYEOF'
+import json, struct, sys
+src, dst, key, value = sys.argv[1:5]
+raw = open(src, "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+header = json.loads(raw[8:8 + n])
+header["__metadata__"][key] = value
+text = json.dumps(header).encode()
+text += b" " * (-len(text) % 8)
+open(dst, "wb").write(struct.pack("<Q", len(text)) + text + raw[8 + n:])
+PYEOF
+}
+
+# max_rss_kib CMD...: run CMD (stdout/stderr to $OUT/$ERR), print its peak
+# resident memory in KiB, exit with its status.
+max_rss_kib() {
+    "$PY" -c '
+import resource, subprocess, sys
+with open(sys.argv[1], "w") as out, open(sys.argv[2], "w") as err:
+    rc = subprocess.call(sys.argv[3:], stdout=out, stderr=err)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+sys.exit(rc)' "$OUT" "$ERR" "$@"
+}
+
+# A std of 0 in the metadata: predict divided by it; every reader refuses it.
+edit_checkpoint "$CK" "$TMP/std0.safetensors" norm_std 0
+bad "predict refuses a norm_std of 0" "norm_std" "$SN" predict \
+    --checkpoint "$TMP/std0.safetensors" --device "$DEV" "$DATA/stripes.png"
+bad "eval refuses a norm_std of 0" "norm_std" "$SN" eval --checkpoint "$TMP/std0.safetensors" \
+    --data "$DATA" --device "$DEV"
+bad "resume refuses a norm_std of 0" "norm_std" "$SN" train --resume "$TMP/std0.safetensors" \
+    --data "$DATA" --epochs 9 --device "$DEV"
+
+# Finite weights that overflow (the fc weight at 3e38): the logits are not
+# finite, which must count as misses (top-1 was 100%) and fail the command.
+"$PY" - "$CK" "$TMP/overflow.safetensors" <<'PYEOF'
+import json, struct, sys
+raw = bytearray(open(sys.argv[1], "rb").read())
+n = struct.unpack("<Q", raw[:8])[0]
+e = json.loads(raw[8:8 + n])["head.fc.weight"]
+b, end = e["data_offsets"]
+raw[8 + n + b:8 + n + end] = struct.pack("<f", 3e38) * ((end - b) // 4)
+open(sys.argv[2], "wb").write(raw)
+PYEOF
+bad "eval of an overflowing model fails" "loss is" "$SN" eval \
+    --checkpoint "$TMP/overflow.safetensors" --data "$DATA" --device "$DEV"
+check "eval of an overflowing model scores no hits" grep -qF "top-1 0.00%  top-5 0.00%" "$OUT"
+
+# A PNG class folder named with a newline: class names travel newline-
+# separated in checkpoints, so it used to become two names and shift "c"
+# out of place; now it is kept as "a?b".
+PNGS="$TMP/pngs"
+for split in train test; do
+    for cls in "a
+b" c; do
+        mkdir -p "$PNGS/$split/$cls"
+        cp "$DATA/stripes.png" "$PNGS/$split/$cls/x.png"
+    done
+done
+ok "train on PNG folders with a newline in a class name" "resnet8 epoch 1:" "$SN" train \
+    --model resnet8 --data "$PNGS" --epochs 1 --batch 2 --limit-test -1 --out "$TMP/pngrun" \
+    --device "$DEV"
+ok "predict names both classes" "a?b" "$SN" predict --checkpoint "$TMP/pngrun/checkpoint.safetensors" \
+    --top 2 --device "$DEV" "$DATA/stripes.png"
+check "predict keeps class c in its place" grep -qE "^ *[12]\. c " "$OUT"
+
+# Metadata naming a far bigger model (a million classes: a 256 MB fc weight)
+# than the tensors hold: the file is checked against the graph before any
+# device memory is allocated, so the command fails small and fast.
+# Compared with the same command on the real checkpoint, so that a build
+# with sanitizers (bigger baseline) gives the same verdict: the fc weight
+# alone would add 250 MiB.
+edit_checkpoint "$CK" "$TMP/huge.safetensors" classes 1000000
+base=$(max_rss_kib "$SN" eval --checkpoint "$CK" --data "$DATA" --batch 1 --device "$DEV")
+limit=$((base + 131072))
+rss=$(max_rss_kib "$SN" eval --checkpoint "$TMP/huge.safetensors" --data "$DATA" --batch 1 \
+      --device "$DEV")
+if [ $? -eq 0 ]; then
+    fail "eval of a checkpoint naming a huge model" "exit 0"
+elif ! grep -qF "head.fc.weight" "$ERR"; then
+    fail "eval of a checkpoint naming a huge model" "stderr does not name head.fc.weight"
+elif [ "$rss" -gt "$limit" ]; then
+    fail "eval of a checkpoint naming a huge model" "peak memory $rss KiB (real one: $base KiB)"
+else
+    pass "eval of a checkpoint naming a huge model fails before allocating it ($rss KiB, real one $base KiB)"
+fi
+rss=$(max_rss_kib "$SN" train --resume "$TMP/huge.safetensors" --data "$DATA" --epochs 9 \
+      --batch 1 --device "$DEV")
+if [ $? -eq 0 ] || ! grep -qF "head.fc.weight" "$ERR" || [ "$rss" -gt "$limit" ]; then
+    fail "resume of a checkpoint naming a huge model" "peak $rss KiB (eval of the real one: $base KiB)"
+else
+    pass "resume of a checkpoint naming a huge model fails before allocating it ($rss KiB)"
+fi
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

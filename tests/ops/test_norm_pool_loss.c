@@ -960,6 +960,41 @@ Test(loss, invalid_labels)
     sn_context_free(ctx);
 }
 
+/* A diverged model's logits (NaN or infinite) never count as hits: NaN
+ * compares false with everything, so a rank that only counts "greater"
+ * logits made a NaN target rank first (eval printed top-1 100%). */
+Test(loss, non_finite_logits_are_misses)
+{
+    sn_context *ctx = op_test_context();
+    const int N = 5, K = 3;
+    const double logits[] = {
+        NAN, NAN, NAN,        /* all NaN (weights overflowed) */
+        0.0, NAN, 1.0,        /* target NaN, others finite */
+        NAN, 5.0, 1.0,        /* another class NaN, target largest finite */
+        0.0, INFINITY, 1.0,   /* target infinite */
+        3.0, 1.0, 2.0,        /* finite: rank 0 */
+    };
+    const double labels[] = {0, 1, 1, 1, 0};
+    sn_tensor tl, tlab, tper;
+    op_tensor_from(ctx, &tl, 2, SHAPE(N, K), logits);
+    op_tensor_from(ctx, &tlab, 1, SHAPE(N), labels);
+    op_tensor_poisoned(ctx, &tper, 2, SHAPE(N, 2));
+    op_expect_ok(sn_softmax_ce_forward(ctx, &tl, &tlab, &tper), "softmax_ce_forward");
+    double *per = op_download(&tper);
+    for (int n = 0; n < N - 1; n++)
+        cr_expect(isnan(per[2 * n + 1]), "sample %d: rank %g, expected NaN (a miss)", n,
+                  per[2 * n + 1]);
+    cr_expect(per[2 * (N - 1) + 1] == 0.0, "finite sample: rank %g", per[2 * (N - 1) + 1]);
+    double loss = 0;
+    int top1 = -1, top5 = -1;
+    op_expect_ok(sn_softmax_ce_summary(ctx, &tper, &loss, &top1, &top5), "softmax_ce_summary");
+    cr_expect(!isfinite(loss), "mean loss %g", loss);
+    cr_expect(top1 == 1 && top5 == 1, "top1 %d top5 %d, expected 1 and 1", top1, top5);
+    sn_tensor_release(&tl), sn_tensor_release(&tlab), sn_tensor_release(&tper);
+    free(per);
+    sn_context_free(ctx);
+}
+
 /* ------------------------------------------------------------ shape errors */
 
 Test(shapes, errors_name_the_op)

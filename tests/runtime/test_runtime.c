@@ -294,6 +294,15 @@ Test(runtime, bad_tensor_shapes_are_rejected)
     cr_expect(strstr(sn_last_error(), "dimension 1") != NULL, "%s", sn_last_error());
     int five[5] = {1, 1, 1, 1, 1};
     cr_expect_eq(sn_tensor_alloc(ctx, &t, 5, five, SN_MEM_OTHER), SN_ERR_SHAPE);
+    /* Products that wrap around size_t (this one to ~1.9e9, which passed a
+     * limit checked after multiplying) or reach 2^31 exactly. */
+    int wraps[4] = {65615, 65720, 65573, 65237};
+    cr_expect_eq(sn_tensor_alloc(ctx, &t, 4, wraps, SN_MEM_OTHER), SN_ERR_SHAPE, "%s",
+                 sn_last_error());
+    cr_expect(strstr(sn_last_error(), "65615") != NULL, "%s", sn_last_error());
+    sn_tensor_release(&t);
+    int two31[2] = {65536, 32768};
+    cr_expect_eq(sn_tensor_alloc(ctx, &t, 2, two31, SN_MEM_OTHER), SN_ERR_SHAPE);
     sn_context_free(ctx);
 }
 

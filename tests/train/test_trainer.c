@@ -527,40 +527,67 @@ Test(checkpoint, round_trip_is_bit_exact, .timeout = 120)
     sn_context_free(ctx);
 }
 
-/* Copy checkpoint `src` to `dst` leaving out tensor `drop` and declaring
- * tensor `reshape` (if any) as [numel / 2, 2] instead. */
-static void rewrite_checkpoint(const char *src, const char *dst, const char *drop,
-                               const char *reshape)
+/* Changes edit_checkpoint makes while copying a checkpoint (NULL: none). */
+typedef struct checkpoint_edit {
+    const char *drop;    /* leave this tensor out */
+    const char *reshape; /* declare this tensor [numel / 2, 2] */
+    const char *poison;  /* set element 1 of this tensor to NaN */
+    const char *key, *value; /* set this metadata entry */
+} checkpoint_edit;
+
+static void edit_checkpoint(const char *src, const char *dst, const checkpoint_edit *edit)
 {
     sn_safetensors *f;
     expect_ok(sn_safetensors_open(src, &f), "open");
     size_t n = sn_safetensors_tensor_count(f), k = 0;
     sn_safetensors_tensor *t = calloc(n, sizeof *t);
+    float *poisoned = NULL;
     cr_assert_not_null(t);
     for (size_t i = 0; i < n; i++) {
         const sn_safetensors_tensor *e = sn_safetensors_tensor_at(f, i);
-        if (drop && !strcmp(e->name, drop))
+        if (edit->drop && !strcmp(e->name, edit->drop))
             continue;
         t[k] = *e;
-        if (reshape && !strcmp(e->name, reshape)) {
-            int64_t numel = sn_safetensors_numel(e);
+        int64_t numel = sn_safetensors_numel(e);
+        if (edit->reshape && !strcmp(e->name, edit->reshape)) {
             cr_assert_eq(numel % 2, 0);
             t[k].ndim = 2;
             t[k].shape[0] = numel / 2;
             t[k].shape[1] = 2;
         }
+        if (edit->poison && !strcmp(e->name, edit->poison)) {
+            cr_assert(numel >= 2 && e->dtype == SN_SAFETENSORS_F32);
+            poisoned = malloc((size_t)numel * sizeof *poisoned);
+            cr_assert_not_null(poisoned);
+            memcpy(poisoned, e->data, (size_t)numel * sizeof *poisoned);
+            poisoned[1] = NAN;
+            t[k].data = poisoned;
+        }
         k++;
     }
-    cr_assert_eq(k, drop ? n - 1 : n, "tensor %s not found", drop);
+    cr_assert_eq(k, edit->drop ? n - 1 : n, "tensor %s not found", edit->drop);
     size_t nm = sn_safetensors_metadata_count(f);
     sn_safetensors_meta *m = calloc(nm, sizeof *m);
     cr_assert_not_null(m);
-    for (size_t i = 0; i < nm; i++)
+    for (size_t i = 0; i < nm; i++) {
         m[i] = *sn_safetensors_metadata_at(f, i);
+        if (edit->key && !strcmp(m[i].key, edit->key))
+            m[i].value = edit->value;
+    }
     expect_ok(sn_safetensors_write(dst, t, k, m, nm), "rewrite");
+    free(poisoned);
     free(t);
     free(m);
     sn_safetensors_close(f);
+}
+
+/* Copy checkpoint `src` to `dst` leaving out tensor `drop` and declaring
+ * tensor `reshape` (if any) as [numel / 2, 2] instead. */
+static void rewrite_checkpoint(const char *src, const char *dst, const char *drop,
+                               const char *reshape)
+{
+    checkpoint_edit e = {.drop = drop, .reshape = reshape};
+    edit_checkpoint(src, dst, &e);
 }
 
 /* A load that must fail with `want` and a message naming `a` and `b`. */
@@ -666,6 +693,92 @@ Test(checkpoint, corrupt_files_are_rejected, .timeout = 120)
     sn_model_free(m);
     remove_dir(dir);
     sn_context_free(ctx);
+}
+
+/* Values and metadata that parse but cannot be used: a NaN weight (it can
+ * hide behind a ReLU in eval and only show up an epoch into a resumed run),
+ * a normalisation std of 0 (predict divided by it). Both are refused by the
+ * readers every command goes through, naming the tensor or the field, and
+ * the model keeps its values. */
+Test(checkpoint, unusable_values_are_rejected, .timeout = 120)
+{
+    sn_context *ctx = test_context();
+    char dir[PATH_MAX], good[PATH_MAX + 64], bad[PATH_MAX + 64];
+    make_dir(dir, sizeof dir);
+    snprintf(good, sizeof good, "%s/good.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
+    sn_model *m = make_model(ctx, "resnet8", -1, 4, 4, 3);
+    sn_train_state state = {0};
+    state.channels = 1;
+    state.mean[0] = 0.5f;
+    state.std[0] = 0.25f;
+    expect_ok(sn_checkpoint_save(m, &state, good), "save");
+    const sn_graph *g = sn_model_graph(m);
+
+    const char *const poisoned[] = {"stem.conv.weight", "stage1.block0.bn1.running_var",
+                                    "optimizer.momentum.head.fc.bias"};
+    for (size_t i = 0; i < sizeof poisoned / sizeof poisoned[0]; i++) {
+        checkpoint_edit e = {.poison = poisoned[i]};
+        edit_checkpoint(good, bad, &e);
+        expect_load_fails(m, bad, SN_ERR_NUMERIC, poisoned[i], "NaN");
+        cr_expect_eq(sn_checkpoint_check(bad, g, 1), SN_ERR_NUMERIC, "check %s", poisoned[i]);
+        expect_error_mentions("check", poisoned[i]);
+    }
+    /* Momentum is not read for eval: a NaN there does not matter to it. */
+    expect_ok(sn_checkpoint_check(bad, g, 0), "weights only");
+
+    const char *const stds[] = {"0", "-1", "nan", "inf"};
+    for (size_t i = 0; i < sizeof stds / sizeof stds[0]; i++) {
+        checkpoint_edit e = {.key = "norm_std", .value = stds[i]};
+        edit_checkpoint(good, bad, &e);
+        sn_checkpoint_info info;
+        cr_expect_eq(sn_checkpoint_info_read(bad, &info), SN_ERR_FORMAT, "std %s: %s", stds[i],
+                     sn_last_error());
+        expect_error_mentions("norm_std", "norm_std");
+        expect_load_fails(m, bad, SN_ERR_FORMAT, "norm_std", NULL);
+    }
+    checkpoint_edit e = {.key = "norm_mean", .value = "nan"};
+    edit_checkpoint(good, bad, &e);
+    sn_checkpoint_info info;
+    cr_expect_eq(sn_checkpoint_info_read(bad, &info), SN_ERR_FORMAT, "mean nan");
+
+    /* The failed loads changed nothing: the good file still matches. */
+    expect_ok(sn_checkpoint_load(m, good, 1, NULL), "good file");
+    sn_model_free(m);
+    remove_dir(dir);
+    sn_context_free(ctx);
+}
+
+/* A checkpoint is checked against the graph its metadata names before a
+ * model (device memory) exists: a file of resnet8 whose metadata says
+ * a million classes fails on the fc weight, with no context at all. */
+Test(checkpoint, check_needs_no_device, .timeout = 120)
+{
+    sn_context *ctx = test_context();
+    char dir[PATH_MAX], good[PATH_MAX + 64], bad[PATH_MAX + 64];
+    make_dir(dir, sizeof dir);
+    snprintf(good, sizeof good, "%s/good.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/bad.safetensors", dir);
+    sn_model *m = make_model(ctx, "resnet8", -1, 4, 4, 3);
+    expect_ok(sn_checkpoint_save(m, NULL, good), "save");
+    sn_model_free(m);
+    sn_context_free(ctx);
+
+    checkpoint_edit e = {.key = "classes", .value = "1000000"};
+    edit_checkpoint(good, bad, &e);
+    sn_checkpoint_info info;
+    expect_ok(sn_checkpoint_info_read(bad, &info), "metadata alone is valid");
+    sn_graph *g;
+    expect_ok(sn_graph_build(info.model, &info.graph, &g), "graph of the metadata");
+    cr_expect_eq(sn_checkpoint_check(bad, g, 0), SN_ERR_SHAPE, "%s", sn_last_error());
+    expect_error_mentions("huge head", "head.fc.weight");
+    sn_graph_free(g);
+
+    expect_ok(sn_checkpoint_info_read(good, &info), "good metadata");
+    expect_ok(sn_graph_build(info.model, &info.graph, &g), "good graph");
+    expect_ok(sn_checkpoint_check(good, g, 1), "good file");
+    sn_graph_free(g);
+    remove_dir(dir);
 }
 
 Test(checkpoint, failed_write_keeps_previous_file, .timeout = 120)
@@ -1195,6 +1308,258 @@ Test(trainer, bad_configurations_are_rejected, .timeout = 60)
     data.channels = 1;
     cr_expect_eq(s.epoch, 0);
     cr_expect_eq(s.global_step, 0);
+    sn_model_free(m);
+    sn_dataset_free(&data);
+    sn_context_free(ctx);
+}
+
+/* ------------------------------------------------- hardening (issue 15) */
+
+/* Hyper-parameters that cannot train are refused before any step: momentum
+ * 1e30 once "finished" with a checkpoint whose evaluation was NaN. */
+Test(trainer, absurd_hyper_parameters_are_refused, .timeout = 60)
+{
+    sn_context *ctx = test_context();
+    sn_dataset data;
+    make_dataset(&data, 8, 4, 9);
+    sn_model *m = make_model(ctx, "resnet8", -1, 4, 8, 10);
+    sn_train_state s = {0};
+    const struct {
+        const char *field;
+        double momentum, lr, milestone, wd;
+    } cases[] = {
+        {"momentum", 1e30, 0.05, 0.5, 5e-4}, {"momentum", 1.0, 0.05, 0.5, 5e-4},
+        {"momentum", NAN, 0.05, 0.5, 5e-4},  {"momentum", -0.1, 0.05, 0.5, 5e-4},
+        {"lr", 0.9, INFINITY, 0.5, 5e-4},    {"lr", 0.9, NAN, 0.5, 5e-4},
+        {"milestone", 0.9, 0.05, NAN, 5e-4}, {"milestone", 0.9, 0.05, INFINITY, 5e-4},
+        {"weight decay", 0.9, 0.05, 0.5, INFINITY},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        sn_train_config c = tiny_config(1, 8);
+        c.momentum = cases[i].momentum;
+        c.lr.base_lr = cases[i].lr;
+        c.lr.milestones[0] = cases[i].milestone;
+        c.weight_decay = cases[i].wd;
+        cr_expect_eq(sn_train_config_check(&c), SN_ERR_INVALID_ARG, "case %zu", i);
+        cr_expect_eq(sn_train(m, &data, NULL, &c, &s, NULL, NULL), SN_ERR_INVALID_ARG,
+                     "case %zu (%s): %s", i, cases[i].field, sn_last_error());
+        expect_error_mentions("absurd", cases[i].field);
+    }
+    cr_expect_eq(s.epoch, 0);
+    cr_expect_eq(s.global_step, 0);
+    sn_train_config c = tiny_config(1, 8);
+    expect_ok(sn_train_config_check(&c), "the default recipe");
+    sn_model_free(m);
+    sn_dataset_free(&data);
+    sn_context_free(ctx);
+}
+
+/* A model can diverge where only the evaluation sees it: the last BN's
+ * running mean at -3e38 is finite, and training (batch statistics) never
+ * reads it, but the eval forward overflows. The epoch must not replace
+ * the checkpoint, nor log "test_loss": nan (not JSON). */
+Test(trainer, diverged_evaluation_stops_training, .timeout = 120)
+{
+    sn_context *ctx = test_context();
+    char dir[PATH_MAX], path[PATH_MAX + 64], log[PATH_MAX + 64];
+    make_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    snprintf(log, sizeof log, "%s/log.jsonl", dir);
+    sn_dataset data, test;
+    make_dataset(&data, 16, 4, 10);
+    make_dataset(&test, 16, 4, 11);
+    sn_model *m = make_model(ctx, "resnet8", -1, 4, 16, 11);
+    sn_train_config c = tiny_config(1, 16);
+    c.out_dir = dir;
+    c.limit_test = 0;
+    sn_train_state s = {0};
+    train_ok(m, &data, &test, &c, &s, NULL);
+    size_t ck_size, log_size;
+    unsigned char *ck = read_bytes(path, &ck_size);
+    unsigned char *log_bytes = read_bytes(log, &log_size);
+
+    const sn_graph *g = sn_model_graph(m);
+    int bn = -1;
+    for (int i = 0; i < g->n_layers; i++)
+        if (g->layers[i].op == SN_OP_BN)
+            bn = i; /* the last one, right before the pooling and the head */
+    sn_tensor *mean = sn_model_bn_running_mean(m, bn);
+    float *host = malloc(mean->count * sizeof *host);
+    cr_assert_not_null(host);
+    for (size_t k = 0; k < mean->count; k++)
+        host[k] = -3e38f;
+    expect_ok(sn_tensor_upload(mean, host, mean->count), "poison running mean");
+    free(host);
+
+    c = tiny_config(2, 16);
+    c.out_dir = dir;
+    c.limit_test = 0;
+    sn_status st = sn_train(m, &data, &test, &c, &s, NULL, NULL);
+    cr_log_info("diverged in eval: %s", sn_last_error());
+    cr_expect_eq(st, SN_ERR_NUMERIC, "got %s (%s)", sn_status_name(st), sn_last_error());
+    expect_error_mentions("diverged in eval", "test loss");
+    cr_expect_eq(s.epoch, 1);
+    expect_same_file(path, ck, ck_size);
+    expect_same_file(log, log_bytes, log_size);
+    free(ck);
+    free(log_bytes);
+    sn_model_free(m);
+    sn_dataset_free(&data);
+    sn_dataset_free(&test);
+    remove_dir(dir);
+    sn_context_free(ctx);
+}
+
+/* A kill during a checkpoint write leaves "<checkpoint>.tmp-XXXXXX" (as
+ * large as the checkpoint); the next run in that directory removes exactly
+ * those files. */
+Test(trainer, temporaries_of_killed_writes_are_removed, .timeout = 120)
+{
+    sn_context *ctx = test_context();
+    char dir[PATH_MAX], path[PATH_MAX + 64];
+    make_dir(dir, sizeof dir);
+    const char *const stale[] = {"checkpoint.safetensors.tmp-a1B2c3",
+                                 "checkpoint.safetensors.tmp-XXXXXX"};
+    const char *const kept[] = {"checkpoint.safetensors.tmp-notours", "notes.tmp-a1B2c3",
+                                "other.safetensors.tmp-a1B2c3"};
+    static unsigned char junk[65536];
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
+        write_bytes(path, junk, sizeof junk);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kept[i]);
+        write_bytes(path, junk, 1);
+    }
+    sn_dataset data;
+    make_dataset(&data, 16, 4, 12);
+    sn_model *m = make_model(ctx, "resnet8", -1, 4, 16, 13);
+    sn_train_config c = tiny_config(1, 16);
+    c.out_dir = dir;
+    sn_train_state s = {0};
+    train_ok(m, &data, NULL, &c, &s, NULL);
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
+        cr_expect_neq(access(path, F_OK), 0, "%s is still there", stale[i]);
+    }
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, kept[i]);
+        cr_expect_eq(access(path, F_OK), 0, "%s was removed", kept[i]);
+    }
+    cr_expect_eq(count_dir_entries(dir), 5, "checkpoint, log and the 3 other files");
+    sn_model_free(m);
+    sn_dataset_free(&data);
+    remove_dir(dir);
+    sn_context_free(ctx);
+}
+
+/* The lines of log.jsonl, in a malloc'd array of strings. */
+static int read_lines(const char *path, char lines[][1024], int max)
+{
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "open %s", path);
+    int n = 0;
+    while (n < max && fgets(lines[n], 1024, f))
+        n++;
+    fclose(f);
+    return n;
+}
+
+/* A kill after the checkpoint's rename and before the log append lost that
+ * epoch's line: the resumed run restores it from the checkpoint. A run
+ * resumed from an older checkpoint drops the later lines instead of
+ * logging those epochs twice. */
+Test(trainer, log_matches_the_resumed_checkpoint, .timeout = 300)
+{
+    sn_context *ctx = test_context();
+    char dir[PATH_MAX], path[PATH_MAX + 64], log[PATH_MAX + 64], old[PATH_MAX + 64];
+    make_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    snprintf(log, sizeof log, "%s/log.jsonl", dir);
+    snprintf(old, sizeof old, "%s/epoch1.safetensors", dir);
+    sn_dataset data;
+    make_dataset(&data, 16, 4, 14);
+    sn_model *m = make_model(ctx, "resnet8", -1, 4, 16, 15);
+    sn_train_config c = tiny_config(1, 16);
+    c.out_dir = dir;
+    sn_train_state s = {0};
+    train_ok(m, &data, NULL, &c, &s, NULL);
+    size_t n;
+    unsigned char *bytes = read_bytes(path, &n);
+    write_bytes(old, bytes, n);
+    free(bytes);
+    c.epochs = 2;
+    train_ok(m, &data, NULL, &c, &s, NULL);
+    static char want[4][1024], got[4][1024];
+    cr_assert_eq(read_lines(log, want, 4), 2);
+
+    /* Killed after epoch 2's rename, before its append. */
+    write_bytes(log, want[0], strlen(want[0]));
+    sn_train_state r;
+    expect_ok(sn_checkpoint_load(m, path, 1, &r), "load epoch 2");
+    cr_expect_eq(r.epoch, 2);
+    c.epochs = 3;
+    train_ok(m, &data, NULL, &c, &r, NULL);
+    cr_assert_eq(read_lines(log, got, 4), 3, "log lines after resuming");
+    cr_expect_str_eq(got[0], want[0]);
+    cr_expect_str_eq(got[1], want[1], "epoch 2's line was not restored");
+    cr_expect(strstr(got[2], "\"epoch\": 3") != NULL, "%s", got[2]);
+
+    /* Resumed from epoch 1: epochs 2 and 3 of the log are replaced. */
+    expect_ok(sn_checkpoint_load(m, old, 1, &r), "load epoch 1");
+    c.epochs = 2;
+    train_ok(m, &data, NULL, &c, &r, NULL);
+    cr_assert_eq(read_lines(log, got, 4), 2, "log lines after resuming from epoch 1");
+    cr_expect_str_eq(got[0], want[0]);
+    cr_expect(strstr(got[1], "\"epoch\": 2") != NULL, "%s", got[1]);
+
+    sn_model_free(m);
+    sn_dataset_free(&data);
+    remove_dir(dir);
+    sn_context_free(ctx);
+}
+
+/* The directory sync runs after the rename: when it fails the new file is
+ * already what every reader sees, so the write succeeded (it used to be
+ * reported as a failed checkpoint, which stopped training). */
+Test(checkpoint, failed_directory_sync_is_not_a_failed_write, .timeout = 120)
+{
+    sn_context *ctx = test_context();
+    char dir[PATH_MAX], path[PATH_MAX + 64];
+    make_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/checkpoint.safetensors", dir);
+    sn_model *m = make_model(ctx, "resnet8", -1, 4, 4, 5);
+    sn_train_state state = {0};
+    state.epoch = 7;
+    sn_safetensors_set_test_failpoint(SN_SAFETENSORS_FAIL_DIR_SYNC);
+    sn_status st = sn_checkpoint_save(m, &state, path);
+    sn_safetensors_set_test_failpoint(SN_SAFETENSORS_FAIL_NONE);
+    expect_ok(st, "save with a failing directory sync");
+    sn_checkpoint_info info;
+    expect_ok(sn_checkpoint_info_read(path, &info), "the new file");
+    cr_expect_eq(info.state.epoch, 7);
+    cr_expect_eq(count_dir_entries(dir), 1);
+    sn_model_free(m);
+    remove_dir(dir);
+    sn_context_free(ctx);
+}
+
+/* Class names travel newline-separated in checkpoints; a PNG class folder
+ * may be named with a newline. The name is kept in its place (the control
+ * character as '?'), not split into two that shift every later class. */
+Test(trainer, class_names_with_newlines_keep_their_place, .timeout = 120)
+{
+    sn_context *ctx = test_context();
+    sn_dataset data;
+    make_dataset(&data, 16, 4, 16);
+    free(data.class_names[1]);
+    data.class_names[1] = strdup("two\nlines");
+    cr_assert_not_null(data.class_names[1]);
+    sn_model *m = make_model(ctx, "resnet8", -1, 4, 16, 17);
+    sn_train_config c = tiny_config(1, 16);
+    sn_train_state s = {0};
+    train_ok(m, &data, NULL, &c, &s, NULL);
+    cr_expect_str_eq(s.class_names, "hstripes\ntwo?lines\nchecker\nsquare");
     sn_model_free(m);
     sn_dataset_free(&data);
     sn_context_free(ctx);
