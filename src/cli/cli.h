@@ -27,8 +27,14 @@ typedef struct cli_args {
 } cli_args;
 
 /* Parse argv[first..argc). Returns 0, or prints the problem and returns 2.
- * "--help" prints usage (with `usage` and the options) and returns 1. */
+ * "--help" prints usage (with `usage` and the options) and returns 1.
+ * An unknown option is an error with a did-you-mean, and so is any argument
+ * that is not an option: `--models a b` must not drop b silently. */
 int cli_parse(int argc, char **argv, int first, const char *usage, cli_args *args);
+/* The same for a command that takes up to `max_positional` other arguments
+ * (-1: any number), e.g. predict's images. */
+int cli_parse_positional(int argc, char **argv, int first, const char *usage, int max_positional,
+                         cli_args *args);
 const char *cli_get(const cli_args *args, const char *name);
 /* Integer/float option with default; a malformed value prints and returns 0. */
 int cli_int(const cli_args *args, const char *name, long def, long *out);

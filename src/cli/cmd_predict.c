@@ -40,7 +40,7 @@ int cmd_predict(int argc, char **argv)
         {"device", 1, "device selector", NULL},
     };
     cli_args args = {opts, 3, NULL, 0};
-    int rc = cli_parse(argc, argv, 2, usage, &args);
+    int rc = cli_parse_positional(argc, argv, 2, usage, -1, &args); /* the images */
     if (rc) {
         cli_args_free(&args);
         return rc == 1 ? 0 : rc;

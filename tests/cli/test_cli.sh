@@ -235,6 +235,19 @@ ok "train --freeze-bn --accum 2" "sharesnet14 epoch 1:" "$SN" train --model shar
     --data "$DATA" --epochs 1 --batch 16 --accum 2 --freeze-bn --limit-train 64 \
     --limit-test -1 --device "$DEV"
 
+# ---- mistakes caught before the work ------------------------------------------
+# Each is refused at once, before data, device or training, with a hint.
+
+bad "unknown option: did you mean" "did you mean --epochs?" "$SN" train --epoch 3
+bad "one-dash option: did you mean" "did you mean --epochs?" "$SN" train -epochs 3
+for cmd in devices selftest compile-kernels train compare eval tune; do
+    bad "$cmd refuses a stray argument" "unexpected argument 'stray'" "$SN" "$cmd" stray
+done
+bad "info takes one model" "unexpected argument 'resnet8'" "$SN" info resnet20 resnet8
+bad "compare: a space-separated list" "unexpected argument 'sharesnet8'" "$SN" compare \
+    --models resnet8 sharesnet8 --data "$DATA" --device "$DEV"
+bad "unknown model: did you mean" "did you mean 'sharesnet20'?" "$SN" info sharesnet2O
+
 # ---- errors ---------------------------------------------------------------------
 
 bad "unknown command" "unknown command 'frobnicate'" "$SN" frobnicate
