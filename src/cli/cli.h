@@ -60,7 +60,14 @@ int cli_graph_options(const cli_args *args, sn_graph_options *o);
 int cli_open_context(const char *device, sn_context **ctx);
 /* Load one split (uses --skip-bad, --reject-wrong-size, --in-ch, --size). */
 int cli_load_split(const char *source, sn_split split, const cli_args *args, sn_dataset *out);
+/* Load one split with --in-ch/--size defaulting to `channels`/`size` (0: the
+ * data's): eval converts PNG folders to the model's input shape. */
+int cli_load_split_shaped(const char *source, sn_split split, const cli_args *args, int channels,
+                          int size, sn_dataset *out);
 void cli_format_bytes(char *buf, size_t size, double bytes);
+/* 0 when `path` (given to --option) may be a checkpoint file; 2 after
+ * printing when it is a directory (naming the checkpoint inside a run's). */
+int cli_check_checkpoint_path(const char *option, const char *path);
 
 int cmd_devices(int argc, char **argv);
 int cmd_info(int argc, char **argv);

@@ -59,6 +59,30 @@ static int train_one(const char *name, const cli_args *args, const sn_train_conf
     return rc;
 }
 
+/* The names alone, before any data is read: a typo fails at once. Two
+ * equal names would train into the same DIR/MODEL/. */
+static int check_names(char *const *names, int n, const cli_args *args)
+{
+    sn_graph_options o;
+    if (!cli_graph_options(args, &o))
+        return 0;
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < i; k++)
+            if (!strcmp(names[k], names[i])) {
+                fprintf(stderr, "sharesnet: --models lists %s twice\n", names[i]);
+                return 0;
+            }
+        sn_graph *g = NULL;
+        sn_status st = sn_graph_build(names[i], &o, &g);
+        sn_graph_free(g);
+        if (st != SN_OK) {
+            cli_error("--models", st);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int cmd_compare(int argc, char **argv)
 {
     cli_option extra[] = {
@@ -85,12 +109,19 @@ int cmd_compare(int argc, char **argv)
     snprintf(models, sizeof models, "%s", list ? list : "resnet20,sharesnet20");
     char *names[MAX_MODELS];
     int n = 0;
-    for (char *tok = strtok(models, ","); tok && n < MAX_MODELS; tok = strtok(NULL, ","))
+    for (char *tok = strtok(models, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == MAX_MODELS) {
+            fprintf(stderr, "sharesnet: --models lists more than %d models\n", MAX_MODELS);
+            return 2;
+        }
         names[n++] = tok;
+    }
     if (n == 0) {
         fprintf(stderr, "sharesnet: --models is empty\n");
         return 2;
     }
+    if (!check_names(names, n, &args))
+        return 2;
 
     sn_dataset train = {0}, test = {0};
     sn_context *ctx = NULL;
@@ -99,6 +130,13 @@ int cmd_compare(int argc, char **argv)
     rc = cli_load_split(data, SN_SPLIT_TRAIN, &args, &train);
     if (!rc && config.limit_test >= 0)
         rc = cli_load_split(data, SN_SPLIT_TEST, &args, &test);
+    /* Every model with the data's shape, before the device and the first
+     * epoch: a bad combination must not wait for the models before it. */
+    for (int i = 0; !rc && i < n; i++) {
+        sn_graph *g = NULL;
+        rc = graph_for_data(names[i], &args, NULL, &train, &g);
+        sn_graph_free(g);
+    }
     if (!rc)
         rc = cli_open_context(cli_get(&args, "device"), &ctx);
     int done = 0;

@@ -18,7 +18,8 @@ int cmd_train(int argc, char **argv)
     cli_option extra[] = {
         {"model", 1, "model name, e.g. resnet20, sharesnet20, wrn-16-4 (required unless --resume)", NULL},
         {"out", 1, "directory for checkpoints and the epoch log", NULL},
-        {"resume", 1, "checkpoint to continue from (its model, sharing and seed)", NULL},
+        {"resume", 1, "checkpoint to continue from (its model, sharing and seed; --epochs "
+                      "counts the epochs done)", NULL},
     };
     cli_option opts[64];
     cli_args args = {opts, train_options(opts, 64, extra, 3), NULL, 0};
@@ -43,6 +44,8 @@ int cmd_train(int argc, char **argv)
     sn_train_state state = {0};
     sn_checkpoint_info info;
     if (resume) {
+        if (cli_check_checkpoint_path("resume", resume))
+            return 2;
         sn_status st = sn_checkpoint_info_read(resume, &info);
         if (st != SN_OK)
             return cli_error("resume", st);

@@ -9,7 +9,7 @@
 static const cli_option common[] = {
     {"data", 1, "dataset: fashion-mnist, or a path (IDX, CIFAR binary, PNG folders)", NULL},
     {"device", 1, "device selector (P:D, gpu/cpu/accelerator, or a name part)", NULL},
-    {"epochs", 1, "epochs to train, in total (--resume: including those done; default 1)", NULL},
+    {"epochs", 1, "epochs to train, in total (default 1)", NULL},
     {"batch", 1, "micro-batch size (default 128)", NULL},
     {"accum", 1, "micro-batches per optimizer step (default 1)", NULL},
     {"lr", 1, "base learning rate (default 0.1)", NULL},
@@ -22,7 +22,7 @@ static const cli_option common[] = {
     {"no-nesterov", 0, "plain momentum instead of Nesterov", NULL},
     {"crop-pad", 1, "random-crop padding in pixels, 0 disables (default 4)", NULL},
     {"no-flip", 0, "no random horizontal flip", NULL},
-    {"seed", 1, "seed of weights, data order and augmentation (default 1; --resume: the run's)", NULL},
+    {"seed", 1, "seed of weights, data order and augmentation (default 1)", NULL},
     {"limit-train", 1, "use the first N training examples", NULL},
     {"limit-test", 1, "use the first N test examples (-1: no evaluation)", NULL},
     {"eval-every", 1, "evaluate every K epochs (default 1)", NULL},
@@ -82,6 +82,13 @@ int train_config_from_args(const cli_args *args, sn_train_config *c)
             if (end == ms || (*end && *end != ',') || c->lr.n_milestones == SN_MAX_MILESTONES) {
                 fprintf(stderr, "sharesnet: --milestones expects up to %d comma-separated epochs\n",
                         SN_MAX_MILESTONES);
+                return 0;
+            }
+            /* A decreasing list would silently skip a decay (the schedule counts
+             * milestones passed): refuse it. */
+            if (c->lr.n_milestones > 0 && !(d > c->lr.milestones[c->lr.n_milestones - 1])) {
+                fprintf(stderr, "sharesnet: --milestones must increase (%g after %g)\n", d,
+                        c->lr.milestones[c->lr.n_milestones - 1]);
                 return 0;
             }
             c->lr.milestones[c->lr.n_milestones++] = d;
@@ -183,6 +190,21 @@ int build_model_for_data(const char *model, const cli_args *args, const sn_graph
                          const sn_dataset *train, sn_context *ctx, int batch, uint64_t seed,
                          sn_graph **g, sn_model **m)
 {
+    int rc = graph_for_data(model, args, given, train, g);
+    if (rc)
+        return rc;
+    sn_status st = sn_model_create(ctx, *g, batch, seed, m);
+    if (st != SN_OK) {
+        sn_graph_free(*g);
+        *g = NULL;
+        return cli_error("model", st);
+    }
+    return 0;
+}
+
+int graph_for_data(const char *model, const cli_args *args, const sn_graph_options *given,
+                   const sn_dataset *train, sn_graph **g)
+{
     sn_graph_options o;
     if (given)
         o = *given;
@@ -202,11 +224,5 @@ int build_model_for_data(const char *model, const cli_args *args, const sn_graph
     sn_status st = sn_graph_build(model, &o, g);
     if (st != SN_OK)
         return cli_error("model", st);
-    st = sn_model_create(ctx, *g, batch, seed, m);
-    if (st != SN_OK) {
-        sn_graph_free(*g);
-        *g = NULL;
-        return cli_error("model", st);
-    }
     return 0;
 }

@@ -26,4 +26,9 @@ int build_model_for_data(const char *model, const cli_args *args, const sn_graph
                          const sn_dataset *train, sn_context *ctx, int batch, uint64_t seed,
                          sn_graph **g, sn_model **m);
 
+/* Only the graph of build_model_for_data: commands that train several
+ * models check every one of them before training the first. */
+int graph_for_data(const char *model, const cli_args *args, const sn_graph_options *given,
+                   const sn_dataset *train, sn_graph **g);
+
 #endif

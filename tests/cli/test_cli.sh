@@ -247,6 +247,37 @@ bad "info takes one model" "unexpected argument 'resnet8'" "$SN" info resnet20 r
 bad "compare: a space-separated list" "unexpected argument 'sharesnet8'" "$SN" compare \
     --models resnet8 sharesnet8 --data "$DATA" --device "$DEV"
 bad "unknown model: did you mean" "did you mean 'sharesnet20'?" "$SN" info sharesnet2O
+bad "unknown command: did you mean" "did you mean 'train'?" "$SN" trian
+ok "--version" "sharesnet " "$SN" --version
+bad "compare: a bad name fails before training" "did you mean 'sharesnet8'?" "$SN" compare \
+    --models resnet8,sharesnet8O --data "$DATA" --epochs 1 --batch 32 --device "$DEV"
+check "compare: nothing was trained" sh -c "! grep -q 'epoch 1' '$OUT' '$ERR'"
+bad "compare: a model listed twice" "lists resnet8 twice" "$SN" compare --models resnet8,resnet8 \
+    --data "$DATA" --device "$DEV"
+bad "tradeoff: a bad family fails before training" "did you mean" "$SN" bench tradeoff \
+    --family resnet2O --data "$DATA" --epochs 1 --batch 32 --device "$DEV"
+check "tradeoff: nothing was trained" sh -c "! grep -q 'epoch 1' '$OUT' '$ERR'"
+bad "tradeoff refuses a stray argument" "unexpected argument 'x'" "$SN" bench tradeoff x
+bad "dataset name: the known names" "the known names are: fashion-mnist" "$SN" train \
+    --model resnet8 --data fmnist
+bad "dataset name: did you mean" "did you mean 'fashion-mnist'?" "$SN" train --model resnet8 \
+    --data fasion-mnist
+bad "--milestones must increase" "--milestones must increase" "$SN" train --model resnet8 \
+    --data "$DATA" --epochs 6 --milestones 5,2
+bad "eval: a run directory as --checkpoint" "did you mean --checkpoint $RUN/checkpoint.safetensors" \
+    "$SN" eval --checkpoint "$RUN" --data "$DATA" --device "$DEV"
+bad "resume: a run directory" "did you mean --resume $RUN/checkpoint.safetensors" "$SN" train \
+    --resume "$RUN" --data "$DATA" --device "$DEV"
+CLS="$TMP/classes12"
+ok "train a 12-class model" "resnet8 epoch 1:" "$SN" train --model resnet8 --classes 12 \
+    --data "$DATA" --epochs 1 --batch 32 --limit-train 32 --limit-test -1 --out "$CLS" \
+    --device "$DEV"
+bad "eval: the data's classes differ from the model's" "has 10 classes, but" "$SN" eval \
+    --checkpoint "$CLS/checkpoint.safetensors" --data "$DATA" --device "$DEV"
+for cmd in compare "bench tradeoff"; do
+    ok "$cmd --help" "usage:" "$SN" $cmd --help
+    check "$cmd --help: no --resume" sh -c "! grep -q -- resume '$OUT'"
+done
 
 # ---- errors ---------------------------------------------------------------------
 

@@ -1,0 +1,31 @@
+/* Checkpoint paths given on the command line: a run directory where a file
+ * is expected is the commonest slip (`--checkpoint runs/s20`), so say which
+ * file inside it was meant instead of a bare "is a directory". */
+#include "cli/cli.h"
+
+#include <sys/stat.h>
+
+int cli_check_checkpoint_path(const char *option, const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
+        return 0; /* a missing or unreadable file: loading names the problem */
+    static const char *const files[] = {"best.safetensors", "checkpoint.safetensors"};
+    char found[2][4200];
+    int n = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        snprintf(found[n], sizeof found[n], "%s/%s", path, files[i]);
+        if (stat(found[n], &st) == 0 && S_ISREG(st.st_mode))
+            n++;
+    }
+    if (n == 0)
+        fprintf(stderr, "sharesnet: --%s %s is a directory, not a checkpoint file\n", option,
+                path);
+    else if (n == 1)
+        fprintf(stderr, "sharesnet: --%s %s is a run directory; did you mean --%s %s?\n", option,
+                path, option, found[0]);
+    else
+        fprintf(stderr, "sharesnet: --%s %s is a run directory; did you mean --%s %s (best test "
+                        "top-1) or %s (last epoch)?\n", option, path, option, found[0], found[1]);
+    return 2;
+}
