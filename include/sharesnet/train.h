@@ -113,7 +113,9 @@ typedef struct sn_train_state {
 /* Train `model` on `train` (evaluating on `test`, which may be NULL) for
  * config->epochs epochs, starting from `state` (zeroed for a new run, or as
  * loaded by sn_checkpoint_load to resume). After every epoch the checkpoint
- * out_dir/checkpoint.safetensors is replaced atomically. A NaN or infinite
+ * out_dir/checkpoint.safetensors is replaced atomically; the one of the epoch
+ * with the best test top-1 so far is kept as out_dir/best.safetensors (its
+ * epoch and top-1 in out_dir/best.json), atomically too. A NaN or infinite
  * loss stops training with SN_ERR_NUMERIC; the last checkpoint stays intact.
  * `last` (may be NULL) receives the last epoch's report. */
 SN_API sn_status sn_train(sn_model *model, const sn_dataset *train, const sn_dataset *test,

@@ -69,6 +69,35 @@ void cli_format_bytes(char *buf, size_t size, double bytes);
  * printing when it is a directory (naming the checkpoint inside a run's). */
 int cli_check_checkpoint_path(const char *option, const char *path);
 
+/* Run argv[0] (found in PATH) with argv in directory cwd (NULL: this one);
+ * quiet sends its stdout and stderr to /dev/null. Its exit status, 127 when
+ * it could not be started, -1 when it died of a signal. */
+int cli_run(char *const argv[], const char *cwd, int quiet);
+/* Write s as one CSV field (quoted when it holds a comma, quote or newline). */
+void cli_csv_field(FILE *f, const char *s);
+/* The first lines of a gnuplot script drawing `png` (pngcairo when there). */
+void cli_gnuplot_terminal(FILE *f, const char *png, int width, int height);
+/* Draw `png` by running gnuplot on `script` in `dir`; prints where it went,
+ * or how to draw it later when gnuplot is missing (not an error). 1 (after
+ * printing) when gnuplot failed. */
+int cli_gnuplot(const char *dir, const char *script, const char *png);
+
+/* Create runs/<name>-<n> with the smallest free n into `dir`; 0, or 2
+ * after printing. */
+int cli_new_run_dir(const char *name, char *dir, size_t size);
+
+/* Machine load around a measurement (see cli_load.c). */
+typedef struct cli_load {
+    double load_before; /* 1-minute load average when it began, -1 unknown */
+    int cores;
+    double wall0, cpu0;
+} cli_load;
+void cli_load_begin(cli_load *l);
+/* One sentence on the load since cli_load_begin; 1 when other work ran. */
+int cli_load_note(const cli_load *l, char *buf, size_t size);
+/* "load 1.93": the 1-minute load average now, for progress lines. */
+void cli_load_now(char *buf, size_t size);
+
 int cmd_devices(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_train(int argc, char **argv);

@@ -3,6 +3,7 @@
  * file inside it was meant instead of a bare "is a directory". */
 #include "cli/cli.h"
 
+#include <string.h>
 #include <sys/stat.h>
 
 int cli_check_checkpoint_path(const char *option, const char *path)
@@ -10,10 +11,12 @@ int cli_check_checkpoint_path(const char *option, const char *path)
     struct stat st;
     if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode))
         return 0; /* a missing or unreadable file: loading names the problem */
+    /* A resumed run continues from its last epoch; eval and predict want the
+     * best model first. */
     static const char *const files[] = {"best.safetensors", "checkpoint.safetensors"};
     char found[2][4200];
     int n = 0;
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+    for (size_t i = strcmp(option, "resume") ? 0 : 1; i < sizeof files / sizeof files[0]; i++) {
         snprintf(found[n], sizeof found[n], "%s/%s", path, files[i]);
         if (stat(found[n], &st) == 0 && S_ISREG(st.st_mode))
             n++;

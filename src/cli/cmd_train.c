@@ -9,9 +9,29 @@ static const char usage[] =
     "usage: sharesnet train --model M --data D [options]\n\n"
     "Trains a ResNet or ShaResNet (see `sharesnet info --all`) with SGD. With --out DIR,\n"
     "DIR/checkpoint.safetensors is replaced atomically after every epoch and DIR/log.jsonl\n"
-    "gets one JSON line per epoch. --resume FILE continues a run from its checkpoint: the\n"
+    "gets one JSON line per epoch (without --out, DIR is a new runs/MODEL-N, or the resumed\n"
+    "checkpoint's directory). --resume FILE continues a run from its checkpoint: the\n"
     "model, sharing, shape, optimizer state and seed come from the file; give the recipe\n"
     "(--epochs is the total) as for the first run.";
+
+/* Without --out a run still saves everything: a resumed run continues in
+ * its checkpoint's directory, a new one gets runs/<model>-<n>. */
+static int default_out_dir(const char *model, const char *resume, char *dir, size_t size,
+                           sn_train_config *config)
+{
+    if (resume) {
+        const char *slash = strrchr(resume, '/');
+        if (slash)
+            snprintf(dir, size, "%.*s", (int)(slash - resume), resume);
+        else
+            snprintf(dir, size, ".");
+    } else if (cli_new_run_dir(model, dir, size)) {
+        return 2;
+    }
+    config->out_dir = dir;
+    printf("no --out: writing checkpoints and the log to %s/\n", dir);
+    return 0;
+}
 
 int cmd_train(int argc, char **argv)
 {
@@ -101,6 +121,9 @@ int cmd_train(int argc, char **argv)
                    resume, state.epoch, (long long)state.global_step,
                    (unsigned long long)config.seed);
     }
+    char run_dir[4096];
+    if (!rc && !config.out_dir)
+        rc = default_out_dir(graph->model, resume, run_dir, sizeof run_dir, &config);
     if (!rc) {
         const sn_device_info *d = sn_context_device(ctx);
         printf("training %s (%lld parameters, policy %s) on %s for %d epoch(s), batch %d x %d, "

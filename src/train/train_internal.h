@@ -15,4 +15,12 @@ sn_loader_options sn_eval_loader_options(int batch, int64_t limit, const float *
 sn_status sn_checkpoint_save_finite(sn_model *model, const sn_train_state *state,
                                     const char *path);
 
+/* best_checkpoint.c: the test top-1 of out_dir/best.safetensors when the
+ * run continues (state->epoch > 0) and best.json says, else -1. */
+double sn_best_checkpoint_top1(const char *out_dir, const sn_train_state *state);
+/* After out_dir/checkpoint.safetensors was written for epoch r: make it
+ * out_dir/best.safetensors (atomically) if its test top-1 beats *best_top1. */
+sn_status sn_best_checkpoint_update(sn_model *m, const sn_train_state *state, const char *out_dir,
+                                    const sn_epoch_report *r, double *best_top1);
+
 #endif

@@ -222,6 +222,7 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
     sn_model_set_frozen_bn(m, c->freeze_bn);
 
     sn_status st = SN_OK;
+    double best_top1 = sn_best_checkpoint_top1(c->out_dir, s);
     sn_epoch_report r = {0};
     r.test_loss = r.test_top1 = r.test_top5 = NAN;
     while (st == SN_OK && s->epoch < c->epochs) {
@@ -253,7 +254,8 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
                 }
                 break;
             }
-            if ((st = log_epoch(c->out_dir, sn_model_graph(m)->model, &r)) != SN_OK)
+            if ((st = sn_best_checkpoint_update(m, s, c->out_dir, &r, &best_top1)) != SN_OK ||
+                (st = log_epoch(c->out_dir, sn_model_graph(m)->model, &r)) != SN_OK)
                 break;
         }
         if (cb && cb->epoch)

@@ -150,7 +150,9 @@ check "log.jsonl is JSON" "$PY" -c '
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()
 assert [json.loads(l)["epoch"] for l in lines] == list(range(1, len(lines) + 1))' "$RUN/log.jsonl"
-check "only the checkpoint and the log" test "$(ls "$RUN" 2>/dev/null | wc -l)" -eq 2
+check "train kept the best checkpoint" test -s "$RUN/best.safetensors"
+check "best.json names its epoch" grep -qF '"epoch": 1' "$RUN/best.json"
+check "only the checkpoints, best.json and the log" test "$(ls "$RUN" 2>/dev/null | wc -l)" -eq 4
 
 ok "eval" "top-1" "$SN" eval --checkpoint "$CK" --data "$DATA" --device "$DEV"
 check "eval names the epoch" grep -qF "(epoch 1)" "$OUT"
@@ -223,6 +225,16 @@ NEST="$TMP/nested/compare"
 ok "compare into a new nested --out" "| sharesnet8" "$SN" compare --models resnet8,sharesnet8 \
     --data "$DATA" --epochs 1 --batch 32 --out "$NEST" --device "$DEV"
 check "compare wrote each model's checkpoint" test -s "$NEST/sharesnet8/checkpoint.safetensors"
+check "compare says where its results went" grep -qF "wrote $NEST/compare.md" "$OUT"
+for f in compare.md compare.csv epochs.csv compare.gnuplot; do
+    check "compare wrote $f" test -s "$NEST/$f"
+done
+check "compare.md holds the table" grep -qF "| sharesnet8" "$NEST/compare.md"
+check "epochs.csv: a line per model and epoch" test "$(lines "$NEST/epochs.csv")" -eq 3
+if command -v gnuplot >/dev/null 2>&1; then
+    check "compare drew compare.png" test -s "$NEST/compare.png"
+fi
+check "compare's speed figures name the load" grep -qF "load average" "$OUT"
 
 RUN2="$TMP/run2"
 ok "train --policy stage" "resnet8 epoch 1:" "$SN" train --model resnet8 --policy stage \
@@ -231,9 +243,15 @@ ok "resume keeps the sharing policy" "policy stage" "$SN" train --resume \
     "$RUN2/checkpoint.safetensors" --data "$DATA" --epochs 2 --batch 32 --limit-test -1 \
     --out "$RUN2" --device "$DEV"
 
-ok "train --freeze-bn --accum 2" "sharesnet14 epoch 1:" "$SN" train --model sharesnet14 \
+# Without --out a run goes to a new runs/MODEL-N of the working directory.
+in_tmp() { (cd "$TMP" && "$@"); }
+ok "train --freeze-bn --accum 2" "sharesnet14 epoch 1:" in_tmp "$SN" train --model sharesnet14 \
     --data "$DATA" --epochs 1 --batch 16 --accum 2 --freeze-bn --limit-train 64 \
     --limit-test -1 --device "$DEV"
+check "train without --out says where it writes" grep -qF "no --out: writing checkpoints and the log to runs/sharesnet14-1/" "$OUT"
+check "train without --out saved its checkpoint" test -s "$TMP/runs/sharesnet14-1/checkpoint.safetensors"
+ok "a second run without --out" "runs/sharesnet14-2/" in_tmp "$SN" train --model sharesnet14 \
+    --data "$DATA" --epochs 1 --batch 16 --limit-train 32 --limit-test -1 --device "$DEV"
 
 # ---- mistakes caught before the work ------------------------------------------
 # Each is refused at once, before data, device or training, with a hint.
@@ -264,7 +282,7 @@ bad "dataset name: did you mean" "did you mean 'fashion-mnist'?" "$SN" train --m
     --data fasion-mnist
 bad "--milestones must increase" "--milestones must increase" "$SN" train --model resnet8 \
     --data "$DATA" --epochs 6 --milestones 5,2
-bad "eval: a run directory as --checkpoint" "did you mean --checkpoint $RUN/checkpoint.safetensors" \
+bad "eval: a run directory as --checkpoint" "did you mean --checkpoint $RUN/best.safetensors" \
     "$SN" eval --checkpoint "$RUN" --data "$DATA" --device "$DEV"
 bad "resume: a run directory" "did you mean --resume $RUN/checkpoint.safetensors" "$SN" train \
     --resume "$RUN" --data "$DATA" --device "$DEV"
