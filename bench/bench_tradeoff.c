@@ -243,6 +243,7 @@ static int train_model(tradeoff *t, tr_model *tm, const sn_dataset *train, const
         fflush(stdout);
         train_printer printer;
         train_printer_init(&printer, tm->name);
+        train_printer_set_eval(&printer, &t->config, test);
         sn_train_callbacks cb = train_printer_callbacks(&printer);
         sn_train_state state = {0};
         sn_train_config c = t->config;

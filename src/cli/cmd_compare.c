@@ -57,6 +57,7 @@ static int train_one(const char *name, const cli_args *args, const sn_train_conf
     fflush(stdout);
     train_printer printer;
     train_printer_init(&printer, g->model);
+    train_printer_set_eval(&printer, config, test);
     recorder rec = {train_printer_callbacks(&printer), r, config->epochs};
     r->epochs = calloc((size_t)config->epochs, sizeof *r->epochs);
     if (!r->epochs) {

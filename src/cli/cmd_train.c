@@ -135,6 +135,7 @@ int cmd_train(int argc, char **argv)
                                : train.count));
         train_printer printer;
         train_printer_init(&printer, graph->model);
+        train_printer_set_eval(&printer, &config, config.limit_test >= 0 ? &test : NULL);
         sn_train_callbacks cb = train_printer_callbacks(&printer);
         sn_epoch_report last;
         sn_status st = sn_train(model, &train, config.limit_test >= 0 ? &test : NULL, &config,
@@ -142,8 +143,10 @@ int cmd_train(int argc, char **argv)
         if (st != SN_OK)
             rc = cli_error("train", st);
         else if (config.out_dir)
-            printf("checkpoint %s/checkpoint.safetensors, log %s/log.jsonl\n", config.out_dir,
-                   config.out_dir);
+            printf("checkpoint %s/checkpoint.safetensors%s%s%s, log %s/log.jsonl\n",
+                   config.out_dir, last.evaluated ? " (best test top-1: " : "",
+                   last.evaluated ? config.out_dir : "",
+                   last.evaluated ? "/best.safetensors)" : "", config.out_dir);
     }
     sn_model_free(model);
     sn_graph_free(graph);

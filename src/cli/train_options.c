@@ -1,4 +1,5 @@
-/* Options shared by `train` and `compare`, and the progress printer. */
+/* Options shared by `train` and `compare` (the progress printer is
+ * train_printer.c). */
 #include "cli/train_options.h"
 
 #include <math.h>
@@ -129,61 +130,6 @@ int train_config_from_args(const cli_args *args, sn_train_config *c)
         return 0;
     }
     return 1;
-}
-
-static void progress(const sn_train_progress *p, void *user)
-{
-    train_printer *tp = user;
-    double eta = p->elapsed_seconds / (double)p->step_in_epoch *
-                 (double)(p->steps_per_epoch - p->step_in_epoch);
-    if (tp->tty) {
-        int width = 24, filled = (int)(width * p->step_in_epoch / (p->steps_per_epoch ? p->steps_per_epoch : 1));
-        char bar[32];
-        for (int i = 0; i < width; i++)
-            bar[i] = i < filled ? '#' : '.';
-        bar[width] = '\0';
-        fprintf(stderr, "\r%s epoch %d/%d [%s] %lld/%lld  loss %.4f  acc %5.1f%%  %6.0f img/s  ETA %4.0fs ",
-                tp->model, p->epoch, p->epochs, bar, (long long)p->step_in_epoch,
-                (long long)p->steps_per_epoch, p->loss, 100 * p->accuracy, p->images_per_second, eta);
-        fflush(stderr);
-        return;
-    }
-    /* Not a terminal (logs, CI): a plain line about every 10% of an epoch. */
-    int64_t every = p->steps_per_epoch / 10 > 0 ? p->steps_per_epoch / 10 : 1;
-    if (p->step_in_epoch % every == 0 || p->step_in_epoch == p->steps_per_epoch)
-        fprintf(stderr, "%s epoch %d/%d step %lld/%lld loss %.4f acc %.1f%% %.0f img/s ETA %.0fs\n",
-                tp->model, p->epoch, p->epochs, (long long)p->step_in_epoch,
-                (long long)p->steps_per_epoch, p->loss, 100 * p->accuracy, p->images_per_second, eta);
-}
-
-static void epoch_done(const sn_epoch_report *r, void *user)
-{
-    train_printer *tp = user;
-    char mem[32];
-    cli_format_bytes(mem, sizeof mem, (double)r->peak_device_bytes);
-    if (tp->tty)
-        fprintf(stderr, "\n");
-    printf("%s epoch %d: train loss %.4f acc %.2f%%", tp->model, r->epoch, r->train_loss,
-           100 * r->train_top1);
-    if (r->evaluated)
-        printf(" | test loss %.4f top-1 %.2f%% top-5 %.2f%%", r->test_loss, 100 * r->test_top1,
-               100 * r->test_top5);
-    printf(" | %.0f img/s train, %.0f eval | data wait %.1f%% | %.1f s | peak %s\n",
-           r->train_images_per_second, r->eval_images_per_second, 100 * r->data_wait_fraction,
-           r->epoch_seconds, mem);
-    fflush(stdout);
-}
-
-void train_printer_init(train_printer *p, const char *model)
-{
-    p->model = model;
-    p->tty = isatty(fileno(stderr));
-}
-
-sn_train_callbacks train_printer_callbacks(train_printer *p)
-{
-    sn_train_callbacks cb = {progress, epoch_done, p};
-    return cb;
 }
 
 int build_model_for_data(const char *model, const cli_args *args, const sn_graph_options *given,

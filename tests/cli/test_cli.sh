@@ -151,6 +151,11 @@ import json, sys
 lines = open(sys.argv[1]).read().splitlines()
 assert [json.loads(l)["epoch"] for l in lines] == list(range(1, len(lines) + 1))' "$RUN/log.jsonl"
 check "train kept the best checkpoint" test -s "$RUN/best.safetensors"
+check "train names the best checkpoint" grep -qF "best test top-1: $RUN/best.safetensors" "$OUT"
+check "progress shows the learning rate" grep -q "step 1/8 lr 0.1 " "$ERR"
+check "progress shows the whole run's ETA" grep -qF "run ETA" "$ERR"
+check "the evaluation is announced" grep -qF "resnet8 epoch 1/1: evaluating on 64 test images" "$ERR"
+check "epoch lines show the load next to img/s" grep -q "img/s train, .* eval (load " "$OUT"
 check "best.json names its epoch" grep -qF '"epoch": 1' "$RUN/best.json"
 check "only the checkpoints, best.json and the log" test "$(ls "$RUN" 2>/dev/null | wc -l)" -eq 4
 
