@@ -15,6 +15,8 @@ SN=${1:?usage: test_cli.sh PATH/TO/sharesnet [python3]}
 PY=${2:-python3}
 REFUSE=${3:-}
 DEV=${SN_TEST_DEVICE:-cpu}
+# Absolute: some checks run from another directory (runs/ of a run without --out).
+case $SN in /*) ;; *) SN=$(pwd)/$SN ;; esac
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sn_cli_XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT INT TERM
 OUT="$TMP/stdout"
