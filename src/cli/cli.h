@@ -68,6 +68,9 @@ void cli_format_bytes(char *buf, size_t size, double bytes);
 /* 0 when `path` (given to --option) may be a checkpoint file; 2 after
  * printing when it is a directory (naming the checkpoint inside a run's). */
 int cli_check_checkpoint_path(const char *option, const char *path);
+/* Note on stderr when a PNG is not the model's input shape (it will be
+ * converted, cropped or padded); 1 after printing when it is unreadable. */
+int cli_check_image_shape(const char *path, const sn_graph *g);
 
 /* Run argv[0] (found in PATH) with argv in directory cwd (NULL: this one);
  * quiet sends its stdout and stderr to /dev/null. Its exit status, 127 when

@@ -74,6 +74,8 @@ int cmd_predict(int argc, char **argv)
             rc = 1;
         }
         for (int i = 0; !rc && i < n; i++) {
+            if ((rc = cli_check_image_shape(args.positional[i], g)) != 0)
+                break;
             sn_status st = sn_png_decode(args.positional[i], g->in_channels, g->size, g->size, 0, pixels);
             if (st != SN_OK) {
                 rc = cli_error("predict", st);

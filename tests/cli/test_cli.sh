@@ -293,6 +293,19 @@ bad "eval: a run directory as --checkpoint" "did you mean --checkpoint $RUN/best
     "$SN" eval --checkpoint "$RUN" --data "$DATA" --device "$DEV"
 bad "resume: a run directory" "did you mean --resume $RUN/checkpoint.safetensors" "$SN" train \
     --resume "$RUN" --data "$DATA" --device "$DEV"
+"$PY" - "$TMP/big.png" <<'PYEOF'
+import struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+rows = b"".join(b"\x00" + bytes([200 if y % 2 else 40] * 16) for y in range(16))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n"
+    + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 0, 0, 0, 0))
+    + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+PYEOF
+ok "predict an image of another size" "big.png" "$SN" predict --checkpoint "$CK" --device "$DEV" \
+    "$TMP/big.png"
+check "predict says the image is cropped to the model's input" grep -qF \
+    "is 16x16, resnet8 takes 8x8: center-cropped" "$ERR"
 CLS="$TMP/classes12"
 ok "train a 12-class model" "resnet8 epoch 1:" "$SN" train --model resnet8 --classes 12 \
     --data "$DATA" --epochs 1 --batch 32 --limit-train 32 --limit-test -1 --out "$CLS" \
