@@ -67,6 +67,8 @@ typedef struct tradeoff {
     const sn_device_info *device;
     bench_peer_run peer;
     int speed_reps, speed_warmup;
+    cli_load load;             /* from the first training run on */
+    char load_note[256];       /* so img/s taken under load say so */
 } tradeoff;
 
 /* The plain <-> shared twin of a name: sharesnetD <-> resnetD (preresnetD ->
@@ -316,7 +318,8 @@ static void write_markdown(const tradeoff *t, FILE *f)
                "first seed; wall = mean seconds of one training run (data, evaluation and the "
                "first run's kernel compilation included)\n",
             t->speed_warmup, t->speed_reps, c->batch);
-    fprintf(f, "- %s\n\n", t->peer.note);
+    fprintf(f, "- %s\n", t->peer.note);
+    fprintf(f, "- load: %s\n\n", t->load_note);
 
     fprintf(f, "| model | role | parameters | vs plain | param+grad+mom | peak device | test top-1 %% "
                "| top-1 spread | test top-5 %% | train img/s | infer img/s | PyTorch train img/s | "
@@ -598,11 +601,13 @@ int bench_tradeoff_main(int argc, char **argv)
         printf("\n%s\n", t->notes[0]);
         fflush(stdout);
     }
+    cli_load_begin(&t->load);
     for (int i = 0; !rc && i < t->n_models; i++)
         rc = train_model(t, &t->models[i], &train, t->config.limit_test >= 0 ? &test : NULL, ctx);
     if (!rc)
         rc = run_peer(t, &args);
     if (!rc) {
+        cli_load_note(&t->load, t->load_note, sizeof t->load_note);
         printf("\n");
         write_markdown(t, stdout);
         rc = write_outputs(t);
