@@ -113,7 +113,8 @@ int cmd_compare(int argc, char **argv)
 {
     cli_option extra[] = {
         {"models", 1, "comma-separated models (default resnet20,sharesnet20)", NULL},
-        {"out", 1, "directory for each model's checkpoint and log (DIR/MODEL/)", NULL},
+        {"out", 1, "directory for the results and each model's checkpoints and log (DIR/MODEL/); "
+                   "default: a new runs/compare-N", NULL},
     };
     cli_option opts[64];
     cli_args args = {opts, train_options(opts, 64, extra, 2), NULL, 0};
