@@ -96,6 +96,11 @@ typedef struct sn_train_callbacks {
     void (*progress)(const sn_train_progress *p, void *user);
     void (*epoch)(const sn_epoch_report *r, void *user);
     void *user;
+    /* During an evaluation, before the first batch (done = 0) and after
+     * every batch: `done` of `total` examples
+     * (an evaluation of a large test split takes a while). May be NULL;
+     * last so that initialisers of the first three fields still compile. */
+    void (*evaluating)(int64_t done, int64_t total, void *user);
 } sn_train_callbacks;
 
 /* Where a run stands: saved with every checkpoint, restored on resume. */
@@ -127,6 +132,13 @@ SN_API sn_status sn_train(sn_model *model, const sn_dataset *train, const sn_dat
 SN_API sn_status sn_evaluate(sn_model *model, const sn_dataset *data, int64_t limit, const float *mean,
                       const float *std, double *loss, double *top1, double *top5,
                       double *images_per_second);
+/* sn_evaluate, reporting progress through callbacks->evaluating (callbacks
+ * or the function may be NULL). */
+SN_API sn_status sn_evaluate_with_progress(sn_model *model, const sn_dataset *data, int64_t limit,
+                                           const float *mean, const float *std,
+                                           const sn_train_callbacks *callbacks, double *loss,
+                                           double *top1, double *top5,
+                                           double *images_per_second);
 
 /* ---- checkpoints (safetensors) ------------------------------------------- */
 

@@ -30,6 +30,12 @@ static void record_progress(const sn_train_progress *p, void *user)
     rec->printer.progress(p, rec->printer.user);
 }
 
+static void record_evaluating(int64_t done, int64_t total, void *user)
+{
+    recorder *rec = user;
+    rec->printer.evaluating(done, total, rec->printer.user);
+}
+
 static void record_epoch(const sn_epoch_report *r, void *user)
 {
     recorder *rec = user;
@@ -66,7 +72,8 @@ static int train_one(const char *name, const cli_args *args, const sn_train_conf
         fprintf(stderr, "sharesnet: out of memory\n");
         return 1;
     }
-    sn_train_callbacks cb = {record_progress, record_epoch, &rec};
+    sn_train_callbacks cb = {.progress = record_progress, .epoch = record_epoch, .user = &rec,
+                             .evaluating = record_evaluating};
     sn_train_state state = {0};
     sn_train_config c = *config;
     char dir[4096];

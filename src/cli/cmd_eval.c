@@ -1,5 +1,5 @@
 /* `sharesnet eval`: test a checkpoint on a dataset split. */
-#include "cli/cli.h"
+#include "cli/train_options.h"
 
 static const char usage[] =
     "usage: sharesnet eval --checkpoint FILE --data D [--limit-test N] [--device X] [--batch B]\n\n"
@@ -84,8 +84,12 @@ int cmd_eval(int argc, char **argv)
             info.state.mean[c] = 0.0f;
             info.state.std[c] = 1.0f;
         }
-        sn_status st = sn_evaluate(m, &test, limit, info.state.mean, info.state.std, &loss, &top1,
-                                   &top5, &ips);
+        /* A large test split takes a while: show how far it is. */
+        train_printer printer;
+        train_printer_init(&printer, g->model);
+        sn_train_callbacks cb = train_printer_callbacks(&printer);
+        sn_status st = sn_evaluate_with_progress(m, &test, limit, info.state.mean, info.state.std,
+                                                 &cb, &loss, &top1, &top5, &ips);
         if (st != SN_OK)
             rc = cli_error("eval", st);
         else

@@ -20,6 +20,9 @@ typedef struct train_printer {
     int64_t first_step;      /* global step before that report */
     int64_t eval_images;     /* per evaluation; 0: the run does not evaluate */
     int eval_every;
+    int epoch, epochs;       /* of the last progress report (0: not training) */
+    int eval_quarter;        /* quarters of the evaluation reported (not a TTY) */
+    double eval_start;
 } train_printer;
 void train_printer_init(train_printer *p, const char *model);
 /* What each evaluation covers, so the printer can say when one runs. */

@@ -2,8 +2,8 @@
  *
  * No silent minutes: every step reports the learning rate and an ETA for
  * the whole run (all epochs left, evaluations included, from the run's own
- * pace so far), the start of every evaluation is announced with its size,
- * and each epoch line carries the load average next to its img/s. On a
+ * pace so far), every evaluation is announced with its size and shows its
+ * progress (also for `eval`), and each epoch line carries the load average next to its img/s. On a
  * terminal one line is redrawn; otherwise a line every ~10% of an epoch,
  * with stdout flushed first so the two streams stay in order in one file. */
 #include "cli/train_options.h"
@@ -18,6 +18,9 @@ void train_printer_init(train_printer *p, const char *model)
     p->first_step = 0;
     p->eval_images = 0;
     p->eval_every = 1;
+    p->epoch = p->epochs = 0;
+    p->eval_quarter = 0;
+    p->eval_start = -1;
 }
 
 void train_printer_set_eval(train_printer *p, const sn_train_config *c, const sn_dataset *test)
@@ -66,6 +69,9 @@ static void progress(const sn_train_progress *p, void *user)
     train_printer *tp = user;
     char eta[32];
     format_duration(eta, sizeof eta, run_eta(tp, p));
+    tp->epoch = p->epoch;
+    tp->epochs = p->epochs;
+    tp->eval_start = -1;
     int last = p->step_in_epoch == p->steps_per_epoch;
     if (tp->tty) {
         int width = 20, filled = (int)(width * p->step_in_epoch /
@@ -119,8 +125,43 @@ static void epoch_done(const sn_epoch_report *r, void *user)
     fflush(stdout);
 }
 
+/* The evaluation's share done and its ETA: redrawn on a TTY, a line per
+ * quarter otherwise. */
+static void evaluating(int64_t done, int64_t total, void *user)
+{
+    train_printer *tp = user;
+    double now = sn_now_seconds();
+    if (done == 0 || tp->eval_start < 0) {
+        tp->eval_start = now;
+        tp->eval_quarter = 0;
+    }
+    char eta[32], what[96];
+    format_duration(eta, sizeof eta,
+                    done > 0 ? (now - tp->eval_start) / (double)done * (double)(total - done) : -1);
+    if (tp->epochs > 0)
+        snprintf(what, sizeof what, "%s epoch %d/%d", tp->model, tp->epoch, tp->epochs);
+    else
+        snprintf(what, sizeof what, "%s", tp->model);
+    if (tp->tty) {
+        fprintf(stderr, "\r%s: evaluating %lld/%lld test images, ETA %s%30s", what,
+                (long long)done, (long long)total, eta, "");
+        if (done >= total)
+            fprintf(stderr, "\r%100s\r", "");
+        fflush(stderr);
+        return;
+    }
+    int quarter = total > 0 ? (int)(4 * done / total) : 4;
+    if (quarter <= tp->eval_quarter)
+        return;
+    tp->eval_quarter = quarter;
+    fflush(stdout);
+    fprintf(stderr, "%s: evaluated %lld/%lld test images, ETA %s\n", what, (long long)done,
+            (long long)total, eta);
+}
+
 sn_train_callbacks train_printer_callbacks(train_printer *p)
 {
-    sn_train_callbacks cb = {progress, epoch_done, p};
+    sn_train_callbacks cb = {.progress = progress, .epoch = epoch_done, .user = p,
+                             .evaluating = evaluating};
     return cb;
 }

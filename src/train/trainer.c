@@ -231,8 +231,9 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
             break;
         s->epoch++;
         if (test && c->limit_test >= 0 && (s->epoch % c->eval_every == 0 || s->epoch == c->epochs)) {
-            st = sn_evaluate(m, test, c->limit_test, s->mean, s->std, &r.test_loss, &r.test_top1,
-                             &r.test_top5, &r.eval_images_per_second);
+            st = sn_evaluate_with_progress(m, test, c->limit_test, s->mean, s->std, cb,
+                                           &r.test_loss, &r.test_top1, &r.test_top5,
+                                           &r.eval_images_per_second);
             if (st != SN_OK)
                 break;
             r.evaluated = 1;

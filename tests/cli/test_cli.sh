@@ -157,12 +157,14 @@ check "train names the best checkpoint" grep -qF "best test top-1: $RUN/best.saf
 check "progress shows the learning rate" grep -q "step 1/8 lr 0.1 " "$ERR"
 check "progress shows the whole run's ETA" grep -qF "run ETA" "$ERR"
 check "the evaluation is announced" grep -qF "resnet8 epoch 1/1: evaluating on 64 test images" "$ERR"
+check "the evaluation shows progress" grep -qF "resnet8 epoch 1/1: evaluated 64/64 test images" "$ERR"
 check "epoch lines show the load next to img/s" grep -q "img/s train, .* eval (load " "$OUT"
 check "best.json names its epoch" grep -qF '"epoch": 1' "$RUN/best.json"
 check "only the checkpoints, best.json and the log" test "$(ls "$RUN" 2>/dev/null | wc -l)" -eq 4
 
 ok "eval" "top-1" "$SN" eval --checkpoint "$CK" --data "$DATA" --device "$DEV"
 check "eval names the epoch" grep -qF "(epoch 1)" "$OUT"
+check "eval shows progress" grep -qF "resnet8: evaluated 64/64 test images" "$ERR"
 ok "predict" "stripes.png" "$SN" predict --checkpoint "$CK" --top 3 --device "$DEV" "$DATA/stripes.png"
 check "predict ranks 3 classes" grep -q "^ *3\. " "$OUT"
 

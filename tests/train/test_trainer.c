@@ -1256,7 +1256,7 @@ Test(trainer, best_checkpoint_is_the_best_epoch, .timeout = 120)
     c.limit_test = 0;
     c.out_dir = dir;
     top1_log log = {{0}, 0};
-    sn_train_callbacks cb = {NULL, record_top1, &log};
+    sn_train_callbacks cb = {.epoch = record_top1, .user = &log};
     sn_train_state s = {0};
     expect_ok(sn_train(m, &train, &test, &c, &s, &cb, NULL), "sn_train");
     expect_best(dir, &log);
