@@ -568,6 +568,10 @@ int bench_tradeoff_main(int argc, char **argv)
         goto done;
     }
     t->speed_warmup = (int)v;
+    /* run_peer reads it after the training: a typo must not wait for that. */
+    bench_peer_mode peer_mode;
+    if (!bench_peer_mode_parse(cli_get(&args, "peer"), &peer_mode))
+        goto done;
 
     rc = cli_load_split(t->data, SN_SPLIT_TRAIN, &args, &train);
     if (!rc && t->config.limit_test >= 0)

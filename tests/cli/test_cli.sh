@@ -285,6 +285,9 @@ bad "tradeoff: a bad family fails before training" "did you mean" "$SN" bench tr
     --family resnet2O --data "$DATA" --epochs 1 --batch 32 --device "$DEV"
 check "tradeoff: nothing was trained" sh -c "! grep -q 'epoch 1' '$OUT' '$ERR'"
 bad "tradeoff refuses a stray argument" "unexpected argument 'x'" "$SN" bench tradeoff x
+bad "tradeoff: a bad --peer fails before training" "--peer" "$SN" bench tradeoff --peer maybe \
+    --data "$DATA" --epochs 1 --batch 32 --device "$DEV"
+check "tradeoff --peer: nothing was trained" sh -c "! grep -q 'epoch 1' '$OUT' '$ERR'"
 bad "dataset name: the known names" "the known names are: fashion-mnist" "$SN" train \
     --model resnet8 --data fmnist
 bad "dataset name: did you mean" "did you mean 'fashion-mnist'?" "$SN" train --model resnet8 \
