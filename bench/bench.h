@@ -74,14 +74,8 @@ double bench_median(double *v, int n);
 int bench_split(char *text, char **items, int max);
 /* Positive integers from a comma list; 0 (after printing) on a bad list. */
 int bench_int_list(const char *option, const char *text, int *out, int max, int *count);
-/* Write s as one CSV field (quoted when it holds a comma, quote or newline). */
-void bench_csv_field(FILE *f, const char *s);
 /* mkdir -p of one level (parents must exist); 0 on success, prints otherwise. */
 int bench_make_dir(const char *dir);
-/* Run argv[0] (found in PATH) with argv in directory cwd (NULL: this one);
- * quiet sends its stdout and stderr to /dev/null. Its exit status, 127 when
- * it could not be started, -1 when it died of a signal. */
-int bench_run(char *const argv[], const char *cwd, int quiet);
 /* "269,434" */
 const char *bench_grouped(char *buf, size_t size, long long v);
 

@@ -167,7 +167,7 @@ int bench_peer_measure(const bench_peer_config *cfg, const sn_graph *const *grap
     const char *python = find_python(cfg);
     char script[PATH_MAX + 64];
     char *probe[] = {(char *)python, "-c", "import torch", NULL};
-    if (bench_run(probe, NULL, 1) != 0) {
+    if (cli_run(probe, NULL, 1) != 0) {
         snprintf(run->note, sizeof run->note,
                  "peer: skipped: PyTorch is missing (%.200s -c 'import torch' failed; Debian: "
                  "apt install python3-torch)", python);
@@ -211,7 +211,7 @@ int bench_peer_measure(const bench_peer_config *cfg, const sn_graph *const *grap
         fprintf(stderr, "sharesnet: peer: cannot write %s\n", request);
     } else {
         char *argv[] = {(char *)python, script, "--request", request, "--response", response, NULL};
-        int status = bench_run(argv, NULL, 0);
+        int status = cli_run(argv, NULL, 0);
         if (status != 0)
             fprintf(stderr, "sharesnet: peer: %s %s failed (exit %d)%s\n", python, script, status,
                     status == 3 ? ": its models differ from ours" : "");

@@ -104,6 +104,11 @@ typedef struct sn_train_callbacks {
     void (*progress)(const sn_train_progress *p, void *user);
     void (*epoch)(const sn_epoch_report *r, void *user);
     void *user;
+    /* During an evaluation, before the first batch (done = 0) and after
+     * every batch: `done` of `total` examples
+     * (an evaluation of a large test split takes a while). May be NULL;
+     * last so that initialisers of the first three fields still compile. */
+    void (*evaluating)(int64_t done, int64_t total, void *user);
 } sn_train_callbacks;
 
 /* Where a run stands: saved with every checkpoint, restored on resume. */
@@ -125,10 +130,12 @@ typedef struct sn_train_state {
  * config->epochs epochs, starting from `state` (zeroed for a new run, or as
  * loaded by sn_checkpoint_load to resume). After every epoch the checkpoint
  * out_dir/checkpoint.safetensors is replaced atomically, then the epoch's
- * line is appended to out_dir/log.jsonl. On start, temporary files of
- * interrupted checkpoint writes are removed and, when resuming, the log is
- * made to match `state`: lines past its epoch are dropped, its own line
- * restored if lost.
+ * line is appended to out_dir/log.jsonl; the checkpoint of the epoch with
+ * the best test top-1 so far is kept as out_dir/best.safetensors (its epoch
+ * and top-1 in out_dir/best.json), atomically too. On start, temporary
+ * files of interrupted checkpoint writes are removed and, when resuming,
+ * the log is made to match `state`: lines past its epoch are dropped, its
+ * own line restored if lost.
  * Divergence stops training with SN_ERR_NUMERIC and leaves the last
  * checkpoint intact: a NaN or infinite training loss, a non-finite test
  * loss, or a non-finite parameter, running statistic or momentum value.
@@ -142,6 +149,13 @@ SN_API sn_status sn_train(sn_model *model, const sn_dataset *train, const sn_dat
 SN_API sn_status sn_evaluate(sn_model *model, const sn_dataset *data, int64_t limit, const float *mean,
                       const float *std, double *loss, double *top1, double *top5,
                       double *images_per_second);
+/* sn_evaluate, reporting progress through callbacks->evaluating (callbacks
+ * or the function may be NULL). */
+SN_API sn_status sn_evaluate_with_progress(sn_model *model, const sn_dataset *data, int64_t limit,
+                                           const float *mean, const float *std,
+                                           const sn_train_callbacks *callbacks, double *loss,
+                                           double *top1, double *top5,
+                                           double *images_per_second);
 
 /* ---- checkpoints (safetensors) ------------------------------------------- */
 

@@ -27,8 +27,14 @@ typedef struct cli_args {
 } cli_args;
 
 /* Parse argv[first..argc). Returns 0, or prints the problem and returns 2.
- * "--help" prints usage (with `usage` and the options) and returns 1. */
+ * "--help" prints usage (with `usage` and the options) and returns 1.
+ * An unknown option is an error with a did-you-mean, and so is any argument
+ * that is not an option: `--models a b` must not drop b silently. */
 int cli_parse(int argc, char **argv, int first, const char *usage, cli_args *args);
+/* The same for a command that takes up to `max_positional` other arguments
+ * (-1: any number), e.g. predict's images. */
+int cli_parse_positional(int argc, char **argv, int first, const char *usage, int max_positional,
+                         cli_args *args);
 const char *cli_get(const cli_args *args, const char *name);
 /* Integer/float option with default; a malformed value prints and returns 0. */
 int cli_int(const cli_args *args, const char *name, long def, long *out);
@@ -54,7 +60,46 @@ int cli_graph_options(const cli_args *args, sn_graph_options *o);
 int cli_open_context(const char *device, sn_context **ctx);
 /* Load one split (uses --skip-bad, --reject-wrong-size, --in-ch, --size). */
 int cli_load_split(const char *source, sn_split split, const cli_args *args, sn_dataset *out);
+/* Load one split with --in-ch/--size defaulting to `channels`/`size` (0: the
+ * data's): eval converts PNG folders to the model's input shape. */
+int cli_load_split_shaped(const char *source, sn_split split, const cli_args *args, int channels,
+                          int size, sn_dataset *out);
 void cli_format_bytes(char *buf, size_t size, double bytes);
+/* 0 when `path` (given to --option) may be a checkpoint file; 2 after
+ * printing when it is a directory (naming the checkpoint inside a run's). */
+int cli_check_checkpoint_path(const char *option, const char *path);
+/* Note on stderr when a PNG is not the model's input shape (it will be
+ * converted, cropped or padded); 1 after printing when it is unreadable. */
+int cli_check_image_shape(const char *path, const sn_graph *g);
+
+/* Run argv[0] (found in PATH) with argv in directory cwd (NULL: this one);
+ * quiet sends its stdout and stderr to /dev/null. Its exit status, 127 when
+ * it could not be started, -1 when it died of a signal. */
+int cli_run(char *const argv[], const char *cwd, int quiet);
+/* Write s as one CSV field (quoted when it holds a comma, quote or newline). */
+void cli_csv_field(FILE *f, const char *s);
+/* The first lines of a gnuplot script drawing `png` (pngcairo when there). */
+void cli_gnuplot_terminal(FILE *f, const char *png, int width, int height);
+/* Draw `png` by running gnuplot on `script` in `dir`; prints where it went,
+ * or how to draw it later when gnuplot is missing (not an error). 1 (after
+ * printing) when gnuplot failed. */
+int cli_gnuplot(const char *dir, const char *script, const char *png);
+
+/* Create runs/<name>-<n> with the smallest free n into `dir`; 0, or 2
+ * after printing. */
+int cli_new_run_dir(const char *name, char *dir, size_t size);
+
+/* Machine load around a measurement (see cli_load.c). */
+typedef struct cli_load {
+    double load_before; /* 1-minute load average when it began, -1 unknown */
+    int cores;
+    double wall0, cpu0;
+} cli_load;
+void cli_load_begin(cli_load *l);
+/* One sentence on the load since cli_load_begin; 1 when other work ran. */
+int cli_load_note(const cli_load *l, char *buf, size_t size);
+/* "load 1.93": the 1-minute load average now, for progress lines. */
+void cli_load_now(char *buf, size_t size);
 
 int cmd_devices(int argc, char **argv);
 int cmd_info(int argc, char **argv);

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/suggest.h"
+
 static void print_usage(const char *usage, const cli_args *args)
 {
     printf("%s\n", usage);
@@ -32,7 +34,58 @@ static int is_short_option(const cli_args *args, const char *a)
     return 0;
 }
 
+/* The option names as a NULL-terminated list for sn_suggest. */
+static const char **option_names(const cli_args *args)
+{
+    const char **names = calloc((size_t)args->n_options + 2, sizeof *names);
+    if (!names)
+        return NULL;
+    for (int i = 0; i < args->n_options; i++)
+        names[i] = args->options[i].name;
+    names[args->n_options] = "help";
+    return names;
+}
+
+static void unknown_option(const char *arg, size_t len, const cli_args *args)
+{
+    char name[128];
+    snprintf(name, sizeof name, "%.*s", (int)len, arg + 2);
+    const char **names = option_names(args);
+    const char *near = names ? sn_suggest(name, names) : NULL;
+    if (near)
+        fprintf(stderr, "sharesnet: unknown option '%s'; did you mean --%s? (see --help)\n", arg,
+                near);
+    else
+        fprintf(stderr, "sharesnet: unknown option '%s' (see --help)\n", arg);
+    free(names);
+}
+
+/* A word where only options may be: a value left over from a list option
+ * ("--models a b"), or an option written with one dash. */
+static void stray_argument(const char *arg, const char *command, int max_positional,
+                           const cli_args *args)
+{
+    const char **names = option_names(args);
+    const char *near = names && arg[0] == '-' ? sn_suggest(arg + 1, names) : NULL;
+    if (near)
+        fprintf(stderr, "sharesnet: unexpected argument '%s'; did you mean --%s?\n", arg, near);
+    else if (max_positional == 0)
+        fprintf(stderr, "sharesnet: unexpected argument '%s': %s takes only options (lists are "
+                        "comma-separated, e.g. --models resnet20,sharesnet20; see --help)\n",
+                arg, command);
+    else
+        fprintf(stderr, "sharesnet: unexpected argument '%s': %s takes %d argument(s) besides "
+                        "its options (see --help)\n", arg, command, max_positional);
+    free(names);
+}
+
 int cli_parse(int argc, char **argv, int first, const char *usage, cli_args *args)
+{
+    return cli_parse_positional(argc, argv, first, usage, 0, args);
+}
+
+int cli_parse_positional(int argc, char **argv, int first, const char *usage, int max_positional,
+                         cli_args *args)
 {
     args->positional = calloc((size_t)argc + 1, sizeof *args->positional);
     args->n_positional = 0;
@@ -44,6 +97,10 @@ int cli_parse(int argc, char **argv, int first, const char *usage, cli_args *arg
         const char *a = argv[i];
         int short_opt = is_short_option(args, a);
         if (!short_opt && (strncmp(a, "--", 2) != 0 || a[2] == '\0')) {
+            if (max_positional >= 0 && args->n_positional >= max_positional) {
+                stray_argument(a, argv[first - 1], max_positional, args);
+                return 2;
+            }
             args->positional[args->n_positional++] = a;
             continue;
         }
@@ -59,7 +116,7 @@ int cli_parse(int argc, char **argv, int first, const char *usage, cli_args *arg
             if (strlen(args->options[k].name) == len && !strncmp(args->options[k].name, name, len))
                 found = &args->options[k];
         if (!found) {
-            fprintf(stderr, "sharesnet: unknown option '%s' (see --help)\n", a);
+            unknown_option(a, len, args);
             return 2;
         }
         if (!found->takes_value) {

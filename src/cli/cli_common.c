@@ -66,15 +66,21 @@ int cli_open_context(const char *device, sn_context **ctx)
 
 int cli_load_split(const char *source, sn_split split, const cli_args *args, sn_dataset *out)
 {
+    return cli_load_split_shaped(source, split, args, 0, 0, out);
+}
+
+int cli_load_split_shaped(const char *source, sn_split split, const cli_args *args, int channels,
+                          int size, sn_dataset *out)
+{
     sn_data_options o;
     memset(&o, 0, sizeof o);
     o.skip_bad = cli_get(args, "skip-bad") != NULL;
     o.reject_wrong_size = cli_get(args, "reject-wrong-size") != NULL;
     long v;
-    if (!cli_int(args, "in-ch", 0, &v))
+    if (!cli_int(args, "in-ch", channels, &v))
         return 2;
     o.channels = (int)v;
-    if (!cli_int(args, "size", 0, &v))
+    if (!cli_int(args, "size", size, &v))
         return 2;
     o.height = o.width = (int)v;
     sn_status st = sn_dataset_load(out, source, split, &o);

@@ -1,6 +1,7 @@
 /* `sharesnet compare`: train several models with the same data, recipe,
  * budget and seed, then print them side by side. The main job of the
  * README runs ResNet-20 against ShaResNet-20 on Fashion-MNIST. */
+#include "cli/compare_report.h"
 #include "cli/train_options.h"
 
 #include <stdlib.h>
@@ -10,20 +11,42 @@ static const char usage[] =
     "usage: sharesnet compare --models A,B,... --data D [train options]\n\n"
     "Trains every model with the same data, recipe, budget and seed, then prints a table:\n"
     "parameters, parameter+gradient+momentum memory, peak device memory, test accuracy,\n"
-    "train and eval images/s, wall time.";
+    "train and eval images/s, wall time. Writes the table (compare.md, compare.csv), every\n"
+    "epoch (epochs.csv) and a chart (compare.png: accuracy per epoch, parameters vs accuracy;\n"
+    "needs gnuplot) into --out, by default a new runs/compare-N.";
 
 #define MAX_MODELS 8
 
-typedef struct row {
-    char model[64];
-    long long params;
-    size_t state_bytes, peak_bytes;
-    sn_epoch_report report;
-    double seconds;
-} row;
+/* Keeps every epoch's report for the files, then prints as usual. */
+typedef struct recorder {
+    sn_train_callbacks printer;
+    compare_row *row;
+    int capacity;
+} recorder;
+
+static void record_progress(const sn_train_progress *p, void *user)
+{
+    recorder *rec = user;
+    rec->printer.progress(p, rec->printer.user);
+}
+
+static void record_evaluating(int64_t done, int64_t total, void *user)
+{
+    recorder *rec = user;
+    rec->printer.evaluating(done, total, rec->printer.user);
+}
+
+static void record_epoch(const sn_epoch_report *r, void *user)
+{
+    recorder *rec = user;
+    if (rec->row->n_epochs < rec->capacity)
+        rec->row->epochs[rec->row->n_epochs++] = *r;
+    rec->printer.epoch(r, rec->printer.user);
+}
 
 static int train_one(const char *name, const cli_args *args, const sn_train_config *config,
-                     const sn_dataset *train, const sn_dataset *test, sn_context *ctx, row *r)
+                     const sn_dataset *train, const sn_dataset *test, sn_context *ctx,
+                     compare_row *r)
 {
     sn_graph *g = NULL;
     sn_model *m = NULL;
@@ -40,7 +63,17 @@ static int train_one(const char *name, const cli_args *args, const sn_train_conf
     fflush(stdout);
     train_printer printer;
     train_printer_init(&printer, g->model);
-    sn_train_callbacks cb = train_printer_callbacks(&printer);
+    train_printer_set_eval(&printer, config, test);
+    recorder rec = {train_printer_callbacks(&printer), r, config->epochs};
+    r->epochs = calloc((size_t)config->epochs, sizeof *r->epochs);
+    if (!r->epochs) {
+        sn_model_free(m);
+        sn_graph_free(g);
+        fprintf(stderr, "sharesnet: out of memory\n");
+        return 1;
+    }
+    sn_train_callbacks cb = {.progress = record_progress, .epoch = record_epoch, .user = &rec,
+                             .evaluating = record_evaluating};
     sn_train_state state = {0};
     sn_train_config c = *config;
     char dir[4096];
@@ -59,11 +92,36 @@ static int train_one(const char *name, const cli_args *args, const sn_train_conf
     return rc;
 }
 
+/* The names alone, before any data is read: a typo fails at once. Two
+ * equal names would train into the same DIR/MODEL/. */
+static int check_names(char *const *names, int n, const cli_args *args)
+{
+    sn_graph_options o;
+    if (!cli_graph_options(args, &o))
+        return 0;
+    for (int i = 0; i < n; i++) {
+        for (int k = 0; k < i; k++)
+            if (!strcmp(names[k], names[i])) {
+                fprintf(stderr, "sharesnet: --models lists %s twice\n", names[i]);
+                return 0;
+            }
+        sn_graph *g = NULL;
+        sn_status st = sn_graph_build(names[i], &o, &g);
+        sn_graph_free(g);
+        if (st != SN_OK) {
+            cli_error("--models", st);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 int cmd_compare(int argc, char **argv)
 {
     cli_option extra[] = {
         {"models", 1, "comma-separated models (default resnet20,sharesnet20)", NULL},
-        {"out", 1, "directory for each model's checkpoint and log (DIR/MODEL/)", NULL},
+        {"out", 1, "directory for the results and each model's checkpoints and log (DIR/MODEL/); "
+                   "default: a new runs/compare-N", NULL},
     };
     cli_option opts[64];
     cli_args args = {opts, train_options(opts, 64, extra, 2), NULL, 0};
@@ -74,7 +132,7 @@ int cmd_compare(int argc, char **argv)
     sn_train_config config;
     if (!train_config_from_args(&args, &config))
         return 2;
-    config.out_dir = cli_get(&args, "out");
+    const char *out = cli_get(&args, "out");
     const char *data = cli_get(&args, "data");
     const char *list = cli_get(&args, "models");
     if (!data) {
@@ -85,52 +143,64 @@ int cmd_compare(int argc, char **argv)
     snprintf(models, sizeof models, "%s", list ? list : "resnet20,sharesnet20");
     char *names[MAX_MODELS];
     int n = 0;
-    for (char *tok = strtok(models, ","); tok && n < MAX_MODELS; tok = strtok(NULL, ","))
+    for (char *tok = strtok(models, ","); tok; tok = strtok(NULL, ",")) {
+        if (n == MAX_MODELS) {
+            fprintf(stderr, "sharesnet: --models lists more than %d models\n", MAX_MODELS);
+            return 2;
+        }
         names[n++] = tok;
+    }
     if (n == 0) {
         fprintf(stderr, "sharesnet: --models is empty\n");
         return 2;
     }
+    if (!check_names(names, n, &args))
+        return 2;
 
     sn_dataset train = {0}, test = {0};
     sn_context *ctx = NULL;
-    row rows[MAX_MODELS];
+    compare_row rows[MAX_MODELS];
     memset(rows, 0, sizeof rows);
     rc = cli_load_split(data, SN_SPLIT_TRAIN, &args, &train);
     if (!rc && config.limit_test >= 0)
         rc = cli_load_split(data, SN_SPLIT_TEST, &args, &test);
+    /* Every model with the data's shape, before the device and the first
+     * epoch: a bad combination must not wait for the models before it. */
+    for (int i = 0; !rc && i < n; i++) {
+        sn_graph *g = NULL;
+        rc = graph_for_data(names[i], &args, NULL, &train, &g);
+        sn_graph_free(g);
+    }
     if (!rc)
         rc = cli_open_context(cli_get(&args, "device"), &ctx);
+    /* The results must land somewhere: a new run directory unless --out. */
+    char run_dir[4096] = "";
+    if (!rc && out) {
+        snprintf(run_dir, sizeof run_dir, "%s", out);
+    } else if (!rc) {
+        rc = cli_new_run_dir("compare", run_dir, sizeof run_dir);
+        if (!rc)
+            printf("no --out: writing the results, checkpoints and logs to %s/\n", run_dir);
+    }
+    config.out_dir = run_dir;
+    cli_load load;
+    cli_load_begin(&load);
     int done = 0;
     for (; !rc && done < n; done++)
         rc = train_one(names[done], &args, &config, &train, config.limit_test >= 0 ? &test : NULL,
                        ctx, &rows[done]);
     if (!rc) {
-        const sn_device_info *d = sn_context_device(ctx);
-        long long train_n = config.limit_train > 0 && config.limit_train < train.count
-                                ? config.limit_train
-                                : train.count;
-        printf("\n%s: %d epoch(s), %lld training images, batch %d, seed %llu, on %s (%s)\n\n",
-               data, config.epochs, train_n, config.batch * config.accum,
-               (unsigned long long)config.seed, d->name, d->platform);
-        printf("| %-14s | %10s | %8s | %14s | %12s | %9s | %9s | %11s | %10s | %8s |\n", "model",
-               "parameters", "vs first", "param+grad+mom", "peak device", "test top1",
-               "test top5", "train img/s", "eval img/s", "time s");
-        printf("|%s|%s|%s|%s|%s|%s|%s|%s|%s|%s|\n", "----------------", "------------",
-               "----------", "----------------", "--------------", "-----------", "-----------",
-               "-------------", "------------", "----------");
-        for (int i = 0; i < n; i++) {
-            const row *r = &rows[i];
-            char state[32], peak[32];
-            cli_format_bytes(state, sizeof state, (double)r->state_bytes);
-            cli_format_bytes(peak, sizeof peak, (double)r->peak_bytes);
-            printf("| %-14s | %10lld | %+7.1f%% | %14s | %12s | %8.2f%% | %8.2f%% | %11.0f | %10.0f | "
-                   "%8.1f |\n",
-                   r->model, r->params, 100.0 * (double)(r->params - rows[0].params) / (double)rows[0].params,
-                   state, peak, 100 * r->report.test_top1, 100 * r->report.test_top5,
-                   r->report.train_images_per_second, r->report.eval_images_per_second, r->seconds);
-        }
+        compare_report report = {data, &config, 0, sn_context_device(ctx), "", rows, n};
+        report.train_n = config.limit_train > 0 && config.limit_train < train.count
+                             ? config.limit_train
+                             : train.count;
+        cli_load_note(&load, report.load_note, sizeof report.load_note);
+        printf("\n");
+        compare_print_table(&report, stdout);
+        rc = compare_write_files(&report, run_dir);
     }
+    for (int i = 0; i < n; i++)
+        free(rows[i].epochs);
     sn_context_free(ctx);
     sn_dataset_free(&train);
     sn_dataset_free(&test);

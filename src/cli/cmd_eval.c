@@ -1,5 +1,5 @@
 /* `sharesnet eval`: test a checkpoint on a dataset split. */
-#include "cli/cli.h"
+#include "cli/train_options.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -16,6 +16,8 @@ static const char usage[] =
 int cli_model_from_checkpoint(const char *path, sn_context *ctx, int batch, sn_graph **g,
                               sn_model **m, sn_checkpoint_info *info)
 {
+    if (cli_check_checkpoint_path("checkpoint", path))
+        return 2;
     sn_status st = sn_checkpoint_info_read(path, info);
     if (st == SN_OK)
         st = sn_graph_build(info->model, &info->graph, g);
@@ -90,10 +92,17 @@ int cmd_eval(int argc, char **argv)
     if (!rc)
         rc = cli_model_from_checkpoint(path, ctx, (int)batch, &g, &m, &info);
     if (!rc)
-        rc = cli_load_split(data, SN_SPLIT_TEST, &args, &test);
+        rc = cli_load_split_shaped(data, SN_SPLIT_TEST, &args, g->in_channels, g->size, &test);
     if (!rc && (test.channels != g->in_channels || test.height != g->size)) {
         fprintf(stderr, "sharesnet: %s images are %dx%dx%d, the model takes %dx%dx%d\n", data,
                 test.channels, test.height, test.width, g->in_channels, g->size, g->size);
+        rc = 2;
+    }
+    if (!rc && test.classes != g->classes) {
+        /* Labels would still index the logits, so a top-1 would come out:
+         * a meaningless one. */
+        fprintf(stderr, "sharesnet: %s has %d classes, but %s (%s) was trained for %d\n", data,
+                test.classes, path, g->model, g->classes);
         rc = 2;
     }
     if (!rc) {
@@ -104,8 +113,12 @@ int cmd_eval(int argc, char **argv)
             info.state.mean[c] = 0.0f;
             info.state.std[c] = 1.0f;
         }
-        sn_status st = sn_evaluate(m, &test, limit, info.state.mean, info.state.std, &loss, &top1,
-                                   &top5, &ips);
+        /* A large test split takes a while: show how far it is. */
+        train_printer printer;
+        train_printer_init(&printer, g->model);
+        sn_train_callbacks cb = train_printer_callbacks(&printer);
+        sn_status st = sn_evaluate_with_progress(m, &test, limit, info.state.mean, info.state.std,
+                                                 &cb, &loss, &top1, &top5, &ips);
         long long images = limit > 0 && limit < test.count ? limit : test.count;
         if (st != SN_OK)
             rc = cli_error("eval", st);

@@ -26,7 +26,7 @@ int cmd_export(int argc, char **argv)
         {"device", 1, "device selector", NULL},
     };
     cli_args args = {opts, sizeof opts / sizeof opts[0], NULL, 0};
-    int rc = cli_parse(argc, argv, 2, usage, &args);
+    int rc = cli_parse_positional(argc, argv, 2, usage, 1, &args); /* the CHECKPOINT */
     if (rc) {
         cli_args_free(&args);
         return rc == 1 ? 0 : rc;

@@ -82,7 +82,7 @@ int cmd_import(int argc, char **argv)
         CLI_GRAPH_OPTIONS,
     };
     cli_args args = {opts, sizeof opts / sizeof opts[0], NULL, 0};
-    int rc = cli_parse(argc, argv, 2, usage, &args);
+    int rc = cli_parse_positional(argc, argv, 2, usage, 1, &args); /* the FILE */
     if (rc) {
         cli_args_free(&args);
         return rc == 1 ? 0 : rc;

@@ -63,7 +63,7 @@ int cmd_info(int argc, char **argv)
         {"batch", 1, "batch size for the memory estimate (default 128)", NULL},
     };
     cli_args args = {opts, sizeof opts / sizeof opts[0], NULL, 0};
-    int rc = cli_parse(argc, argv, 2, usage, &args);
+    int rc = cli_parse_positional(argc, argv, 2, usage, 1, &args);
     int n_pos = args.n_positional;
     const char *name = n_pos ? args.positional[0] : NULL;
     cli_args_free(&args);

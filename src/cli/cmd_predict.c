@@ -152,7 +152,7 @@ int cmd_predict(int argc, char **argv)
         {"json", 0, "print JSON: logits, probabilities and top-k of every image", NULL},
     };
     cli_args args = {opts, sizeof opts / sizeof opts[0], NULL, 0};
-    int rc = cli_parse(argc, argv, 2, usage, &args);
+    int rc = cli_parse_positional(argc, argv, 2, usage, -1, &args); /* the images */
     if (rc) {
         cli_args_free(&args);
         return rc == 1 ? 0 : rc;
@@ -187,6 +187,8 @@ int cmd_predict(int argc, char **argv)
             rc = 1;
         }
         for (int i = 0; !rc && i < n; i++) {
+            if ((rc = cli_check_image_shape(args.positional[i], g)) != 0)
+                break;
             sn_status st = sn_png_decode(args.positional[i], g->in_channels, g->size, g->size, 0, pixels);
             if (st != SN_OK) {
                 rc = cli_error("predict", st);

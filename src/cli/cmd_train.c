@@ -9,7 +9,8 @@ static const char usage[] =
     "usage: sharesnet train --model M --data D [options]\n\n"
     "Trains a ResNet or ShaResNet (see `sharesnet info --all`) with SGD. With --out DIR,\n"
     "DIR/checkpoint.safetensors is replaced atomically after every epoch and DIR/log.jsonl\n"
-    "gets one JSON line per epoch. --resume FILE continues a run from its checkpoint: the\n"
+    "gets one JSON line per epoch (without --out, DIR is a new runs/MODEL-N, or the resumed\n"
+    "checkpoint's directory). --resume FILE continues a run from its checkpoint: the\n"
     "model, sharing, shape, optimizer state and seed come from the file; give the recipe\n"
     "(--epochs is the total) as for the first run. --init FILE fine-tunes: a new run starts\n"
     "from the weights of a checkpoint (e.g. from `sharesnet import`) with its model, sharing\n"
@@ -40,12 +41,32 @@ static int fine_tune_options(const char *init, const cli_args *args, const char 
     return 0;
 }
 
+/* Without --out a run still saves everything: a resumed run continues in
+ * its checkpoint's directory, a new one gets runs/<model>-<n>. */
+static int default_out_dir(const char *model, const char *resume, char *dir, size_t size,
+                           sn_train_config *config)
+{
+    if (resume) {
+        const char *slash = strrchr(resume, '/');
+        if (slash)
+            snprintf(dir, size, "%.*s", (int)(slash - resume), resume);
+        else
+            snprintf(dir, size, ".");
+    } else if (cli_new_run_dir(model, dir, size)) {
+        return 2;
+    }
+    config->out_dir = dir;
+    printf("no --out: writing checkpoints and the log to %s/\n", dir);
+    return 0;
+}
+
 int cmd_train(int argc, char **argv)
 {
     cli_option extra[] = {
         {"model", 1, "model name, e.g. resnet20, sharesnet20, wrn-16-4 (required unless --resume)", NULL},
         {"out", 1, "directory for checkpoints and the epoch log", NULL},
-        {"resume", 1, "checkpoint to continue from (its model, sharing and seed)", NULL},
+        {"resume", 1, "checkpoint to continue from (its model, sharing and seed; --epochs "
+                      "counts the epochs done)", NULL},
         {"init", 1, "checkpoint whose weights a new run starts from (fine-tuning)", NULL},
     };
     cli_option opts[64];
@@ -78,6 +99,8 @@ int cmd_train(int argc, char **argv)
     if (init && fine_tune_options(init, &args, &model_name, &info, &init_graph))
         return 2;
     if (resume) {
+        if (cli_check_checkpoint_path("resume", resume))
+            return 2;
         sn_status st = sn_checkpoint_info_read(resume, &info);
         if (st != SN_OK)
             return cli_error("resume", st);
@@ -150,6 +173,9 @@ int cmd_train(int argc, char **argv)
                    resume, state.epoch, (long long)state.global_step,
                    (unsigned long long)config.seed);
     }
+    char run_dir[4096];
+    if (!rc && !config.out_dir)
+        rc = default_out_dir(graph->model, resume, run_dir, sizeof run_dir, &config);
     if (!rc) {
         const sn_device_info *d = sn_context_device(ctx);
         printf("training %s (%lld parameters, policy %s) on %s for %d epoch(s), batch %d x %d, "
@@ -161,6 +187,7 @@ int cmd_train(int argc, char **argv)
                                : train.count));
         train_printer printer;
         train_printer_init(&printer, graph->model);
+        train_printer_set_eval(&printer, &config, config.limit_test >= 0 ? &test : NULL);
         sn_train_callbacks cb = train_printer_callbacks(&printer);
         sn_epoch_report last;
         sn_status st = sn_train(model, &train, config.limit_test >= 0 ? &test : NULL, &config,
@@ -168,8 +195,10 @@ int cmd_train(int argc, char **argv)
         if (st != SN_OK)
             rc = cli_error("train", st);
         else if (config.out_dir)
-            printf("checkpoint %s/checkpoint.safetensors, log %s/log.jsonl\n", config.out_dir,
-                   config.out_dir);
+            printf("checkpoint %s/checkpoint.safetensors%s%s%s, log %s/log.jsonl\n",
+                   config.out_dir, last.evaluated ? " (best test top-1: " : "",
+                   last.evaluated ? config.out_dir : "",
+                   last.evaluated ? "/best.safetensors)" : "", config.out_dir);
     }
     sn_model_free(model);
     sn_graph_free(graph);

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "runtime/suggest.h"
+
 typedef struct command {
     const char *name;
     int (*run)(int argc, char **argv);
@@ -31,7 +33,8 @@ static void usage(FILE *out)
                  "Commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(out, "  %-16s %s\n", commands[i].name, commands[i].summary);
-    fprintf(out, "\nGlobal option (before or after COMMAND):\n"
+    fprintf(out, "\nGlobal options (before or after COMMAND):\n"
+                 "  --version              print the version and exit\n"
                  "  --no-runtime-compile   never compile OpenCL C at run time, as on an FPGA: the\n"
                  "                         kernels come from SN_KERNEL_BINARY or the cache, and\n"
                  "                         CLBlast is not used (same as SN_NO_RUNTIME_COMPILE=1)\n"
@@ -62,6 +65,10 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V") || !strcmp(argv[1], "version")) {
+        printf("sharesnet %s\n", SN_VERSION);
+        return 0;
+    }
     if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
         usage(stdout);
         return 0;
@@ -69,7 +76,15 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name))
             return commands[i].run(argc, argv);
-    fprintf(stderr, "sharesnet: unknown command '%s'\n\n", argv[1]);
+    const char *names[sizeof commands / sizeof commands[0] + 1];
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        names[i] = commands[i].name;
+    names[sizeof commands / sizeof commands[0]] = NULL;
+    const char *near = sn_suggest(argv[1], names);
+    if (near)
+        fprintf(stderr, "sharesnet: unknown command '%s'; did you mean '%s'?\n\n", argv[1], near);
+    else
+        fprintf(stderr, "sharesnet: unknown command '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;
 }

@@ -1,4 +1,5 @@
-/* Options shared by `train` and `compare`, and the progress printer. */
+/* Options shared by `train` and `compare` (the progress printer is
+ * train_printer.c). */
 #include "cli/train_options.h"
 
 #include <math.h>
@@ -9,7 +10,7 @@
 static const cli_option common[] = {
     {"data", 1, "dataset: fashion-mnist, or a path (IDX, CIFAR binary, PNG folders)", NULL},
     {"device", 1, "device selector (P:D, gpu/cpu/accelerator, or a name part)", NULL},
-    {"epochs", 1, "epochs to train, in total (--resume: including those done; default 1)", NULL},
+    {"epochs", 1, "epochs to train, in total (default 1)", NULL},
     {"batch", 1, "micro-batch size (default 128)", NULL},
     {"accum", 1, "micro-batches per optimizer step (default 1)", NULL},
     {"lr", 1, "base learning rate (default 0.1)", NULL},
@@ -22,7 +23,7 @@ static const cli_option common[] = {
     {"no-nesterov", 0, "plain momentum instead of Nesterov", NULL},
     {"crop-pad", 1, "random-crop padding in pixels, 0 disables (default 4)", NULL},
     {"no-flip", 0, "no random horizontal flip", NULL},
-    {"seed", 1, "seed of weights, data order and augmentation (default 1; --resume: the run's)", NULL},
+    {"seed", 1, "seed of weights, data order and augmentation (default 1)", NULL},
     {"limit-train", 1, "use the first N training examples", NULL},
     {"limit-test", 1, "use the first N test examples (-1: no evaluation)", NULL},
     {"eval-every", 1, "evaluate every K epochs (default 1)", NULL},
@@ -84,6 +85,13 @@ int train_config_from_args(const cli_args *args, sn_train_config *c)
                         SN_MAX_MILESTONES);
                 return 0;
             }
+            /* A decreasing list would silently skip a decay (the schedule counts
+             * milestones passed): refuse it. */
+            if (c->lr.n_milestones > 0 && !(d > c->lr.milestones[c->lr.n_milestones - 1])) {
+                fprintf(stderr, "sharesnet: --milestones must increase (%g after %g)\n", d,
+                        c->lr.milestones[c->lr.n_milestones - 1]);
+                return 0;
+            }
             c->lr.milestones[c->lr.n_milestones++] = d;
             ms = *end ? end + 1 : end;
         }
@@ -123,64 +131,31 @@ int train_config_from_args(const cli_args *args, sn_train_config *c)
     return 1;
 }
 
-static void progress(const sn_train_progress *p, void *user)
-{
-    train_printer *tp = user;
-    double eta = p->elapsed_seconds / (double)p->step_in_epoch *
-                 (double)(p->steps_per_epoch - p->step_in_epoch);
-    if (tp->tty) {
-        int width = 24, filled = (int)(width * p->step_in_epoch / (p->steps_per_epoch ? p->steps_per_epoch : 1));
-        char bar[32];
-        for (int i = 0; i < width; i++)
-            bar[i] = i < filled ? '#' : '.';
-        bar[width] = '\0';
-        fprintf(stderr, "\r%s epoch %d/%d [%s] %lld/%lld  loss %.4f  acc %5.1f%%  %6.0f img/s  ETA %4.0fs ",
-                tp->model, p->epoch, p->epochs, bar, (long long)p->step_in_epoch,
-                (long long)p->steps_per_epoch, p->loss, 100 * p->accuracy, p->images_per_second, eta);
-        fflush(stderr);
-        return;
-    }
-    /* Not a terminal (logs, CI): a plain line about every 10% of an epoch. */
-    int64_t every = p->steps_per_epoch / 10 > 0 ? p->steps_per_epoch / 10 : 1;
-    if (p->step_in_epoch % every == 0 || p->step_in_epoch == p->steps_per_epoch)
-        fprintf(stderr, "%s epoch %d/%d step %lld/%lld loss %.4f acc %.1f%% %.0f img/s ETA %.0fs\n",
-                tp->model, p->epoch, p->epochs, (long long)p->step_in_epoch,
-                (long long)p->steps_per_epoch, p->loss, 100 * p->accuracy, p->images_per_second, eta);
-}
-
-static void epoch_done(const sn_epoch_report *r, void *user)
-{
-    train_printer *tp = user;
-    char mem[32];
-    cli_format_bytes(mem, sizeof mem, (double)r->peak_device_bytes);
-    if (tp->tty)
-        fprintf(stderr, "\n");
-    printf("%s epoch %d: train loss %.4f acc %.2f%%", tp->model, r->epoch, r->train_loss,
-           100 * r->train_top1);
-    if (r->evaluated)
-        printf(" | test loss %.4f top-1 %.2f%% top-5 %.2f%%", r->test_loss, 100 * r->test_top1,
-               100 * r->test_top5);
-    printf(" | %.0f img/s train, %.0f eval | data wait %.1f%% | %.1f s | peak %s\n",
-           r->train_images_per_second, r->eval_images_per_second, 100 * r->data_wait_fraction,
-           r->epoch_seconds, mem);
-    fflush(stdout);
-}
-
-void train_printer_init(train_printer *p, const char *model)
-{
-    p->model = model;
-    p->tty = isatty(fileno(stderr));
-}
-
-sn_train_callbacks train_printer_callbacks(train_printer *p)
-{
-    sn_train_callbacks cb = {progress, epoch_done, p};
-    return cb;
-}
-
 int build_model_for_data(const char *model, const cli_args *args, const sn_graph_options *given,
                          const char *checkpoint, const sn_dataset *train, sn_context *ctx,
                          int batch, uint64_t seed, sn_graph **g, sn_model **m)
+{
+    int rc = graph_for_data(model, args, given, train, g);
+    if (rc)
+        return rc;
+    /* A resumed checkpoint is checked against the graph before the model
+     * takes any device memory. */
+    const char *stage = "resume";
+    sn_status st = checkpoint ? sn_checkpoint_check(checkpoint, *g, 1) : SN_OK;
+    if (st == SN_OK) {
+        stage = "model";
+        st = sn_model_create(ctx, *g, batch, seed, m);
+    }
+    if (st != SN_OK) {
+        sn_graph_free(*g);
+        *g = NULL;
+        return cli_error(stage, st);
+    }
+    return 0;
+}
+
+int graph_for_data(const char *model, const cli_args *args, const sn_graph_options *given,
+                   const sn_dataset *train, sn_graph **g)
 {
     sn_graph_options o;
     if (given)
@@ -201,17 +176,5 @@ int build_model_for_data(const char *model, const cli_args *args, const sn_graph
     sn_status st = sn_graph_build(model, &o, g);
     if (st != SN_OK)
         return cli_error("model", st);
-    const char *stage = "resume";
-    if (checkpoint)
-        st = sn_checkpoint_check(checkpoint, *g, 1);
-    if (st == SN_OK) {
-        stage = "model";
-        st = sn_model_create(ctx, *g, batch, seed, m);
-    }
-    if (st != SN_OK) {
-        sn_graph_free(*g);
-        *g = NULL;
-        return cli_error(stage, st);
-    }
     return 0;
 }

@@ -1,6 +1,7 @@
 /* sn_dataset_load: resolve a dataset name or path and pick the format. */
 #include "data_internal.h"
 #include "runtime/error_internal.h"
+#include "runtime/suggest.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -70,6 +71,15 @@ static sn_status load(sn_dataset *out, const char *source, sn_split split,
             format = SN_DATA_IDX;
     }
     struct stat st;
+    if (stat(dir, &st) != 0 && dir == source && !strchr(source, '/')) {
+        /* A bare word is more likely a mistyped name than a missing folder. */
+        static const char *const names[] = {"fashion-mnist", NULL};
+        const char *near = sn_suggest(source, names);
+        return sn_fail(SN_ERR_IO, "%s: no such dataset name, file or folder%s%s%s; the known "
+                       "names are: fashion-mnist (else give a folder: IDX, CIFAR binary, PNG "
+                       "ROOT/{train,test}/CLASS/*.png)", source, near ? "; did you mean '" : "",
+                       near ? near : "", near ? "'?" : "");
+    }
     if (stat(dir, &st) != 0)
         return sn_fail(SN_ERR_IO, "%s: no such dataset name, file or folder%s", dir,
                        dir != source ? " (is package dataset-fashion-mnist installed?)" : "");

@@ -3,6 +3,7 @@
  * the list of names `sharesnet info --all` shows. */
 #include "graph_internal.h"
 #include "runtime/error_internal.h"
+#include "runtime/suggest.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -46,8 +47,22 @@ static int resolve_resnet_depth(int d, sn_family *family)
     return 1;
 }
 
+/* Names a typo is most likely of: the zoo and the small He CIFAR depths. */
+static const char *const suggestable[] = {
+    "resnet8", "sharesnet8", "resnet14", "sharesnet14", "resnet20", "sharesnet20",
+    "resnet26", "sharesnet26", "resnet32", "sharesnet32", "resnet44", "sharesnet44",
+    "resnet56", "sharesnet56", "resnet110", "sharesnet110", "resnet1202", "sharesnet1202",
+    "preresnet164", "sharesnet164", "preresnet1001", "sharesnet1001",
+    "wrn-16-4", "sharewrn-16-4", "wrn-28-10", "sharewrn-28-10", "wrn-40-4", "sharewrn-40-4",
+    "resnet18", "sharesnet18", "resnet34", "sharesnet34", "resnet50", "sharesnet50",
+    "resnet101", "sharesnet101", "resnet152", "sharesnet152", NULL};
+
 static sn_status unknown(const char *name, const char *why)
 {
+    const char *near = sn_suggest(name, suggestable);
+    if (near)
+        return sn_fail(SN_ERR_INVALID_ARG, "unknown model '%s'%s%s; did you mean '%s'? (see "
+                       "sharesnet info --all)", name, why[0] ? ": " : "", why, near);
     return sn_fail(SN_ERR_INVALID_ARG, "unknown model '%s'%s%s; expected " NAME_FORMS,
                    name, why[0] ? ": " : "", why);
 }

@@ -24,12 +24,24 @@ sn_status sn_evaluate(sn_model *model, const sn_dataset *data, int64_t limit, co
                       const float *std, double *loss, double *top1, double *top5,
                       double *images_per_second)
 {
+    return sn_evaluate_with_progress(model, data, limit, mean, std, NULL, loss, top1, top5,
+                                     images_per_second);
+}
+
+sn_status sn_evaluate_with_progress(sn_model *model, const sn_dataset *data, int64_t limit,
+                                    const float *mean, const float *std,
+                                    const sn_train_callbacks *cb, double *loss, double *top1,
+                                    double *top5, double *images_per_second)
+{
     sn_loader_options o = sn_eval_loader_options(sn_model_batch_capacity(model), limit, mean, std);
     sn_loader *loader;
     SN_TRY(sn_loader_create(&loader, data, &o));
     sn_status st = sn_loader_start_epoch(loader, 0, 0);
     double loss_sum = 0, start = sn_now();
-    int64_t n = 0, c1 = 0, c5 = 0;
+    int64_t n = 0, c1 = 0, c5 = 0, total = sn_loader_examples_per_epoch(loader);
+    /* Before the first batch too: it may be slow (kernels for a new batch size). */
+    if (st == SN_OK && cb && cb->evaluating)
+        cb->evaluating(0, total, cb->user);
     while (st == SN_OK) {
         const sn_batch *b;
         if ((st = sn_loader_next(loader, &b)) != SN_OK || !b)
@@ -44,6 +56,8 @@ sn_status sn_evaluate(sn_model *model, const sn_dataset *data, int64_t limit, co
         c1 += t1;
         c5 += t5;
         n += b->count;
+        if (cb && cb->evaluating)
+            cb->evaluating(n, total, cb->user);
     }
     sn_loader_destroy(loader);
     if (st != SN_OK)

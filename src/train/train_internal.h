@@ -17,5 +17,12 @@ sn_status sn_checkpoint_save_finite(sn_model *model, const sn_train_state *state
 
 /* "<bn layer>.running_mean" / "running_var": the checkpoint's names. */
 void sn_checkpoint_bn_names(const sn_layer_spec *l, char *mean, char *var, size_t size);
+/* best_checkpoint.c: the test top-1 of out_dir/best.safetensors when the
+ * run continues (state->epoch > 0) and best.json says, else -1. */
+double sn_best_checkpoint_top1(const char *out_dir, const sn_train_state *state);
+/* After out_dir/checkpoint.safetensors was written for epoch r: make it
+ * out_dir/best.safetensors (atomically) if its test top-1 beats *best_top1. */
+sn_status sn_best_checkpoint_update(sn_model *m, const sn_train_state *state, const char *out_dir,
+                                    const sn_epoch_report *r, double *best_top1);
 
 #endif

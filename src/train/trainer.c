@@ -360,6 +360,7 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
     sn_model_set_frozen_bn(m, c->freeze_bn);
 
     sn_status st = SN_OK;
+    double best_top1 = sn_best_checkpoint_top1(c->out_dir, s);
     sn_epoch_report r = {0};
     r.test_loss = r.test_top1 = r.test_top5 = NAN;
     while (st == SN_OK && s->epoch < c->epochs) {
@@ -368,8 +369,9 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
             break;
         s->epoch++;
         if (test && c->limit_test >= 0 && (s->epoch % c->eval_every == 0 || s->epoch == c->epochs)) {
-            st = sn_evaluate(m, test, c->limit_test, s->mean, s->std, &r.test_loss, &r.test_top1,
-                             &r.test_top5, &r.eval_images_per_second);
+            st = sn_evaluate_with_progress(m, test, c->limit_test, s->mean, s->std, cb,
+                                           &r.test_loss, &r.test_top1, &r.test_top5,
+                                           &r.eval_images_per_second);
             if (st != SN_OK)
                 break;
             r.evaluated = 1;
@@ -404,7 +406,8 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
             }
             /* After the rename: a kill in between loses only this append,
              * which reconcile_log restores from the checkpoint's copy. */
-            if ((st = log_append(c->out_dir, s->log_line)) != SN_OK)
+            if ((st = sn_best_checkpoint_update(m, s, c->out_dir, &r, &best_top1)) != SN_OK ||
+                (st = log_append(c->out_dir, s->log_line)) != SN_OK)
                 break;
         }
         if (cb && cb->epoch)

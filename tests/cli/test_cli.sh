@@ -15,6 +15,8 @@ SN=${1:?usage: test_cli.sh PATH/TO/sharesnet [python3]}
 PY=${2:-python3}
 REFUSE=${3:-}
 DEV=${SN_TEST_DEVICE:-cpu}
+# Absolute: some checks run from another directory (runs/ of a run without --out).
+case $SN in /*) ;; *) SN=$(pwd)/$SN ;; esac
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sn_cli_XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT INT TERM
 OUT="$TMP/stdout"
@@ -150,10 +152,19 @@ check "log.jsonl is JSON" "$PY" -c '
 import json, sys
 lines = open(sys.argv[1]).read().splitlines()
 assert [json.loads(l)["epoch"] for l in lines] == list(range(1, len(lines) + 1))' "$RUN/log.jsonl"
-check "only the checkpoint and the log" test "$(ls "$RUN" 2>/dev/null | wc -l)" -eq 2
+check "train kept the best checkpoint" test -s "$RUN/best.safetensors"
+check "train names the best checkpoint" grep -qF "best test top-1: $RUN/best.safetensors" "$OUT"
+check "progress shows the learning rate" grep -q "step 1/8 lr 0.1 " "$ERR"
+check "progress shows the whole run's ETA" grep -qF "run ETA" "$ERR"
+check "the evaluation is announced" grep -qF "resnet8 epoch 1/1: evaluating on 64 test images" "$ERR"
+check "the evaluation shows progress" grep -qF "resnet8 epoch 1/1: evaluated 64/64 test images" "$ERR"
+check "epoch lines show the load next to img/s" grep -q "img/s train, .* eval (load " "$OUT"
+check "best.json names its epoch" grep -qF '"epoch": 1' "$RUN/best.json"
+check "only the checkpoints, best.json and the log" test "$(ls "$RUN" 2>/dev/null | wc -l)" -eq 4
 
 ok "eval" "top-1" "$SN" eval --checkpoint "$CK" --data "$DATA" --device "$DEV"
 check "eval names the epoch" grep -qF "(epoch 1)" "$OUT"
+check "eval shows progress" grep -qF "resnet8: evaluated 64/64 test images" "$ERR"
 ok "predict" "stripes.png" "$SN" predict --checkpoint "$CK" --top 3 --device "$DEV" "$DATA/stripes.png"
 check "predict ranks 3 classes" grep -q "^ *3\. " "$OUT"
 ok "predict --json" '"logits"' "$SN" predict --checkpoint "$CK" --top 2 --json --device "$DEV" \
@@ -248,6 +259,16 @@ check "sharesnet8's sharing map is empty (one block per stage)" "$PY" -c '
 import json, struct, sys
 f = open(sys.argv[1], "rb"); n = struct.unpack("<Q", f.read(8))[0]
 assert json.loads(f.read(n))["__metadata__"]["sharing"] == "{}"' "$NEST/sharesnet8/checkpoint.safetensors"
+check "compare says where its results went" grep -qF "wrote $NEST/compare.md" "$OUT"
+for f in compare.md compare.csv epochs.csv compare.gnuplot; do
+    check "compare wrote $f" test -s "$NEST/$f"
+done
+check "compare.md holds the table" grep -qF "| sharesnet8" "$NEST/compare.md"
+check "epochs.csv: a line per model and epoch" test "$(lines "$NEST/epochs.csv")" -eq 3
+if command -v gnuplot >/dev/null 2>&1; then
+    check "compare drew compare.png" test -s "$NEST/compare.png"
+fi
+check "compare's speed figures name the load" grep -qF "load average" "$OUT"
 
 RUN2="$TMP/run2"
 ok "train --policy stage" "resnet8 epoch 1:" "$SN" train --model resnet8 --policy stage \
@@ -256,9 +277,75 @@ ok "resume keeps the sharing policy" "policy stage" "$SN" train --resume \
     "$RUN2/checkpoint.safetensors" --data "$DATA" --epochs 2 --batch 32 --limit-test -1 \
     --out "$RUN2" --device "$DEV"
 
-ok "train --freeze-bn --accum 2" "sharesnet14 epoch 1:" "$SN" train --model sharesnet14 \
+# Without --out a run goes to a new runs/MODEL-N of the working directory.
+in_tmp() { (cd "$TMP" && "$@"); }
+ok "train --freeze-bn --accum 2" "sharesnet14 epoch 1:" in_tmp "$SN" train --model sharesnet14 \
     --data "$DATA" --epochs 1 --batch 16 --accum 2 --freeze-bn --limit-train 64 \
     --limit-test -1 --device "$DEV"
+check "train without --out says where it writes" grep -qF "no --out: writing checkpoints and the log to runs/sharesnet14-1/" "$OUT"
+check "train without --out saved its checkpoint" test -s "$TMP/runs/sharesnet14-1/checkpoint.safetensors"
+ok "a second run without --out" "runs/sharesnet14-2/" in_tmp "$SN" train --model sharesnet14 \
+    --data "$DATA" --epochs 1 --batch 16 --limit-train 32 --limit-test -1 --device "$DEV"
+
+# ---- mistakes caught before the work ------------------------------------------
+# Each is refused at once, before data, device or training, with a hint.
+
+bad "unknown option: did you mean" "did you mean --epochs?" "$SN" train --epoch 3
+bad "one-dash option: did you mean" "did you mean --epochs?" "$SN" train -epochs 3
+for cmd in devices selftest compile-kernels train compare eval tune; do
+    bad "$cmd refuses a stray argument" "unexpected argument 'stray'" "$SN" "$cmd" stray
+done
+bad "info takes one model" "unexpected argument 'resnet8'" "$SN" info resnet20 resnet8
+bad "compare: a space-separated list" "unexpected argument 'sharesnet8'" "$SN" compare \
+    --models resnet8 sharesnet8 --data "$DATA" --device "$DEV"
+bad "unknown model: did you mean" "did you mean 'sharesnet20'?" "$SN" info sharesnet2O
+bad "unknown command: did you mean" "did you mean 'train'?" "$SN" trian
+ok "--version" "sharesnet " "$SN" --version
+bad "compare: a bad name fails before training" "did you mean 'sharesnet8'?" "$SN" compare \
+    --models resnet8,sharesnet8O --data "$DATA" --epochs 1 --batch 32 --device "$DEV"
+check "compare: nothing was trained" sh -c "! grep -q 'epoch 1' '$OUT' '$ERR'"
+bad "compare: a model listed twice" "lists resnet8 twice" "$SN" compare --models resnet8,resnet8 \
+    --data "$DATA" --device "$DEV"
+bad "tradeoff: a bad family fails before training" "did you mean" "$SN" bench tradeoff \
+    --family resnet2O --data "$DATA" --epochs 1 --batch 32 --device "$DEV"
+check "tradeoff: nothing was trained" sh -c "! grep -q 'epoch 1' '$OUT' '$ERR'"
+bad "tradeoff refuses a stray argument" "unexpected argument 'x'" "$SN" bench tradeoff x
+bad "tradeoff: a bad --peer fails before training" "--peer" "$SN" bench tradeoff --peer maybe \
+    --data "$DATA" --epochs 1 --batch 32 --device "$DEV"
+check "tradeoff --peer: nothing was trained" sh -c "! grep -q 'epoch 1' '$OUT' '$ERR'"
+bad "dataset name: the known names" "the known names are: fashion-mnist" "$SN" train \
+    --model resnet8 --data fmnist
+bad "dataset name: did you mean" "did you mean 'fashion-mnist'?" "$SN" train --model resnet8 \
+    --data fasion-mnist
+bad "--milestones must increase" "--milestones must increase" "$SN" train --model resnet8 \
+    --data "$DATA" --epochs 6 --milestones 5,2
+bad "eval: a run directory as --checkpoint" "did you mean --checkpoint $RUN/best.safetensors" \
+    "$SN" eval --checkpoint "$RUN" --data "$DATA" --device "$DEV"
+bad "resume: a run directory" "did you mean --resume $RUN/checkpoint.safetensors" "$SN" train \
+    --resume "$RUN" --data "$DATA" --device "$DEV"
+"$PY" - "$TMP/big.png" <<'PYEOF'
+import struct, sys, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+rows = b"".join(b"\x00" + bytes([200 if y % 2 else 40] * 16) for y in range(16))
+open(sys.argv[1], "wb").write(b"\x89PNG\r\n\x1a\n"
+    + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 0, 0, 0, 0))
+    + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+PYEOF
+ok "predict an image of another size" "big.png" "$SN" predict --checkpoint "$CK" --device "$DEV" \
+    "$TMP/big.png"
+check "predict says the image is cropped to the model's input" grep -qF \
+    "is 16x16, resnet8 takes 8x8: center-cropped" "$ERR"
+CLS="$TMP/classes12"
+ok "train a 12-class model" "resnet8 epoch 1:" "$SN" train --model resnet8 --classes 12 \
+    --data "$DATA" --epochs 1 --batch 32 --limit-train 32 --limit-test -1 --out "$CLS" \
+    --device "$DEV"
+bad "eval: the data's classes differ from the model's" "has 10 classes, but" "$SN" eval \
+    --checkpoint "$CLS/checkpoint.safetensors" --data "$DATA" --device "$DEV"
+for cmd in compare "bench tradeoff"; do
+    ok "$cmd --help" "usage:" "$SN" $cmd --help
+    check "$cmd --help: no --resume" sh -c "! grep -q -- resume '$OUT'"
+done
 
 # ---- errors ---------------------------------------------------------------------
 

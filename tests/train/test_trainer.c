@@ -1410,6 +1410,82 @@ Test(trainer, diverged_evaluation_stops_training, .timeout = 120)
     sn_context_free(ctx);
 }
 
+/* best.safetensors holds the epoch with the highest test top-1 (the first
+ * of equals), best.json says which, and a resumed run keeps comparing
+ * against it rather than starting over. */
+typedef struct top1_log {
+    double top1[16];
+    int n;
+} top1_log;
+
+static void record_top1(const sn_epoch_report *r, void *user)
+{
+    top1_log *log = user;
+    cr_assert(r->evaluated && log->n < 16);
+    log->top1[log->n++] = r->test_top1;
+}
+
+static int best_epoch_of(const top1_log *log)
+{
+    int best = 0;
+    for (int i = 1; i < log->n; i++)
+        best = log->top1[i] > log->top1[best] ? i : best;
+    return best + 1;
+}
+
+static void expect_best(const char *dir, const top1_log *log)
+{
+    char path[PATH_MAX + 64];
+    int want = best_epoch_of(log);
+    snprintf(path, sizeof path, "%s/best.json", dir);
+    json_t *j = json_load_file(path, 0, NULL);
+    cr_assert_not_null(j, "%s missing or not JSON", path);
+    cr_expect_eq(json_integer_value(json_object_get(j, "epoch")), want, "best.json epoch");
+    cr_expect_float_eq(json_number_value(json_object_get(j, "test_top1")), log->top1[want - 1],
+                       1e-6);
+    json_decref(j);
+    snprintf(path, sizeof path, "%s/best.safetensors", dir);
+    static sn_checkpoint_info info;
+    expect_ok(sn_checkpoint_info_read(path, &info), "best.safetensors");
+    cr_expect_eq(info.state.epoch, want, "best.safetensors holds epoch %d, want %d",
+                 info.state.epoch, want);
+}
+
+Test(trainer, best_checkpoint_is_the_best_epoch, .timeout = 120)
+{
+    sn_context *ctx = test_context();
+    char dir[PATH_MAX];
+    make_dir(dir, sizeof dir);
+    sn_dataset train, test;
+    make_dataset(&train, 48, 4, 11);
+    make_dataset(&test, 16, 4, 12);
+    sn_model *m = make_model(ctx, "sharesnet8", -1, 4, 16, 13);
+    sn_train_config c = tiny_config(3, 16);
+    c.lr.kind = SN_LR_CONSTANT;
+    c.lr.base_lr = 0.2; /* a jumpy accuracy: the best is not always the last */
+    c.limit_test = 0;
+    c.out_dir = dir;
+    top1_log log = {{0}, 0};
+    sn_train_callbacks cb = {.epoch = record_top1, .user = &log};
+    sn_train_state s = {0};
+    expect_ok(sn_train(m, &train, &test, &c, &s, &cb, NULL), "sn_train");
+    expect_best(dir, &log);
+
+    sn_train_config more = c;
+    more.epochs = 6;
+    expect_ok(sn_train(m, &train, &test, &more, &s, &cb, NULL), "resumed sn_train");
+    cr_expect_eq(log.n, 6);
+    expect_best(dir, &log);
+    cr_log_info("test top-1 per epoch: %.3f %.3f %.3f %.3f %.3f %.3f", log.top1[0], log.top1[1],
+                log.top1[2], log.top1[3], log.top1[4], log.top1[5]);
+
+    sn_model_free(m);
+    sn_dataset_free(&train);
+    sn_dataset_free(&test);
+    remove_dir(dir);
+    sn_context_free(ctx);
+}
+
 /* A kill during a checkpoint write leaves "<checkpoint>.tmp-XXXXXX" (as
  * large as the checkpoint); the next run in that directory removes exactly
  * those files. */
