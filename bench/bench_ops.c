@@ -55,7 +55,8 @@ static const char usage[] =
     "                              default $SN_DEVICE, else the first GPU)\n"
     "  --reps N                    timed repetitions per pass (default 5)\n"
     "  --warmup N                  discarded runs before timing (default 2)\n"
-    "  --shapes resnet20|resnet50|all   shape families (default all)\n"
+    "  --shapes resnet20|resnet50|linear|all   shape families (default all; linear:\n"
+    "                              only the linear layers' GEMMs of both)\n"
     "  --batch B                   batch for every shape (default 128 for ResNet-20,\n"
     "                              8 for ResNet-50; --quick: 4 and 2)\n"
     "  --quick                     a few small shapes (CI smoke run, seconds)\n"
@@ -66,7 +67,7 @@ static const char usage[] =
     "  --csv FILE                  also write the results as CSV\n"
     "  --help                      this text\n";
 
-enum family { RESNET20 = 1, RESNET50 = 2 };
+enum family { RESNET20 = 1, RESNET50 = 2, LINEAR_ONLY = 4 };
 
 /* One convolution of a network: input [N,C,H,H], weights [OC,C,K,K]. */
 typedef struct conv_shape {
@@ -174,10 +175,13 @@ static int parse_args(int argc, char **argv, options *o)
                 o->families = RESNET20;
             else if (!strcmp(v, "resnet50"))
                 o->families = RESNET50;
+            else if (!strcmp(v, "linear"))
+                o->families = RESNET20 | RESNET50 | LINEAR_ONLY;
             else if (!strcmp(v, "all"))
                 o->families = RESNET20 | RESNET50;
             else {
-                fprintf(stderr, "sharesnet-bench-ops: --shapes is resnet20, resnet50 or all\n");
+                fprintf(stderr,
+                        "sharesnet-bench-ops: --shapes is resnet20, resnet50, linear or all\n");
                 bad = 1;
             }
             break;
@@ -546,7 +550,7 @@ int bench_ops_main(int argc, char **argv)
     int failures = 0;
     for (int i = 0; i < N_SHAPES; i++) {
         const conv_shape *s = &shapes[i];
-        if (!(o.families & s->family) || (o.quick && !s->quick_h))
+        if (!(o.families & s->family) || (o.families & LINEAR_ONLY) || (o.quick && !s->quick_h))
             continue;
         int n = default_batch(&o, s->family);
         int h = o.quick ? s->quick_h : s->h;
