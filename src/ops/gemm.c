@@ -77,6 +77,10 @@ static CLBlastTranspose transpose(sn_gemm_operand x)
     return x.trans ? CLBlastTransposeYes : CLBlastTransposeNo;
 }
 
+/* CLBlast's compiled programs, released with the last context (see
+ * sn_context_on_last_free), not by CLBlast's static destructor at exit. */
+static void clblast_release(void) { CLBlastClearCache(); }
+
 /* C [m,n] = alpha * op(A) [m,k] op(B) [k,n] + beta * C, row-major. */
 sn_status sn_gemm(sn_context *ctx, const char *op, size_t m, size_t n, size_t k, float alpha,
                   sn_gemm_operand a, sn_gemm_operand b, float beta, sn_gemm_operand c)
@@ -84,6 +88,7 @@ sn_status sn_gemm(sn_context *ctx, const char *op, size_t m, size_t n, size_t k,
     if (m == 0 || n == 0 || k == 0 || c.trans)
         return sn_fail(SN_ERR_INTERNAL, "%s: SGEMM of sizes %zu x %zu x %zu%s", op, m, n, k,
                        c.trans ? " with a transposed C" : "");
+    sn_context_on_last_free(clblast_release);
     CLBlastStatusCode s = CLBlastSgemm(CLBlastLayoutRowMajor, transpose(a), transpose(b), m, n,
                                        k, alpha, a.buffer, a.offset, a.ld, b.buffer, b.offset,
                                        b.ld, beta, c.buffer, c.offset, c.ld, &ctx->queue,
@@ -100,6 +105,7 @@ sn_status sn_gemm_batched(sn_context *ctx, const char *op, size_t m, size_t n, s
     if (m == 0 || n == 0 || k == 0 || batch == 0 || c.trans)
         return sn_fail(SN_ERR_INTERNAL, "%s: batched SGEMM of sizes %zu x %zu x %zu x %zu%s", op,
                        batch, m, n, k, c.trans ? " with a transposed C" : "");
+    sn_context_on_last_free(clblast_release);
     CLBlastStatusCode s = CLBlastSgemmStridedBatched(
         CLBlastLayoutRowMajor, transpose(a), transpose(b), m, n, k, alpha, a.buffer, a.offset,
         a.ld, a_stride, b.buffer, b.offset, b.ld, b_stride, beta, c.buffer, c.offset, c.ld,
