@@ -658,7 +658,7 @@ static float sn_convd_hsum(const SN_FLOATV v)
     const float4 q = v;
 #endif
     const float2 d = q.lo + q.hi;
-    return d.x + d.y;
+    return dot(d, (float2)(1.0f)); /* not d.x + d.y: see sn_wino_hsum */
 }
 
 /* Weight-gradient partials with pixels in the lanes (CPUs, OW >= V; the
