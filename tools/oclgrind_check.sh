@@ -45,8 +45,10 @@ if [ -z "$log" ]; then
   keep_log=0
 fi
 
+start=$SECONDS
 oclgrind --check-api --data-races --uninitialized "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+elapsed=$((SECONDS - start))
 
 # Narrow suppressions, one per line: "headline regex<TAB>kernel name". None
 # are needed today (see above).
@@ -85,5 +87,5 @@ if [ -n "$reports" ] || [ -n "$crashes" ]; then
   exit 1
 fi
 [ "$keep_log" -eq 1 ] || rm -f "$log"
-echo "oclgrind_check: no reports: $*" >&2
+echo "oclgrind_check: no reports (${elapsed} s): $*" >&2
 exit 0

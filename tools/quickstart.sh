@@ -3,7 +3,9 @@
 # either run the main job or the whole test suite.
 #
 #   bash tools/quickstart.sh main [sharesnet options...]   install, build, run the main job
-#   bash tools/quickstart.sh test                          install, build, run every test
+#   bash tools/quickstart.sh test                          install, build, run every test,
+#                                                          then the Oclgrind step
+#   bash tools/quickstart.sh oclgrind                      install, build, the Oclgrind step
 #
 # Installs only the Debian packages that are missing (sudo when not root),
 # builds into ./build with meson, and exits non-zero on any failure.
@@ -16,7 +18,7 @@ shift || true
 packages=(build-essential meson ninja-build pkg-config python3
           ocl-icd-opencl-dev opencl-headers pocl-opencl-icd clinfo
           libclblast-dev libpng-dev zlib1g-dev libjansson-dev libcriterion-dev
-          dataset-fashion-mnist gnuplot-nox)
+          dataset-fashion-mnist gnuplot-nox oclgrind)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -37,6 +39,41 @@ if [ ! -f build/build.ninja ]; then
 fi
 ninja -C build
 
+# The second OpenCL implementation (issue 11): Oclgrind simulates a GPU
+# (SN_DEVICE_GPU kernel variants, local memory) and checks every kernel run
+# for out-of-bounds accesses, data races, uninitialised values and API
+# misuse; tools/oclgrind_check.sh fails on any report. It interprets the
+# kernels, so the op tests run on a subset of small awkward shapes (odd
+# sizes, channels not a multiple of 4, stride 2 on odd inputs, one pixel):
+# a few minutes on two cores.
+oclgrind_step() {
+  local check=tools/oclgrind_check.sh ops=build/tests/ops t0=$SECONDS
+  local tune_dir
+  tune_dir=$(mktemp -d)
+  # selftest with the tuner timing every candidate (an empty cache: no
+  # stored decision), then with each algorithm forced.
+  SN_CACHE_DIR="$tune_dir" $check ./build/src/cli/sharesnet selftest
+  rm -rf "$tune_dir"
+  for algo in gemm direct winograd; do
+    SN_CONV_ALGO=$algo $check ./build/src/cli/sharesnet selftest
+  done
+  # Op tests, algorithms pinned as in the normal suite (SN_TUNE=0).
+  export SN_TUNE=0
+  $check $ops/test_conv_linear -j2 --filter \
+    '@(conv2d_direct|conv2d_gemm)/@(k3_1x1_spatial_pad1|stride2_odd_9x9|k1_stride2_pad1|lanes_40_17_stride2|k5_pad3_tiny_input)'
+  $check $ops/test_conv_linear -j2 --filter 'linear/@(batch1_in7_out10|after_global_pool)'
+  $check $ops/test_conv_winograd -j2 --filter \
+    '@(conv2d_winograd|conv2d_winograd_affine)/@(odd_7x9_c5_oc17|pad2_one_pixel|tiny_2x3_pad2_oc17|one_pixel_pad2)'
+  $check $ops/test_conv_direct_affine -j2 --filter \
+    'conv_direct_affine/@(batch1_3x3_odd|stride2_odd_9x9|one_pixel|k1_projection_stride2)'
+  $check $ops/test_norm_pool_loss -j2 --filter \
+    '@(batchnorm/@(forward_train_awkward_shapes|backward_awkward_shapes|forward_eval|deterministic)|elementwise/*|pool/*|loss/*)'
+  $check $ops/test_fusion -j2 --filter 'bn_add_relu/@(forward_awkward_shapes|backward_awkward_shapes)'
+  $check $ops/test_sgd_util -j2
+  unset SN_TUNE
+  echo "quickstart: Oclgrind step passed in $((SECONDS - t0)) s"
+}
+
 case "$mode" in
   main)
     # Check the device, then the short budget of the main job: ResNet-20 vs
@@ -49,9 +86,13 @@ case "$mode" in
   test)
     # --verbose shows each Criterion program's own summary of the tests it ran.
     meson test -C build --print-errorlogs --verbose --num-processes 1
+    oclgrind_step
+    ;;
+  oclgrind)
+    oclgrind_step
     ;;
   *)
-    echo "usage: $0 main|test" >&2
+    echo "usage: $0 main|test|oclgrind" >&2
     exit 2
     ;;
 esac
