@@ -57,8 +57,9 @@ oclgrind_step() {
   for algo in gemm direct winograd; do
     SN_CONV_ALGO=$algo $check ./build/src/cli/sharesnet selftest
   done
-  # Op tests, algorithms pinned as in the normal suite (SN_TUNE=0).
-  export SN_TUNE=0
+  # Op tests, algorithms pinned as in the normal suite (SN_TUNE=0), shape
+  # loops without their large shapes (SN_TEST_SMALL, tests/ops/op_test.h).
+  export SN_TUNE=0 SN_TEST_SMALL=1
   $check $ops/test_conv_linear -j2 --filter \
     '@(conv2d_direct|conv2d_gemm)/@(k3_1x1_spatial_pad1|stride2_odd_9x9|k1_stride2_pad1|lanes_40_17_stride2|k5_pad3_tiny_input)'
   $check $ops/test_conv_linear -j2 --filter 'linear/@(batch1_in7_out10|after_global_pool)'
@@ -67,10 +68,13 @@ oclgrind_step() {
   $check $ops/test_conv_direct_affine -j2 --filter \
     'conv_direct_affine/@(batch1_3x3_odd|stride2_odd_9x9|one_pixel|k1_projection_stride2)'
   $check $ops/test_norm_pool_loss -j2 --filter \
-    '@(batchnorm/@(forward_train_awkward_shapes|backward_awkward_shapes|forward_eval|deterministic)|elementwise/*|pool/*|loss/*)'
-  $check $ops/test_fusion -j2 --filter 'bn_add_relu/@(forward_awkward_shapes|backward_awkward_shapes)'
+    '@(batchnorm/@(forward_train_awkward_shapes|backward_awkward_shapes|forward_eval|backward_eval|deterministic)|batchnorm_relu/*|elementwise/*|pool/*|loss/*)'
+  $check $ops/test_fusion -j2 --filter \
+    '@(bn_add_relu/@(forward_awkward_shapes|backward_awkward_shapes)|conv_affine/bn_fold)'
+  $check $ops/test_conv_direct_tiles -j2 --filter \
+    'conv_direct_tiles/@(gather_forward_40_channels|stride2_pad0_5_channels)'
   $check $ops/test_sgd_util -j2
-  unset SN_TUNE
+  unset SN_TUNE SN_TEST_SMALL
   echo "quickstart: Oclgrind step passed in $((SECONDS - t0)) s"
 }
 

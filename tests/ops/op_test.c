@@ -22,6 +22,12 @@ sn_context *op_test_context(void)
     return ctx;
 }
 
+int op_test_small(void)
+{
+    const char *v = getenv("SN_TEST_SMALL");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 double *op_random(ref_rng *rng, size_t n, double lo, double hi)
 {
     double *x = malloc((n ? n : 1) * sizeof *x);
