@@ -77,14 +77,14 @@ reports=$(awk -v supp="$suppressions" -v headline="$headline" '
 ' "$log")
 crashes=$(grep -E "$crash" "$log" || true)
 
-if [ "$status" -ne 0 ]; then
-  echo "oclgrind_check: FAILED, the command exited with status $status (log: $log)" >&2
-  exit "$status"
-fi
 if [ -n "$reports" ] || [ -n "$crashes" ]; then
   echo "oclgrind_check: FAILED, Oclgrind reported (log: $log):" >&2
   { printf '%s\n' "$reports"; printf '%s\n' "$crashes"; } | grep -v "^$" | sed -E "s/0x[0-9a-f]+/0x.../g" | sort | uniq -c | sort -rn | head -40 >&2
-  exit 1
+  [ "$status" -ne 0 ] || status=1
+fi
+if [ "$status" -ne 0 ]; then
+  echo "oclgrind_check: FAILED with status $status after ${elapsed} s (log: $log): $*" >&2
+  exit "$status"
 fi
 [ "$keep_log" -eq 1 ] || rm -f "$log"
 echo "oclgrind_check: no reports (${elapsed} s): $*" >&2
