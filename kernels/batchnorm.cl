@@ -383,7 +383,7 @@ static float sn_bn_hsum(const sn_bn_vec v)
 {
     const float4 a = v.lo + v.hi;
     const float2 b = a.lo + a.hi;
-    return b.x + b.y;
+    return dot(b, (float2)(1.0f)); /* not b.x + b.y: see sn_wino_hsum */
 }
 
 /* max(v, 0) with NaN giving 0, as sn_relu_forward. */

@@ -635,7 +635,7 @@ static float sn_convd_hsum(const SN_FLOATV v)
     const float4 q = v;
 #endif
     const float2 d = q.lo + q.hi;
-    return d.x + d.y;
+    return dot(d, (float2)(1.0f)); /* not d.x + d.y: see sn_wino_hsum */
 }
 
 /* Weight-gradient partials with pixels in the lanes (CPUs, OW >= V; the
@@ -670,7 +670,8 @@ static float sn_convd_hsum(const SN_FLOATV v)
         {                                                                                     \
             const int col = col0 + p < CKK ? col0 + p : CKK - 1;                              \
             const int c = col / KK, khw = col - c * KK, kh = khw / K, kw = khw - kh * K;      \
-            off[p] = b_off + (c * Hp + kh) * RW + (kw % s) * Wq + kw / s;                     \
+            const int kq = kw / s; /* kw mod s as below: see sn_shortcut_a_rows_backward */  \
+            off[p] = b_off + (c * Hp + kh) * RW + (kw - kq * s) * Wq + kq;                    \
         }                                                                                     \
         _Pragma("unroll") for (int m = 0; m < (M); m++) doff[m] =                            \
             dy_off + (o0 + m < OC ? o0 + m : OC - 1) * OHW;                                   \

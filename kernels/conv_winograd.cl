@@ -457,7 +457,11 @@ static inline float sn_wino_hsum(SN_WFLOATV a)
     const float4 c = a;
 #endif
     const float2 d = c.lo + c.hi;
-    return d.x + d.y;
+    /* dot(d, 1) is d.x + d.y exactly (products by 1 are exact). Written
+     * as d.x + d.y, LLVM turns it into a shuffle with an undefined lane
+     * that crashes Oclgrind (its shufflevector handler indexes the undef
+     * lane, -1, as a lane: segfault). */
+    return dot(d, (float2)(1.0f));
 }
 
 /* Weight-gradient partials of one slice of the tiles, WC input channels by

@@ -42,10 +42,14 @@ __kernel void sn_shortcut_a_rows_backward(const int C, const int H, const int W,
     const int nc = row / H, h = row - nc * H;
     const int n = nc / C, c = nc - n * C;
     __global float *out = dx + row * W;
-    const int hit = h % stride == 0;
-    __global const float *in = dy + ((n * OC + c + off) * OH + h / stride) * OW;
+    /* Remainders as x - (x / s) * s, never `%` next to `/` of the same
+     * operands: LLVM then freezes the dividend (DivRemPairs), and Oclgrind's
+     * --uninitialized cannot run a freeze instruction (fatal error). */
+    const int hq = h / stride, hit = h - hq * stride == 0;
+    __global const float *in = dy + ((n * OC + c + off) * OH + hq) * OW;
     for (int w = 0; w < W; w++) {
-        const float v = hit && w % stride == 0 ? in[w / stride] : 0.0f;
+        const int wq = w / stride;
+        const float v = hit && w - wq * stride == 0 ? in[wq] : 0.0f;
         out[w] = acc ? out[w] + v : v;
     }
 }

@@ -468,8 +468,11 @@ static sn_status time_candidate(sn_context *ctx, tune_run_fn run, void *user, sn
 }
 
 /* Scratch tensors of one pass: `in` x or dx [N,C,H,W], `w` w or dw
- * [OC,C,K,K], `out` y or dy [N,OC,OH,OW]; the ones the pass reads hold
- * random values in [-1, 1). */
+ * [OC,C,K,K], `out` y or dy [N,OC,OH,OW]. All three hold random values in
+ * [-1, 1), the pass's outputs too: a candidate is timed on defined data
+ * whatever it reads (an output it accumulates into, a clamped tile that
+ * reads past its last store), never on whatever the allocator left there,
+ * which may hold NaNs or denormals that slow some devices down. */
 typedef struct conv_scratch {
     sn_context *ctx;
     sn_conv_pass pass;
@@ -484,12 +487,9 @@ static void scratch_free(conv_scratch *s)
     sn_tensor_release(&s->out);
 }
 
-static sn_status random_tensor(sn_context *ctx, sn_tensor *t, const int *shape, int fill,
-                               uint32_t seed)
+static sn_status random_tensor(sn_context *ctx, sn_tensor *t, const int *shape, uint32_t seed)
 {
     SN_TRY(sn_tensor_alloc(ctx, t, 4, shape, SN_MEM_WORKSPACE));
-    if (!fill)
-        return SN_OK;
     float *host = malloc(t->count * sizeof *host);
     if (!host)
         return sn_fail(SN_ERR_OUT_OF_MEMORY, "conv tuning: out of host memory (%zu floats)",
@@ -513,11 +513,11 @@ static sn_status scratch_create(sn_context *ctx, sn_conv_pass pass, const sn_con
     sc->d = (sn_conv2d_desc){s->K, s->stride, s->pad};
     const int in_shape[4] = {s->N, s->C, s->H, s->W}, w_shape[4] = {s->OC, s->C, s->K, s->K},
               out_shape[4] = {s->N, s->OC, out_size(s->H, s), out_size(s->W, s)};
-    sn_status st = random_tensor(ctx, &sc->in, in_shape, pass != SN_CONV_BACKWARD_DATA, 1);
+    sn_status st = random_tensor(ctx, &sc->in, in_shape, 1);
     if (st == SN_OK)
-        st = random_tensor(ctx, &sc->w, w_shape, pass != SN_CONV_BACKWARD_WEIGHTS, 2);
+        st = random_tensor(ctx, &sc->w, w_shape, 2);
     if (st == SN_OK)
-        st = random_tensor(ctx, &sc->out, out_shape, pass != SN_CONV_FORWARD, 3);
+        st = random_tensor(ctx, &sc->out, out_shape, 3);
     if (st != SN_OK)
         scratch_free(sc);
     return st;

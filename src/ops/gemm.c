@@ -79,6 +79,10 @@ static CLBlastTranspose transpose(sn_gemm_operand x)
     return x.trans ? CLBlastTransposeYes : CLBlastTransposeNo;
 }
 
+/* CLBlast's compiled programs, released with the last context (see
+ * sn_context_on_last_free), not by CLBlast's static destructor at exit. */
+static void clblast_release(void) { CLBlastClearCache(); }
+
 static sn_status check_sizes(const char *op, size_t m, size_t n, size_t k, size_t batch,
                              sn_gemm_operand c)
 {
@@ -160,6 +164,7 @@ sn_status sn_gemm_clblast(sn_context *ctx, const char *op, size_t m, size_t n, s
                        "%s: CLBlast compiles kernels at run time, which this context does not "
                        "allow (accelerator, offline binary or no_runtime_compile)",
                        op);
+    sn_context_on_last_free(clblast_release); /* CLBlast caches programs from here on */
     size_t temp_bytes = 0;
     CLBlastStatusCode s = CLBlastSGemmTempBufferSize(
         CLBlastLayoutRowMajor, transpose(a), transpose(b), m, n, k, a.offset, a.ld, b.offset,

@@ -27,11 +27,14 @@ static sn_status compare(const char *what, const float *got, const double *want,
     return SN_OK;
 }
 
-/* x [2,3,7,7] * w [5,3,3,3], stride 2, pad 1 -> y [2,5,4,4]. */
-static sn_status check_conv2d(sn_context *ctx, char *detail, size_t size)
+/* One conv2d forward against double loops: x [N,C,H,W] * w [OC,C,K,K]. */
+static sn_status check_conv2d(sn_context *ctx, const char *what, int N, int C, int H, int W,
+                              int OC, int K, int S, int P, unsigned seed, char *detail,
+                              size_t size)
 {
-    enum { N = 2, C = 3, H = 7, W = 7, OC = 5, K = 3, S = 2, P = 1, OH = 4, OW = 4 };
-    const size_t nx = N * C * H * W, nw = OC * C * K * K, ny = N * OC * OH * OW;
+    const int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
+    const size_t nx = (size_t)N * C * H * W, nw = (size_t)OC * C * K * K,
+                 ny = (size_t)N * OC * OH * OW;
     float *x = malloc(nx * sizeof *x), *w = malloc(nw * sizeof *w), *y = malloc(ny * sizeof *y);
     double *want = malloc(ny * sizeof *want);
     sn_tensor tx = {0}, tw = {0}, ty = {0};
@@ -40,8 +43,8 @@ static sn_status check_conv2d(sn_context *ctx, char *detail, size_t size)
         st = sn_fail(SN_ERR_OUT_OF_MEMORY, "selftest: out of host memory");
         goto done;
     }
-    sn_selftest_random_fill(x, nx, 11);
-    sn_selftest_random_fill(w, nw, 12);
+    sn_selftest_random_fill(x, nx, seed);
+    sn_selftest_random_fill(w, nw, seed + 1);
     for (int n = 0; n < N; n++)
         for (int oc = 0; oc < OC; oc++)
             for (int oh = 0; oh < OH; oh++)
@@ -67,9 +70,10 @@ static sn_status check_conv2d(sn_context *ctx, char *detail, size_t size)
         (st = sn_tensor_upload(&tw, w, nw)) != SN_OK || (st = sn_tensor_fill(&ty, NAN)) != SN_OK ||
         (st = sn_conv2d_forward(ctx, &d, &tx, &tw, &ty)) != SN_OK ||
         (st = sn_tensor_download(&ty, y, ny)) != SN_OK ||
-        (st = compare("conv2d forward", y, want, ny, &worst)) != SN_OK)
+        (st = compare(what, y, want, ny, &worst)) != SN_OK)
         goto done;
-    snprintf(detail, size, "3x3 stride 2 pad 1, %zu outputs, max abs err %.2g", ny, worst);
+    snprintf(detail, size, "%dx%d stride %d pad %d, %zu outputs, max abs err %.2g", K, K, S, P,
+             ny, worst);
 done:
     sn_tensor_release(&tx);
     sn_tensor_release(&tw);
@@ -79,6 +83,20 @@ done:
     free(y);
     free(want);
     return st;
+}
+
+/* x [2,3,7,7] * w [5,3,3,3], stride 2, pad 1 -> y [2,5,4,4]. */
+static sn_status check_conv2d_s2(sn_context *ctx, char *detail, size_t size)
+{
+    return check_conv2d(ctx, "conv2d forward", 2, 3, 7, 7, 5, 3, 2, 1, 11, detail, size);
+}
+
+/* x [1,3,5,6] * w [5,3,3,3], stride 1, pad 1 -> y [1,5,5,6]: the shape
+ * Winograd takes too (odd tiles), so SN_CONV_ALGO=winograd and the tuner
+ * reach its kernels. */
+static sn_status check_conv2d_s1(sn_context *ctx, char *detail, size_t size)
+{
+    return check_conv2d(ctx, "conv2d forward s1", 1, 3, 5, 6, 5, 3, 1, 1, 13, detail, size);
 }
 
 /* x [3,10] w^T + b, w [7,10], b [7] -> y [3,7]. */
@@ -121,7 +139,8 @@ done:
 }
 
 const sn_selftest_case sn_selftest_ops_cases[] = {
-    {"conv2d forward", check_conv2d},
+    {"conv2d forward", check_conv2d_s2},
+    {"conv2d forward s1", check_conv2d_s1},
     {"linear forward", check_linear},
     {NULL, NULL},
 };

@@ -1,6 +1,7 @@
 /* Contexts: device, OpenCL context, in-order queue, program and kernels. */
 #include "runtime/runtime_internal.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,24 @@ void sn_context_options_default(sn_context_options *opts)
     memset(opts, 0, sizeof *opts);
     opts->use_cache = -1;
     opts->tune = -1;
+}
+
+/* Live contexts, and what to release when the last one is freed. */
+#define MAX_LAST_FREE_HOOKS 4
+static pthread_mutex_t live_lock = PTHREAD_MUTEX_INITIALIZER;
+static int live_contexts;
+static void (*last_free_hooks[MAX_LAST_FREE_HOOKS])(void);
+static int n_last_free_hooks;
+
+void sn_context_on_last_free(void (*hook)(void))
+{
+    pthread_mutex_lock(&live_lock);
+    int known = 0;
+    for (int i = 0; i < n_last_free_hooks; i++)
+        known |= last_free_hooks[i] == hook;
+    if (!known && n_last_free_hooks < MAX_LAST_FREE_HOOKS)
+        last_free_hooks[n_last_free_hooks++] = hook;
+    pthread_mutex_unlock(&live_lock);
 }
 
 /* ctx->conv_algo and ctx->tune from the options or, where they defer, the
@@ -100,6 +119,10 @@ static sn_status context_create(const sn_context_options *opts, enum program_mod
     st = mode == PROGRAM_NONE ? SN_OK : sn_program_load(ctx, opts);
     if (st != SN_OK)
         goto fail;
+    pthread_mutex_lock(&live_lock);
+    live_contexts++;
+    ctx->live = 1;
+    pthread_mutex_unlock(&live_lock);
     *out = ctx;
     return SN_OK;
 fail:
@@ -116,6 +139,9 @@ void sn_context_free(sn_context *ctx)
 {
     if (!ctx)
         return;
+    pthread_mutex_lock(&live_lock);
+    const int last = ctx->live && --live_contexts == 0;
+    pthread_mutex_unlock(&live_lock);
     if (ctx->queue)
         clFinish(ctx->queue);
     sn_profile_discard(ctx);
@@ -130,6 +156,9 @@ void sn_context_free(sn_context *ctx)
     if (ctx->cl)
         clReleaseContext(ctx->cl);
     free(ctx);
+    /* Hooks run outside the lock: they may call into OpenCL for a while. */
+    for (int i = 0; last && i < n_last_free_hooks; i++)
+        last_free_hooks[i]();
 }
 
 const sn_device_info *sn_context_device(const sn_context *ctx) { return &ctx->info; }

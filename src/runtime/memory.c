@@ -3,13 +3,46 @@
  * activation memory exactly. */
 #include "runtime/runtime_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 const char *sn_mem_category_name(sn_mem_category c)
 {
     static const char *names[SN_MEM_CATEGORIES] = {
         "parameters", "gradients", "optimizer", "activations", "workspace", "other"};
     return (unsigned)c < SN_MEM_CATEGORIES ? names[c] : "?";
+}
+
+/* Oclgrind 21.10's --uninitialized keeps one shadow (defined/undefined
+ * map) per buffer *slot*, never drops it when the buffer is released, and
+ * reuses released slots for new buffers: a new buffer inherits the shadow
+ * of an old one, of the old one's size. Kernel stores past that size are
+ * not recorded, so data a kernel wrote is later reported as uninitialised
+ * ("Controlflow depends on uninitialized value", "Uninitialized value
+ * written"), and a slot whose old shadow said "defined" hides real reads
+ * of never-written memory. tests/oclgrind/shadow_reuse.c shows both with two
+ * buffers and no sharesnet code. A host write of the whole buffer, at
+ * offset 0, is the one thing that makes Oclgrind allocate a fresh shadow
+ * of the right size; it marks the buffer defined, so what it writes is
+ * NaN: a kernel that reads memory nobody wrote then produces NaN, which
+ * the op tests (compared with the double reference) report. Oclgrind
+ * only: on every other device a new buffer costs no transfer. */
+static sn_status oclgrind_reset_shadow(sn_context *ctx, cl_mem m, size_t bytes, const char *what)
+{
+    const size_t n = bytes / sizeof(uint32_t) + 1;
+    uint32_t *nan = malloc(n * sizeof *nan);
+    if (!nan)
+        return sn_fail(SN_ERR_OUT_OF_MEMORY, "%s: out of host memory (%zu bytes)", what, bytes);
+    for (size_t i = 0; i < n; i++)
+        nan[i] = 0x7fc00000u; /* quiet NaN */
+    cl_int err = clEnqueueWriteBuffer(ctx->queue, m, CL_TRUE, 0, bytes, nan, 0, NULL, NULL);
+    free(nan);
+    if (err != CL_SUCCESS)
+        return sn_fail(SN_ERR_OPENCL, "%s: clEnqueueWriteBuffer (Oclgrind shadow reset) failed: %s",
+                       what, sn_cl_error_name(err));
+    return SN_OK;
 }
 
 sn_status sn_buffer_alloc(sn_context *ctx, size_t bytes, sn_mem_category cat,
@@ -38,6 +71,13 @@ sn_status sn_buffer_alloc(sn_context *ctx, size_t bytes, sn_mem_category cat,
                            : SN_ERR_OPENCL;
         return sn_fail(st, "%s: clCreateBuffer(%zu bytes, %s) failed: %s", what, bytes,
                        sn_mem_category_name(cat), sn_cl_error_name(err));
+    }
+    if (ctx->queue && !strcmp(ctx->info.platform, "Oclgrind")) {
+        sn_status st = oclgrind_reset_shadow(ctx, m, bytes, what);
+        if (st != SN_OK) {
+            clReleaseMemObject(m);
+            return st;
+        }
     }
     ctx->mem.bytes[cat] += bytes;
     ctx->mem.total += bytes;

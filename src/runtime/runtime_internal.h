@@ -75,7 +75,17 @@ struct sn_context {
 
     /* Kernel profile being recorded (profile.c); NULL when not recording. */
     struct sn_profile *profile;
+
+    int live; /* counted among the live contexts (sn_context_on_last_free) */
 };
+
+/* Run `hook` whenever the last live context of the process is freed (once
+ * per such moment; registering the same hook again is a no-op). For state
+ * that libraries keep per process and must release while the OpenCL
+ * runtime is still whole: CLBlast's program cache, left to its static
+ * destructor, calls clReleaseProgram after exit() has torn down the
+ * runtime's thread-local state (Oclgrind: heap corruption at exit). */
+void sn_context_on_last_free(void (*hook)(void));
 
 /* ---- devices (device.c) ---- */
 /* Resolve a selector to OpenCL handles and the filled info. */

@@ -22,6 +22,12 @@ sn_context *op_test_context(void)
     return ctx;
 }
 
+int op_test_small(void)
+{
+    const char *v = getenv("SN_TEST_SMALL");
+    return v && *v && strcmp(v, "0") != 0;
+}
+
 double *op_random(ref_rng *rng, size_t n, double lo, double hi)
 {
     double *x = malloc((n ? n : 1) * sizeof *x);
@@ -147,9 +153,19 @@ void op_poison_workspace(sn_context *ctx)
     const size_t bytes = (size_t)16 << 20;
     cl_mem ws;
     cr_assert_eq(sn_workspace(ctx, bytes, &ws), SN_OK, "%s", sn_last_error());
-    const cl_float nan = NAN;
-    cr_assert_eq(clEnqueueFillBuffer(ctx->queue, ws, &nan, sizeof nan, 0, bytes, 0, NULL, NULL),
+    /* One host write of the whole buffer rather than clEnqueueFillBuffer:
+     * Oclgrind's --uninitialized records a fill (and any write of part of a
+     * buffer) as a buffer of one element, and then reports everything the
+     * kernels later store there as uninitialised (see
+     * tests/oclgrind/shadow_reuse.c). */
+    const size_t n = bytes / sizeof(cl_float);
+    cl_float *nan = malloc(bytes);
+    cr_assert_not_null(nan);
+    for (size_t i = 0; i < n; i++)
+        nan[i] = NAN;
+    cr_assert_eq(clEnqueueWriteBuffer(ctx->queue, ws, CL_TRUE, 0, bytes, nan, 0, NULL, NULL),
                  CL_SUCCESS);
+    free(nan);
 }
 
 const op_conv_ops op_conv_public = {"conv2d", sn_conv2d_forward, sn_conv2d_backward_data,

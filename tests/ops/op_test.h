@@ -14,6 +14,11 @@
 /* Context on POCL's CPU device (or $SN_TEST_DEVICE); asserts on failure. */
 sn_context *op_test_context(void);
 
+/* $SN_TEST_SMALL set (not "0"): tests that loop over shapes skip the large
+ * ones (tens of thousands of elements), which a kernel interpreter such as
+ * Oclgrind runs for minutes; the normal suite runs them all. */
+int op_test_small(void);
+
 /* Random values in [lo, hi) rounded to float, so the double reference sees
  * exactly the numbers the device sees. Caller frees. */
 double *op_random(ref_rng *rng, size_t n, double lo, double hi);

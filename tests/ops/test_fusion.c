@@ -156,10 +156,12 @@ Test(bn_add_relu, forward_awkward_shapes)
             bn_add_forward_case(ctx, 3, 5, 7, 7, eval, 0, 102 + eval);
             bn_add_forward_case(ctx, 3, 17, 1, 1, eval, 0, 104 + eval);
             bn_add_forward_case(ctx, 1, 5, 9, 9, eval, 0, 106 + eval);
-            bn_add_forward_case(ctx, 2, 3, 33, 31, eval, 0, 108 + eval);
+            if (!op_test_small())
+                bn_add_forward_case(ctx, 2, 3, 33, 31, eval, 0, 108 + eval);
         }
         bn_add_forward_case(ctx, 3, 5, 7, 7, 0, 3, 110);
-        bn_add_forward_case(ctx, 8, 3, 64, 64, 0, 0, 111); /* several groups per channel */
+        if (!op_test_small())
+            bn_add_forward_case(ctx, 8, 3, 64, 64, 0, 0, 111); /* several groups per channel */
     }
     sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
@@ -301,9 +303,11 @@ Test(bn_add_relu, backward_awkward_shapes)
             bn_add_backward_case(ctx, 3, 5, 7, 7, eval, 0, 122 + eval);
             bn_add_backward_case(ctx, 3, 17, 1, 1, eval, 0, 124 + eval);
             bn_add_backward_case(ctx, 1, 5, 9, 9, eval, 0, 126 + eval);
-            bn_add_backward_case(ctx, 2, 3, 33, 31, eval, 7, 128 + eval);
+            if (!op_test_small())
+                bn_add_backward_case(ctx, 2, 3, 33, 31, eval, 7, 128 + eval);
         }
-        bn_add_backward_case(ctx, 8, 3, 64, 64, 0, 0, 130);
+        if (!op_test_small())
+            bn_add_backward_case(ctx, 8, 3, 64, 64, 0, 0, 130);
     }
     sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
