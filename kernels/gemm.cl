@@ -57,28 +57,30 @@
 
 /* The copy of one k-slice into local memory walks the operand in its
  * memory order (consecutive work items read consecutive addresses): along k
- * for an untransposed A, along i for a transposed one; B the other way. */
+ * for an untransposed A, along i for a transposed one; B the other way.
+ * The remainders are written as e - q * d, not e % d next to e / d, which
+ * LLVM turns into a 'freeze' that Oclgrind cannot run. */
 #define SN_GEMM_LOAD_A_N                                                      \
     for (int e = tid; e < SN_GEMM_TK * SN_GEMM_BM; e += SN_GEMM_THREADS) {  \
-        const int kk = e % SN_GEMM_TK, ii = e / SN_GEMM_TK;                  \
+        const int ii = e / SN_GEMM_TK, kk = e - ii * SN_GEMM_TK;             \
         const int gi = bi + ii, gk = k0 + kk;                                \
         As[kk][ii] = (gi < M && gk < K) ? SN_GEMM_A_N(gi, gk) : 0.0f;        \
     }
 #define SN_GEMM_LOAD_A_T                                                      \
     for (int e = tid; e < SN_GEMM_TK * SN_GEMM_BM; e += SN_GEMM_THREADS) {  \
-        const int ii = e % SN_GEMM_BM, kk = e / SN_GEMM_BM;                  \
+        const int kk = e / SN_GEMM_BM, ii = e - kk * SN_GEMM_BM;             \
         const int gi = bi + ii, gk = k0 + kk;                                \
         As[kk][ii] = (gi < M && gk < K) ? SN_GEMM_A_T(gi, gk) : 0.0f;        \
     }
 #define SN_GEMM_LOAD_B_N                                                      \
     for (int e = tid; e < SN_GEMM_TK * SN_GEMM_BN; e += SN_GEMM_THREADS) {  \
-        const int jj = e % SN_GEMM_BN, kk = e / SN_GEMM_BN;                  \
+        const int kk = e / SN_GEMM_BN, jj = e - kk * SN_GEMM_BN;             \
         const int gj = bj + jj, gk = k0 + kk;                                \
         Bs[kk][jj] = (gj < N && gk < K) ? SN_GEMM_B_N(gk, gj) : 0.0f;        \
     }
 #define SN_GEMM_LOAD_B_T                                                      \
     for (int e = tid; e < SN_GEMM_TK * SN_GEMM_BN; e += SN_GEMM_THREADS) {  \
-        const int kk = e % SN_GEMM_TK, jj = e / SN_GEMM_TK;                  \
+        const int jj = e / SN_GEMM_TK, kk = e - jj * SN_GEMM_TK;             \
         const int gj = bj + jj, gk = k0 + kk;                                \
         Bs[kk][jj] = (gj < N && gk < K) ? SN_GEMM_B_T(gk, gj) : 0.0f;        \
     }
