@@ -22,7 +22,8 @@ fast=(ref_ops runtime device_faults norm_pool_loss model/graph data_idx data_cif
 targets=(tests/ref/test_ref_ops tests/runtime/test_runtime tests/runtime/test_device_faults
          tests/ops/test_norm_pool_loss tests/model/test_graph tests/data/test_data_idx
          tests/data/test_data_cifar tests/data/test_data_png tests/data/test_data_loader
-         tests/train/test_safetensors tests/train/test_trainer src/cli/sharesnet)
+         tests/train/test_safetensors tests/train/test_trainer src/cli/sharesnet
+         bench/sharesnet-bench tests/cli/librefuse_compile.so)
 tests=("$@")
 [ $# -gt 0 ] || tests=("${fast[@]}")
 
