@@ -106,6 +106,14 @@ SN_API double sn_context_program_seconds(const sn_context *ctx); /* build or loa
  * 0 on accelerators, with an offline binary or no_runtime_compile. */
 SN_API int sn_context_runtime_compile(const sn_context *ctx);
 
+/* Whether sn_context_create with these options would compile the kernel
+ * program from source (no offline binary, nothing in the cache yet): a
+ * one-time cost of seconds that a tool may announce. Fills the device's
+ * name and the cache directory ("" when caching is off). */
+SN_API sn_status sn_context_will_compile(const sn_context_options *opts, int *will_compile,
+                                         char *device_name, size_t name_size, char *cache_dir,
+                                         size_t dir_size);
+
 /* Wait until every command enqueued on the context has finished. */
 SN_API sn_status sn_context_finish(sn_context *ctx);
 

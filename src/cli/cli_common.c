@@ -53,15 +53,35 @@ int cli_graph_options(const cli_args *args, sn_graph_options *o)
     return 1;
 }
 
-int cli_open_context(const char *device, sn_context **ctx)
+static int open_context(const char *device, int tune, sn_context **ctx)
 {
     sn_context_options o;
     sn_context_options_default(&o);
     o.device = device;
+    o.tune = tune;
+    /* One-time work announced rather than looking like a hang. */
+    int compile = 0;
+    char name[128], dir[4096];
+    if (sn_context_will_compile(&o, &compile, name, sizeof name, dir, sizeof dir) == SN_OK &&
+        compile)
+        fprintf(stderr, "sharesnet: compiling kernels for %s (first run only%s%s%s)\n", name,
+                dir[0] ? ", cached in " : "", dir, dir[0] ? "" : "; caching is off");
+    sn_clear_error();
     sn_status st = sn_context_create(&o, ctx);
     if (st != SN_OK)
         return cli_error("device", st);
     return 0;
+}
+
+int cli_open_context(const char *device, sn_context **ctx)
+{
+    return open_context(device, -1, ctx);
+}
+
+int cli_open_context_untimed(const char *device, sn_context **ctx)
+{
+    /* SN_TUNE, when set, still decides: the user asked. */
+    return open_context(device, getenv("SN_TUNE") ? -1 : 0, ctx);
 }
 
 int cli_load_split(const char *source, sn_split split, const cli_args *args, sn_dataset *out)

@@ -170,7 +170,7 @@ int cmd_predict(int argc, char **argv)
     sn_model *m = NULL;
     sn_checkpoint_info info;
     int n = args.n_positional;
-    rc = cli_open_context(cli_get(&args, "device"), &ctx);
+    rc = cli_open_context_untimed(cli_get(&args, "device"), &ctx);
     if (!rc)
         rc = cli_model_from_checkpoint(path, ctx, n, &g, &m, &info);
     float *images = NULL, *logits = NULL;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 double sn_now(void)
@@ -285,6 +286,33 @@ sn_status sn_kernel_source_write(const char *selector, const char *path)
     sn_status st = sn_file_write_atomic(path, "kernel source", write_source, &s);
     sn_context_free(ctx);
     return st;
+}
+
+sn_status sn_context_will_compile(const sn_context_options *opts, int *will_compile,
+                                  char *device_name, size_t name_size, char *cache_dir,
+                                  size_t dir_size)
+{
+    *will_compile = 0;
+    sn_context_options defaults;
+    if (!opts) {
+        sn_context_options_default(&defaults);
+        opts = &defaults;
+    }
+    const char *binary = opts->kernel_binary ? opts->kernel_binary : getenv("SN_KERNEL_BINARY");
+    sn_context *ctx;
+    SN_TRY(context_create(opts, PROGRAM_NONE, &ctx));
+    snprintf(device_name, name_size, "%s", ctx->info.name);
+    snprintf(cache_dir, dir_size, "%s", ctx->cache_dir);
+    if (!(binary && *binary)) {
+        char options[1024], key[4096], path[4200];
+        sn_program_options(ctx, options, sizeof options);
+        sn_program_key(ctx, options, key, sizeof key);
+        snprintf(path, sizeof path, "%s/%016llx.bin", ctx->cache_dir,
+                 (unsigned long long)sn_hash64(key, strlen(key), 0));
+        *will_compile = !ctx->cache_dir[0] || access(path, R_OK) != 0;
+    }
+    sn_context_free(ctx);
+    return SN_OK;
 }
 
 sn_status sn_wrap_kernels(const char *selector, const char *vendor_path, const char *path)

@@ -224,6 +224,10 @@ if [ -n "$REFUSE" ]; then
     ok "predict from the binary alone" "stripes.png" nocompile env SN_KERNEL_BINARY="$BIN" \
         "$SN" predict --checkpoint "$OFF/checkpoint.safetensors" --device "$DEV" \
         "$DATA/stripes.png"
+    check "nothing to compile, nothing announced" sh -c "! grep -q 'compiling kernels' '$ERR'"
+    bad "a compile is announced before it starts" "compiling kernels for" nocompile "$SN" predict \
+        --checkpoint "$OFF/checkpoint.safetensors" --device "$DEV" "$DATA/stripes.png"
+    rm -f "$REFUSED"
     ok "--no-runtime-compile with the binary" "selftest passed" env SN_KERNEL_BINARY="$BIN" \
         "$SN" --no-runtime-compile selftest --device "$DEV"
     check "nothing tried to compile" test ! -e "$REFUSED"
