@@ -369,17 +369,6 @@ static int default_batch(const options *o, enum family f)
     return o->quick ? 2 : 8;
 }
 
-static void csv_escape(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 /* ---- the linear layers' GEMMs ----------------------------------------------
  * The classifier head y [N,OUT] = x [N,IN] w^T, and its two backward GEMMs,
  * exactly as src/ops/linear.c calls them: our kernel ("gemm", what the
@@ -475,9 +464,9 @@ static int bench_linear(sn_context *ctx, const options *o, FILE *csv, const char
                     fprintf(csv, "%s,%s,%s,%s,%d,%d,%d,1,1,1,1,0,%.4f,%.3f,%.4f,%.4f,%d,", s->name,
                             pass_names[p], algo, algo, b.n, b.in, b.out, r.median_ms, r.gflops,
                             r.min_ms, r.max_ms, o->reps);
-                    csv_escape(csv, dev->name);
+                    cli_csv_field(csv, dev->name);
                     fputc(',', csv);
-                    csv_escape(csv, dev->driver_version);
+                    cli_csv_field(csv, dev->driver_version);
                     fprintf(csv, ",%s\n", date);
                 }
             }
@@ -597,9 +586,9 @@ int bench_ops_main(int argc, char **argv)
                             s->name, pass_names[p], algo, runs[a], n, s->c, s->oc, h, h, s->k,
                             s->stride, s->pad, r.median_ms, r.gflops, r.min_ms, r.max_ms,
                             o.reps);
-                    csv_escape(csv, dev->name);
+                    cli_csv_field(csv, dev->name);
                     fputc(',', csv);
-                    csv_escape(csv, dev->driver_version);
+                    cli_csv_field(csv, dev->driver_version);
                     fprintf(csv, ",%s\n", date);
                 }
             }

@@ -14,7 +14,7 @@ when the files have it, else the first algorithm they list."""
 import csv
 import sys
 
-KNOWN = ["gemm", "direct", "winograd"]
+KNOWN = ["gemm", "clblast", "direct", "winograd"]
 
 
 def main(argv):
