@@ -10,8 +10,9 @@
  * oclgrind), no sharesnet code: the test proves the checker, not the
  * library. Exit status 0 whenever the kernel ran; a real device does not
  * notice the bugs, Oclgrind must. */
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
+#define PROBE_NAME "check_probe"
+#include "probe_setup.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -50,15 +51,6 @@ static const char *source =
     "        out[0] += in[i];\n"
     "}\n";
 
-#define CHECK(call)                                                                            \
-    do {                                                                                       \
-        cl_int err_ = (call);                                                                  \
-        if (err_ != CL_SUCCESS) {                                                              \
-            fprintf(stderr, "check_probe: %s failed: %d\n", #call, (int)err_);                \
-            return 2;                                                                          \
-        }                                                                                      \
-    } while (0)
-
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -67,18 +59,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: check_probe clean|oob|uninit|race\n");
         return 2;
     }
-    cl_platform_id platform;
-    cl_device_id device;
+    probe pr;
+    if (probe_setup(&pr, source))
+        return 2;
+    cl_context ctx = pr.ctx;
+    cl_command_queue queue = pr.queue;
+    cl_program program = pr.program;
     cl_int err;
-    CHECK(clGetPlatformIDs(1, &platform, NULL));
-    CHECK(clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 1, &device, NULL));
-    cl_context ctx = clCreateContext(NULL, 1, &device, NULL, NULL, &err);
-    CHECK(err);
-    cl_command_queue queue = clCreateCommandQueue(ctx, device, 0, &err);
-    CHECK(err);
-    cl_program program = clCreateProgramWithSource(ctx, 1, &source, NULL, &err);
-    CHECK(err);
-    CHECK(clBuildProgram(program, 1, &device, "", NULL, NULL));
     cl_kernel kernel = clCreateKernel(program, mode, &err);
     CHECK(err);
 

@@ -14,8 +14,9 @@
  * buffer in full on Oclgrind and tests/ops/op_test.c poisons the workspace
  * with one whole write. test_oclgrind_check.sh runs it to say when a newer
  * Oclgrind no longer needs that. */
-#define CL_TARGET_OPENCL_VERSION 120
-#include <CL/cl.h>
+#define PROBE_NAME "shadow_reuse"
+#include "probe_setup.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -35,15 +36,6 @@ static const char *source =
     "        o[i] = b[i] > 0.5f ? 2.0f : 0.0f;\n"
     "}\n";
 
-#define CHECK(call)                                                                            \
-    do {                                                                                       \
-        cl_int err_ = (call);                                                                  \
-        if (err_ != CL_SUCCESS) {                                                              \
-            fprintf(stderr, "shadow_reuse: %s failed: %d\n", #call, (int)err_);               \
-            return 2;                                                                          \
-        }                                                                                      \
-    } while (0)
-
 int main(int argc, char **argv)
 {
     const char *mode = argc > 1 ? argv[1] : "";
@@ -52,18 +44,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: shadow_reuse fresh|reuse|fill|partial\n");
         return 2;
     }
-    cl_platform_id platform;
-    cl_device_id device;
+    probe pr;
+    if (probe_setup(&pr, source))
+        return 2;
+    cl_context ctx = pr.ctx;
+    cl_command_queue queue = pr.queue;
+    cl_program program = pr.program;
     cl_int err;
-    CHECK(clGetPlatformIDs(1, &platform, NULL));
-    CHECK(clGetDeviceIDs(platform, CL_DEVICE_TYPE_ALL, 1, &device, NULL));
-    cl_context ctx = clCreateContext(NULL, 1, &device, NULL, NULL, &err);
-    CHECK(err);
-    cl_command_queue queue = clCreateCommandQueue(ctx, device, 0, &err);
-    CHECK(err);
-    cl_program program = clCreateProgramWithSource(ctx, 1, &source, NULL, &err);
-    CHECK(err);
-    CHECK(clBuildProgram(program, 1, &device, "", NULL, NULL));
     cl_kernel produce = clCreateKernel(program, "produce", &err);
     CHECK(err);
     cl_kernel consume = clCreateKernel(program, "consume", &err);
