@@ -97,7 +97,7 @@ class CifarResNet(nn.Module):
         self.stage3 = Stage(32, 64, 2, n, shared)
         self.head = nn.Module()
         self.head.fc = nn.Linear(64, classes)
-        # sharesnet's initialisation (DESIGN.md): conv N(0, sqrt(2 / (k*k*out))),
+        # sharesnet's initialisation (docs/ARCHITECTURE.md): conv N(0, sqrt(2 / (k*k*out))),
         # BN gamma 1 beta 0, linear U(-1/sqrt(in), 1/sqrt(in)), bias 0.
         for m in self.modules():
             if isinstance(m, nn.Conv2d):

@@ -1,6 +1,6 @@
 """PyTorch interop, checked by PyTorch itself: weights made by torch modules
 (torchvision's ResNets; pytorchcv-named ShaResNets built here from the
-sharing rule of DESIGN.md, since pytorchcv is not in Debian) go through
+sharing rule of docs/ARCHITECTURE.md, since pytorchcv is not in Debian) go through
 `sharesnet import`, must predict the same logits as torch, and come back out
 of `sharesnet export --format torch` so that load_state_dict(strict=True)
 accepts them with identical values. Also the importer's refusals.
@@ -79,7 +79,7 @@ class Unit(nn.Module):
 
 class PytorchcvResNet(nn.Module):
     """features.init_block / stageS.unitU / final_pool, output. The sharing
-    rule (DESIGN.md section 1): He CIFAR: the second 3x3 of every unit but
+    rule (docs/ARCHITECTURE.md, "Sharing rules"): He CIFAR: the second 3x3 of every unit but
     the first of a stage; ImageNet bottleneck: the 3x3 of every unit whose
     3x3 has stride 1."""
 

@@ -261,7 +261,7 @@ Test(published, macs_match_pytorch)
 
 /* ---- sharing rules ------------------------------------------------------ */
 
-/* The family rule of DESIGN.md section 1, written from layer names. */
+/* The family rule (docs/ARCHITECTURE.md, "Sharing rules"), written from layer names. */
 static int paper_rule_shares(const sn_graph *g, const sn_layer_spec *l)
 {
     if (l->op != SN_OP_CONV || l->stage < 1 || !ends_with(l->name, ".conv2"))
