@@ -1,6 +1,7 @@
 /* PyTorch state_dict names of a graph (docs/ARCHITECTURE.md, "Sharing
- * rules, initialisation and interop names"): torchvision/timm for the plain ImageNet ResNets, pytorchcv for the ShaResNets and the He
- * CIFAR ResNets. Both the exporter and the importer walk this one list, so
+ * rules, initialisation and interop names"): torchvision/timm for the plain
+ * ImageNet ResNets, pytorchcv for the ShaResNets and the He CIFAR ResNets.
+ * Both the exporter and the importer walk this one list, so
  * the two directions cannot disagree on a name. */
 #include "interop/interop_internal.h"
 
