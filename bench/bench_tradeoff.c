@@ -365,16 +365,6 @@ static void write_markdown(const tradeoff *t, FILE *f)
 enum { CSV_PARAMS = 3, CSV_TOP1_MEAN = 8, CSV_TOP1_MIN = 10, CSV_TOP1_MAX = 11 };
 enum { RUNS_PARAMS = 4, RUNS_TOP1 = 5 };
 
-static void csv_double(FILE *f, double v, const char *fmt)
-{
-    if (isnan(v))
-        fputs(",", f);
-    else {
-        fputc(',', f);
-        fprintf(f, fmt, v);
-    }
-}
-
 static int write_csv(const tradeoff *t, const char *path)
 {
     FILE *f = fopen(path, "w");
@@ -391,18 +381,18 @@ static int write_csv(const tradeoff *t, const char *path)
         fprintf(f, "%s,%s,%lld,%.3f,%zu,%zu,%d", m->name, m->role, m->params,
                 100.0 * (double)(m->params - t->models[0].params) / (double)t->models[0].params,
                 m->state_bytes, m->peak_bytes, t->n_seeds);
-        csv_double(f, s1.mean, "%.4f");
-        csv_double(f, s1.std, "%.4f");
-        csv_double(f, s1.min, "%.4f");
-        csv_double(f, s1.max, "%.4f");
-        csv_double(f, s5.mean, "%.4f");
-        csv_double(f, s5.std, "%.4f");
-        csv_double(f, m->speed.train_img_s, "%.3f");
-        csv_double(f, m->speed.infer_img_s, "%.3f");
-        csv_double(f, p ? p->train_img_s : NAN, "%.3f");
-        csv_double(f, p ? p->infer_img_s : NAN, "%.3f");
-        csv_double(f, p && p->train_img_s > 0 ? m->speed.train_img_s / p->train_img_s : NAN, "%.4f");
-        csv_double(f, mean_seconds(m, t->n_seeds), "%.3f");
+        cli_csv_number(f, s1.mean, "%.4f");
+        cli_csv_number(f, s1.std, "%.4f");
+        cli_csv_number(f, s1.min, "%.4f");
+        cli_csv_number(f, s1.max, "%.4f");
+        cli_csv_number(f, s5.mean, "%.4f");
+        cli_csv_number(f, s5.std, "%.4f");
+        cli_csv_number(f, m->speed.train_img_s, "%.3f");
+        cli_csv_number(f, m->speed.infer_img_s, "%.3f");
+        cli_csv_number(f, p ? p->train_img_s : NAN, "%.3f");
+        cli_csv_number(f, p ? p->infer_img_s : NAN, "%.3f");
+        cli_csv_number(f, p && p->train_img_s > 0 ? m->speed.train_img_s / p->train_img_s : NAN, "%.4f");
+        cli_csv_number(f, mean_seconds(m, t->n_seeds), "%.3f");
         fprintf(f, ",%d,", t->config.batch);
         cli_csv_field(f, t->device->name);
         fputc(',', f);
@@ -425,11 +415,11 @@ static int write_runs_csv(const tradeoff *t, const char *path)
             const sn_epoch_report *r = &t->models[i].runs[s];
             fprintf(f, "%s,%s,%d,%lld", t->models[i].name, t->models[i].role, t->seeds[s],
                     t->models[i].params);
-            csv_double(f, 100 * r->test_top1, "%.4f");
-            csv_double(f, 100 * r->test_top5, "%.4f");
-            csv_double(f, r->test_loss, "%.5f");
-            csv_double(f, r->train_loss, "%.5f");
-            csv_double(f, t->models[i].seconds[s], "%.3f");
+            cli_csv_number(f, 100 * r->test_top1, "%.4f");
+            cli_csv_number(f, 100 * r->test_top5, "%.4f");
+            cli_csv_number(f, r->test_loss, "%.5f");
+            cli_csv_number(f, r->train_loss, "%.5f");
+            cli_csv_number(f, t->models[i].seconds[s], "%.3f");
             fputc('\n', f);
         }
     return fclose(f) != 0;

@@ -82,6 +82,8 @@ int cli_check_image_shape(const char *path, const sn_graph *g);
 int cli_run(char *const argv[], const char *cwd, int quiet);
 /* Write s as one CSV field (quoted when it holds a comma, quote or newline). */
 void cli_csv_field(FILE *f, const char *s);
+/* ",value" in fmt, or an empty field for NaN (not measured). */
+void cli_csv_number(FILE *f, double v, const char *fmt);
 /* The first lines of a gnuplot script drawing `png` (pngcairo when there). */
 void cli_gnuplot_terminal(FILE *f, const char *png, int width, int height);
 /* Draw `png` by running gnuplot on `script` in `dir`; prints where it went,

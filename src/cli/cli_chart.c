@@ -6,6 +6,7 @@
 #include "cli/cli.h"
 
 #include <errno.h>
+#include <math.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +61,13 @@ int cli_gnuplot(const char *dir, const char *script, const char *png)
     }
     printf("wrote %s/%s (gnuplot)\n", dir, png);
     return 0;
+}
+
+void cli_csv_number(FILE *f, double v, const char *fmt)
+{
+    fputc(',', f);
+    if (!isnan(v))
+        fprintf(f, fmt, v);
 }
 
 void cli_csv_field(FILE *f, const char *s)

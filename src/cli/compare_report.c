@@ -45,13 +45,6 @@ void compare_print_table(const compare_report *r, FILE *f)
     fprintf(f, "\nimg/s: %s\n", r->load_note);
 }
 
-static void csv_number(FILE *f, double v, const char *fmt)
-{
-    fputc(',', f);
-    if (!isnan(v))
-        fprintf(f, fmt, v);
-}
-
 static int write_summary_csv(const compare_report *r, const char *path)
 {
     FILE *f = fopen(path, "w");
@@ -66,14 +59,14 @@ static int write_summary_csv(const compare_report *r, const char *path)
         fprintf(f, "%s,%lld,%.3f,%zu,%zu", row->model, row->params,
                 100.0 * (double)(row->params - r->rows[0].params) / (double)r->rows[0].params,
                 row->state_bytes, row->peak_bytes);
-        csv_number(f, e->evaluated ? 100 * e->test_top1 : NAN, "%.4f");
-        csv_number(f, e->evaluated ? 100 * e->test_top5 : NAN, "%.4f");
-        csv_number(f, e->evaluated ? e->test_loss : NAN, "%.5f");
-        csv_number(f, 100 * e->train_top1, "%.4f");
-        csv_number(f, e->train_loss, "%.5f");
-        csv_number(f, e->train_images_per_second, "%.2f");
-        csv_number(f, e->eval_images_per_second, "%.2f");
-        csv_number(f, row->seconds, "%.2f");
+        cli_csv_number(f, e->evaluated ? 100 * e->test_top1 : NAN, "%.4f");
+        cli_csv_number(f, e->evaluated ? 100 * e->test_top5 : NAN, "%.4f");
+        cli_csv_number(f, e->evaluated ? e->test_loss : NAN, "%.5f");
+        cli_csv_number(f, 100 * e->train_top1, "%.4f");
+        cli_csv_number(f, e->train_loss, "%.5f");
+        cli_csv_number(f, e->train_images_per_second, "%.2f");
+        cli_csv_number(f, e->eval_images_per_second, "%.2f");
+        cli_csv_number(f, row->seconds, "%.2f");
         fprintf(f, ",%d,%d,", r->config->epochs, r->config->batch * r->config->accum);
         cli_csv_field(f, r->device->name);
         fputc('\n', f);
@@ -92,15 +85,15 @@ static int write_epochs_csv(const compare_report *r, const char *path)
         for (int k = 0; k < r->rows[i].n_epochs; k++) {
             const sn_epoch_report *e = &r->rows[i].epochs[k];
             fprintf(f, "%s,%d", r->rows[i].model, e->epoch);
-            csv_number(f, e->lr, "%.6g");
-            csv_number(f, e->train_loss, "%.5f");
-            csv_number(f, 100 * e->train_top1, "%.4f");
-            csv_number(f, e->evaluated ? e->test_loss : NAN, "%.5f");
-            csv_number(f, e->evaluated ? 100 * e->test_top1 : NAN, "%.4f");
-            csv_number(f, e->evaluated ? 100 * e->test_top5 : NAN, "%.4f");
-            csv_number(f, e->train_images_per_second, "%.2f");
-            csv_number(f, e->eval_images_per_second, "%.2f");
-            csv_number(f, e->epoch_seconds, "%.2f");
+            cli_csv_number(f, e->lr, "%.6g");
+            cli_csv_number(f, e->train_loss, "%.5f");
+            cli_csv_number(f, 100 * e->train_top1, "%.4f");
+            cli_csv_number(f, e->evaluated ? e->test_loss : NAN, "%.5f");
+            cli_csv_number(f, e->evaluated ? 100 * e->test_top1 : NAN, "%.4f");
+            cli_csv_number(f, e->evaluated ? 100 * e->test_top5 : NAN, "%.4f");
+            cli_csv_number(f, e->train_images_per_second, "%.2f");
+            cli_csv_number(f, e->eval_images_per_second, "%.2f");
+            cli_csv_number(f, e->epoch_seconds, "%.2f");
             fputc('\n', f);
         }
     return fclose(f) != 0;
