@@ -12,6 +12,7 @@
  *   model.h        a graph on a device: parameters, activations, training step
  *   data.h         datasets (IDX, CIFAR, PNG folders) and the prefetching loader
  *   train.h        schedules, the trainer, evaluation, checkpoints
+ *   dist.h         data-parallel training over MPI
  *   safetensors.h  the checkpoint file format
  *   selftest.h     device self-test cases
  */
@@ -25,6 +26,7 @@
 #include "sharesnet/model.h"
 #include "sharesnet/data.h"
 #include "sharesnet/train.h"
+#include "sharesnet/dist.h"
 #include "sharesnet/safetensors.h"
 #include "sharesnet/interop.h"
 #include "sharesnet/selftest.h"

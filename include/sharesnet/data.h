@@ -153,6 +153,12 @@ typedef struct sn_loader_options {
                               P pixels on each side; 0: no crop              */
     int flip;              /* 1: horizontal flip with probability 1/2        */
     int prefetch;          /* batches kept ready, 2..4; 0 means 2            */
+    /* Sharding (data-parallel training): the epoch's batches are dealt in
+     * blocks of shard_block consecutive batches to shard_count loaders in
+     * turn, and this one serves only the blocks of shard_index: batch k
+     * when (k / shard_block) % shard_count == shard_index. Batch k is the
+     * same batch in every shard. shard_count 0 or 1: every batch. */
+    int shard_count, shard_index, shard_block;
 } sn_loader_options;
 
 /* Defaults for training: batch 128, shuffle, keep the last batch, dataset
@@ -186,7 +192,8 @@ SN_API void sn_loader_destroy(sn_loader *loader);
 
 /* Begin epoch `epoch` (>= 0) at batch `first_batch` (0 for a whole epoch, k to
  * resume after k batches: the batches served are then exactly batches k.. of
- * that epoch). Discards whatever was prefetched for a previous epoch. */
+ * that epoch; with sharding, counted among this shard's). Discards whatever
+ * was prefetched for a previous epoch. */
 SN_API sn_status sn_loader_start_epoch(sn_loader *loader, int64_t epoch,
                                 int64_t first_batch);
 
@@ -196,10 +203,12 @@ SN_API sn_status sn_loader_start_epoch(sn_loader *loader, int64_t epoch,
  * sn_loader_destroy on this loader. */
 SN_API sn_status sn_loader_next(sn_loader *loader, const sn_batch **batch);
 
-/* Batches in one epoch (after max_examples and drop_last). */
+/* Batches this loader serves in one epoch (after max_examples, drop_last
+ * and sharding). */
 SN_API int64_t sn_loader_batches_per_epoch(const sn_loader *loader);
 
-/* Examples served per epoch (after max_examples and drop_last). */
+/* Examples in one epoch (after max_examples and drop_last), over every
+ * shard: the batches of all shards together hold them. */
 SN_API int64_t sn_loader_examples_per_epoch(const sn_loader *loader);
 
 /* Seconds sn_loader_next has spent waiting for the background thread since

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "sharesnet/data.h"
+#include "sharesnet/dist.h"
 #include "sharesnet/model.h"
 
 #ifdef __cplusplus
@@ -60,6 +61,13 @@ typedef struct sn_train_config {
                                statistics in training, see sn_model_set_frozen_bn;
                                the model's setting is restored afterwards */
     const char *out_dir;    /* checkpoints + log.jsonl; NULL: write nothing */
+    /* Data-parallel training (see sharesnet/dist.h): every rank calls
+     * sn_train with the same configuration; rank r trains the micro-batches
+     * r*accum .. r*accum+accum-1 of each step's size*accum, the gradients
+     * are summed across ranks, and only rank 0 writes out_dir. NULL: this
+     * process alone. */
+    sn_dist *dist;
+    size_t bucket_bytes;    /* gradient all-reduce bucket; 0: 1 MiB */
 } sn_train_config;
 
 /* The recipe of the papers (SGD 0.9 Nesterov, lr 0.1, weight decay 5e-4,
@@ -98,6 +106,13 @@ typedef struct sn_epoch_report {
     double data_wait_fraction;                /* share of step time waiting for data */
     double epoch_seconds;
     size_t peak_device_bytes;
+    /* Data-parallel runs: ranks (1 alone), bytes each rank all-reduces per
+     * step, seconds from the first gradient all-reduce of a step to the
+     * last one's end (summed over the epoch's steps), and the share of
+     * those seconds that ran while backward still ran on the device. */
+    int ranks;
+    size_t allreduce_bytes;
+    double comm_seconds, comm_overlap;
 } sn_epoch_report;
 
 typedef struct sn_train_callbacks {

@@ -107,6 +107,22 @@ int cli_load_note(const cli_load *l, char *buf, size_t size);
 /* "load 1.93": the 1-minute load average now, for progress lines. */
 void cli_load_now(char *buf, size_t size);
 
+/* Under mpirun (cli_dist.c). cli_dist_start, from main before the command:
+ * joins the job when mpirun started several ranks (train and compare only),
+ * silencing stdout on ranks other than 0; 0, or an exit code after
+ * printing. cli_dist_end(rc) after the command: rc != 0 ends every rank of
+ * the job (MPI_Abort), else finalises; returns rc. */
+int cli_dist_start(const char *command);
+int cli_dist_end(int rc);
+sn_dist *cli_dist(void); /* NULL outside a multi-rank job */
+/* "rank R of N: " in a multi-rank job, else "" (error messages). */
+void cli_error_prefix(char *buf, size_t size);
+/* This rank's device selector into out: the (local rank mod n)-th entry of
+ * a comma-separated --device (or SN_DEVICE), else round-robin over the
+ * host's GPUs (every device when it has none); "" means the default. 0, or
+ * 2 after printing. */
+int cli_rank_device(const char *device, char *out, size_t size);
+
 int cmd_devices(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_train(int argc, char **argv);

@@ -192,6 +192,9 @@ void cli_args_free(cli_args *args)
 
 int cli_error(const char *what, sn_status status)
 {
-    fprintf(stderr, "sharesnet: %s: %s (%s)\n", what, sn_last_error(), sn_status_name(status));
+    char rank[64];
+    cli_error_prefix(rank, sizeof rank);
+    fprintf(stderr, "sharesnet: %s%s: %s (%s)\n", rank, what, sn_last_error(),
+            sn_status_name(status));
     return 1;
 }

@@ -171,13 +171,18 @@ int cmd_compare(int argc, char **argv)
         rc = graph_for_data(names[i], &args, NULL, &train, &g);
         sn_graph_free(g);
     }
+    char device[256];
     if (!rc)
-        rc = cli_open_context(cli_get(&args, "device"), &ctx);
-    /* The results must land somewhere: a new run directory unless --out. */
+        rc = cli_rank_device(cli_get(&args, "device"), device, sizeof device);
+    if (!rc)
+        rc = cli_open_context(device, &ctx);
+    /* The results must land somewhere: a new run directory unless --out.
+     * Under mpirun rank 0 writes them (sn_train writes only there too). */
+    const int writer = sn_dist_rank(config.dist) == 0;
     char run_dir[4096] = "";
     if (!rc && out) {
         snprintf(run_dir, sizeof run_dir, "%s", out);
-    } else if (!rc) {
+    } else if (!rc && writer) {
         rc = cli_new_run_dir("compare", run_dir, sizeof run_dir);
         if (!rc)
             printf("no --out: writing the results, checkpoints and logs to %s/\n", run_dir);
@@ -197,7 +202,8 @@ int cmd_compare(int argc, char **argv)
         cli_load_note(&load, report.load_note, sizeof report.load_note);
         printf("\n");
         compare_print_table(&report, stdout);
-        rc = compare_write_files(&report, run_dir);
+        if (writer)
+            rc = compare_write_files(&report, run_dir);
     }
     for (int i = 0; i < n; i++)
         free(rows[i].epochs);

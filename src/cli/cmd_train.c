@@ -137,8 +137,11 @@ int cmd_train(int argc, char **argv)
     rc = cli_load_split(data, SN_SPLIT_TRAIN, &args, &train);
     if (!rc && config.limit_test >= 0)
         rc = cli_load_split(data, SN_SPLIT_TEST, &args, &test);
+    char device[256];
     if (!rc)
-        rc = cli_open_context(cli_get(&args, "device"), &ctx);
+        rc = cli_rank_device(cli_get(&args, "device"), device, sizeof device);
+    if (!rc)
+        rc = cli_open_context(device, &ctx);
     if (!rc)
         /* A resumed run rebuilds the checkpoint's architecture. */
         rc = build_model_for_data(model_name, &args,
@@ -174,14 +177,18 @@ int cmd_train(int argc, char **argv)
                    (unsigned long long)config.seed);
     }
     char run_dir[4096];
-    if (!rc && !config.out_dir)
+    /* Rank 0 picks the directory; the others write nothing. */
+    if (!rc && !config.out_dir && sn_dist_rank(config.dist) == 0)
         rc = default_out_dir(graph->model, resume, run_dir, sizeof run_dir, &config);
     if (!rc) {
         const sn_device_info *d = sn_context_device(ctx);
-        printf("training %s (%lld parameters, policy %s) on %s for %d epoch(s), batch %d x %d, "
+        char ranks[64] = "";
+        if (config.dist)
+            snprintf(ranks, sizeof ranks, " x %d ranks", sn_dist_size(config.dist));
+        printf("training %s (%lld parameters, policy %s) on %s for %d epoch(s), batch %d x %d%s, "
                "%lld training examples\n",
                graph->model, sn_graph_param_count(graph), sn_share_policy_name(graph->policy),
-               d->name, config.epochs, config.batch, config.accum,
+               d->name, config.epochs, config.batch, config.accum, ranks,
                (long long)(config.limit_train > 0 && config.limit_train < train.count
                                ? config.limit_train
                                : train.count));

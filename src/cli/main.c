@@ -74,8 +74,12 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc, argv);
+        if (!strcmp(argv[1], commands[i].name)) {
+            int rc = cli_dist_start(argv[1]);
+            if (rc)
+                return rc;
+            return cli_dist_end(commands[i].run(argc, argv));
+        }
     const char *names[sizeof commands / sizeof commands[0] + 1];
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         names[i] = commands[i].name;

@@ -27,6 +27,7 @@ static const cli_option common[] = {
     {"limit-train", 1, "use the first N training examples", NULL},
     {"limit-test", 1, "use the first N test examples (-1: no evaluation)", NULL},
     {"eval-every", 1, "evaluate every K epochs (default 1)", NULL},
+    {"bucket-kib", 1, "under mpirun: gradient all-reduce bucket in KiB (default 1024)", NULL},
     {"freeze-bn", 0, "batch norm uses its running statistics in training (fine-tuning, tiny batches)", NULL},
     CLI_GRAPH_OPTIONS,
     {"skip-bad", 0, "skip (and count) PNG files that fail to decode", NULL},
@@ -114,6 +115,14 @@ int train_config_from_args(const cli_args *args, sn_train_config *c)
     if (!cli_int(args, "eval-every", 1, &v))
         return 0;
     c->eval_every = (int)v;
+    if (!cli_int(args, "bucket-kib", 1024, &v))
+        return 0;
+    if (v < 1 || v > 1 << 20) {
+        fprintf(stderr, "sharesnet: --bucket-kib must be 1 to %d (1 GiB)\n", 1 << 20);
+        return 0;
+    }
+    c->bucket_bytes = (size_t)v * 1024;
+    c->dist = cli_dist();
     if (c->epochs <= 0 || c->batch <= 0 || c->accum <= 0 || c->eval_every <= 0) {
         fprintf(stderr, "sharesnet: --epochs, --batch, --accum and --eval-every must be positive\n");
         return 0;

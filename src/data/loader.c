@@ -29,7 +29,8 @@ struct sn_loader {
     sn_loader_options opts;
     int64_t considered;        /* first N examples of the dataset (max_examples) */
     int64_t served;            /* per epoch: considered less a dropped tail */
-    int64_t batches;           /* per epoch */
+    int64_t batches;           /* per epoch, every shard's */
+    int64_t local_batches;     /* per epoch, this shard's */
     size_t image_size;         /* channels * height * width */
     float mean[SN_DATA_MAX_CHANNELS], std[SN_DATA_MAX_CHANNELS];
     float lut[SN_DATA_MAX_CHANNELS][256];
@@ -48,8 +49,8 @@ struct sn_loader {
     int quit;
     int have_epoch;
     int64_t epoch;
-    int64_t next_to_fill;      /* producer's next batch index */
-    int64_t next_to_serve;     /* consumer's next batch index */
+    int64_t next_to_fill;      /* producer's next batch, counted in this shard */
+    int64_t next_to_serve;     /* consumer's next batch, counted in this shard */
     double wait_seconds;
 };
 
@@ -83,6 +84,13 @@ static void fill_batch(const sn_loader *l, sn_batch *b, int64_t epoch, int64_t i
     }
 }
 
+/* The epoch's batch index of this shard's j-th batch. */
+static int64_t shard_batch(const sn_loader *l, int64_t j)
+{
+    const int64_t count = l->opts.shard_count, block = l->opts.shard_block;
+    return (j / block) * count * block + l->opts.shard_index * block + j % block;
+}
+
 static slot *find_slot(sn_loader *l, enum slot_state state)
 {
     for (int i = 0; i < l->slot_count; i++)
@@ -97,14 +105,14 @@ static void *producer_main(void *arg)
     pthread_mutex_lock(&l->lock);
     while (!l->quit) {
         slot *s = NULL;
-        if (l->have_epoch && l->next_to_fill < l->batches)
+        if (l->have_epoch && l->next_to_fill < l->local_batches)
             s = find_slot(l, SLOT_FREE);
         if (!s) {
             pthread_cond_wait(&l->producer_wake, &l->lock);
             continue;
         }
         s->state = SLOT_FILLING;
-        int64_t epoch = l->epoch, index = l->next_to_fill++;
+        int64_t epoch = l->epoch, index = shard_batch(l, l->next_to_fill++);
         pthread_mutex_unlock(&l->lock);
         fill_batch(l, &s->batch, epoch, index);
         pthread_mutex_lock(&l->lock);
@@ -144,6 +152,10 @@ static sn_status check_options(const sn_dataset *d, const sn_loader_options *o)
     if (o->crop_padding < 0 || o->crop_padding > d->height || o->crop_padding > d->width)
         return sn_fail(SN_ERR_INVALID_ARG, "loader: crop padding %d for %dx%d images",
                        o->crop_padding, d->width, d->height);
+    if (o->shard_count > 1 &&
+        (o->shard_index < 0 || o->shard_index >= o->shard_count || o->shard_block < 1))
+        return sn_fail(SN_ERR_INVALID_ARG, "loader: shard %d of %d in blocks of %d batches",
+                       o->shard_index, o->shard_count, o->shard_block);
     if ((unsigned)o->normalization > SN_NORM_GIVEN)
         return sn_fail(SN_ERR_INVALID_ARG, "loader: unknown normalization %d",
                        (int)o->normalization);
@@ -279,6 +291,13 @@ sn_status sn_loader_create(sn_loader **out, const sn_dataset *data,
     /* With drop_last the tail of each epoch's order is not served: which
      * examples miss out changes from epoch to epoch. */
     l->served = opts->drop_last ? l->batches * bs : l->considered;
+    if (l->opts.shard_count <= 1) {
+        l->opts.shard_count = l->opts.shard_block = 1;
+        l->opts.shard_index = 0;
+    }
+    l->local_batches = 0;
+    while (shard_batch(l, l->local_batches) < l->batches)
+        l->local_batches++;
     l->image_size = (size_t)data->channels * data->height * data->width;
     l->slot_count = l->opts.prefetch + 1;
 
@@ -304,10 +323,10 @@ sn_status sn_loader_start_epoch(sn_loader *l, int64_t epoch, int64_t first_batch
 {
     if (!l)
         return sn_fail(SN_ERR_INVALID_ARG, "sn_loader_start_epoch: NULL loader");
-    if (epoch < 0 || first_batch < 0 || first_batch > l->batches)
+    if (epoch < 0 || first_batch < 0 || first_batch > l->local_batches)
         return sn_fail(SN_ERR_INVALID_ARG, "loader: cannot start epoch %lld at batch %lld "
                        "(%lld batches per epoch)", (long long)epoch, (long long)first_batch,
-                       (long long)l->batches);
+                       (long long)l->local_batches);
     pthread_mutex_lock(&l->lock);
     /* Stop the producer: no new fill starts, a fill in progress is awaited
      * (it reads the epoch order we are about to rewrite). */
@@ -343,7 +362,7 @@ sn_status sn_loader_next(sn_loader *l, const sn_batch **batch)
         return sn_fail(SN_ERR_INVALID_ARG, "loader: sn_loader_next before "
                        "sn_loader_start_epoch");
     }
-    if (l->next_to_serve >= l->batches) {
+    if (l->next_to_serve >= l->local_batches) {
         pthread_mutex_unlock(&l->lock);
         return SN_OK;  /* end of epoch */
     }
@@ -351,7 +370,8 @@ sn_status sn_loader_next(sn_loader *l, const sn_batch **batch)
     double wait_start = 0.0;
     for (;;) {
         for (int i = 0; i < l->slot_count && !ready; i++)
-            if (l->slots[i].state == SLOT_READY && l->slots[i].batch.index == l->next_to_serve)
+            if (l->slots[i].state == SLOT_READY &&
+                l->slots[i].batch.index == shard_batch(l, l->next_to_serve))
                 ready = &l->slots[i];
         if (ready)
             break;
@@ -370,7 +390,7 @@ sn_status sn_loader_next(sn_loader *l, const sn_batch **batch)
 
 int64_t sn_loader_batches_per_epoch(const sn_loader *l)
 {
-    return l ? l->batches : 0;
+    return l ? l->local_batches : 0;
 }
 
 int64_t sn_loader_examples_per_epoch(const sn_loader *l)

@@ -480,6 +480,8 @@ sn_status sn_model_backward(sn_model *m, float grad_scale, int accumulate)
     for (int i = 0; i < m->steps.n_backward; i++) {
         const sn_step *s = &m->steps.backward[i];
         sn_status st = sn_step_backward(m, s, accumulate);
+        if (st == SN_OK && m->backward_hook)
+            st = m->backward_hook(m->backward_hook_user, i);
         if (st != SN_OK)
             return sn_fail_context(st, "backward of layer %s", g->layers[s->layer].name);
     }

@@ -74,6 +74,10 @@ typedef struct sn_step {
 typedef struct sn_plan {
     sn_step *train, *eval, *backward; /* forward in training / eval mode; backward */
     int n_train, n_eval, n_backward;
+    /* [graph.n_params]: the backward step that writes the parameter's
+     * gradient last (a shared weight: at its first use in the graph); after
+     * it the gradient is final, and a data-parallel reduction may start. */
+    int *param_last_step;
 } sn_plan;
 
 /* Compile m->steps from the graph and the fusions (after find_fusions). */
@@ -118,6 +122,11 @@ struct sn_model {
     unsigned long params_version, folded_version;
 
     sn_plan steps;           /* the passes as step lists (model_plan.c) */
+
+    /* While set, called after each backward step is enqueued, with its
+     * index (the data-parallel gradient reducer reads finished buckets). */
+    sn_status (*backward_hook)(void *user, int step);
+    void *backward_hook_user;
 
     sn_tensor labels;        /* [batch], class indices as floats */
     sn_tensor per_sample;    /* [batch, 2]: loss, rank */

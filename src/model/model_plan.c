@@ -100,7 +100,7 @@ static int accumulate_flag(unsigned char *written)
 
 /* Backward steps in execution order into out; SN_ERR_INTERNAL when a
  * parameter would get no gradient. */
-static sn_status plan_backward(const sn_model *m, sn_step *out, int *count)
+static sn_status plan_backward(sn_model *m, sn_step *out, int *count)
 {
     const sn_graph *g = &m->graph;
     unsigned char *act = calloc((size_t)g->n_acts + 1, 1);
@@ -126,6 +126,7 @@ static sn_status plan_backward(const sn_model *m, sn_step *out, int *count)
             /* gamma and beta are written together: one flag serves both */
             s.acc_param = accumulate_flag(&param[bn->weight]);
             param[bn->bias] = 1;
+            m->steps.param_last_step[bn->weight] = m->steps.param_last_step[bn->bias] = n;
             s.acc_in = accumulate_flag(&act[bn->in]);
             if (p->shortcut > 0) /* the input image needs no gradient */
                 s.acc_in2 = accumulate_flag(&act[p->shortcut]);
@@ -138,8 +139,11 @@ static sn_status plan_backward(const sn_model *m, sn_step *out, int *count)
         sn_step s = {kind_of(layer->op), l, SN_BN_OPS_PLAIN, -1, 0, 0, 0};
         if (layer->op == SN_OP_CONV || layer->op == SN_OP_LINEAR) {
             s.acc_param = accumulate_flag(&param[layer->weight]);
-            if (layer->op == SN_OP_LINEAR)
+            m->steps.param_last_step[layer->weight] = n;
+            if (layer->op == SN_OP_LINEAR) {
                 param[layer->bias] = 1;
+                m->steps.param_last_step[layer->bias] = n;
+            }
         }
         /* in order: an ADD of an activation with itself adds the second copy */
         if (layer->in != 0)
@@ -166,7 +170,8 @@ sn_status sn_plan_compile(sn_model *m)
     p->train = calloc((size_t)n, sizeof *p->train);
     p->eval = calloc((size_t)n, sizeof *p->eval);
     p->backward = calloc((size_t)n, sizeof *p->backward);
-    if (!p->train || !p->eval || !p->backward)
+    p->param_last_step = calloc((size_t)m->graph.n_params + 1, sizeof *p->param_last_step);
+    if (!p->train || !p->eval || !p->backward || !p->param_last_step)
         return sn_fail(SN_ERR_OUT_OF_MEMORY, "model %s: out of host memory", m->graph.model);
     p->n_train = plan_forward(m, 1, p->train);
     p->n_eval = plan_forward(m, 0, p->eval);
@@ -178,5 +183,6 @@ void sn_plan_free(sn_plan *p)
     free(p->train);
     free(p->eval);
     free(p->backward);
+    free(p->param_last_step);
     memset(p, 0, sizeof *p);
 }

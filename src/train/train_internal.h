@@ -25,4 +25,22 @@ double sn_best_checkpoint_top1(const char *out_dir, const sn_train_state *state)
 sn_status sn_best_checkpoint_update(sn_model *m, const sn_train_state *state, const char *out_dir,
                                     const sn_epoch_report *r, double *best_top1);
 
+/* sn_evaluate_with_progress over the ranks of `dist` (NULL: this process
+ * alone): each evaluates its share of the batches, the sums are reduced,
+ * so every rank returns the same figures. Collective. */
+sn_status sn_evaluate_shards(sn_model *model, const sn_dataset *data, int64_t limit,
+                             const float *mean, const float *std, const sn_train_callbacks *cb,
+                             sn_dist *dist, double *loss, double *top1, double *top5,
+                             double *images_per_second);
+
+/* trainer_dist.c, each collective: fail on every rank unless all run the
+ * same model, data and recipe (naming the setting and the rank); copy rank
+ * 0's parameters, momentum and BN statistics to every rank; replace each
+ * rank's BN running statistics by their mean over the ranks. */
+sn_status sn_dist_train_check(sn_dist *d, const sn_model *m, const sn_dataset *train,
+                              const sn_dataset *test, const sn_train_config *c,
+                              const sn_train_state *s);
+sn_status sn_dist_start_from_root(sn_dist *d, sn_model *m);
+sn_status sn_dist_average_bn(sn_dist *d, sn_model *m);
+
 #endif

@@ -2,6 +2,7 @@
  * optimizer steps every `accum` micro-batches, evaluation, an epoch log and
  * an atomic checkpoint after every epoch. */
 #include "train/train_internal.h"
+#include "dist/dist_internal.h"
 #include "runtime/runtime_internal.h"
 #include "sharesnet/safetensors.h"
 
@@ -207,66 +208,89 @@ static int64_t micro_size(int64_t i, int64_t examples, int batch)
 typedef struct epoch_totals {
     double loss_sum;
     int64_t correct, seen;
-    double step_seconds;
 } epoch_totals;
 
-/* One optimizer step over up to `accum` micro-batches; *done = 1 at the end
- * of the epoch. */
+/* How a run's micro-batches fall to the ranks: a step takes `per_step`
+ * consecutive micro-batches of the epoch (accum on each of `ranks`), and
+ * rank r trains those from r*accum on. One process is rank 0 of 1. */
+typedef struct run_layout {
+    sn_dist *dist;       /* NULL: this process alone */
+    sn_reducer *reducer; /* with dist */
+    int rank, ranks;
+    int64_t per_step;
+    int64_t batches, examples; /* per epoch, every rank's */
+} run_layout;
+
+/* One optimizer step: this rank's share of the step's micro-batches, the
+ * gradient of the mean loss over every sample of the step (summed across
+ * ranks), the SGD update. Adds the step's figures, every rank's, to *t. */
 static sn_status train_step(sn_model *m, sn_loader *loader, const sn_train_config *c,
-                            int64_t step, int64_t examples, double lr, epoch_totals *t, int *done)
+                            const run_layout *L, int epoch, int64_t step, double lr,
+                            epoch_totals *t)
 {
-    int64_t first = step * c->accum, batches = sn_loader_batches_per_epoch(loader);
+    const int64_t first = step * L->per_step;
+    const int64_t last = first + L->per_step < L->batches ? first + L->per_step : L->batches;
     int64_t step_samples = 0;
-    for (int64_t i = first; i < first + c->accum && i < batches; i++)
-        step_samples += micro_size(i, examples, c->batch);
-    for (int k = 0; k < c->accum; k++) {
+    for (int64_t i = first; i < last; i++)
+        step_samples += micro_size(i, L->examples, c->batch);
+    const int64_t mine = first + (int64_t)L->rank * c->accum;
+    const int64_t mine_end = mine + c->accum < last ? mine + c->accum : last;
+    double figures[3] = {0, 0, 0}; /* loss sum, top-1 hits, samples */
+    for (int64_t i = mine; i < mine_end; i++) {
         const sn_batch *b;
         SN_TRY(sn_loader_next(loader, &b));
-        if (!b) {
-            *done = 1;
-            if (k == 0)
-                return SN_OK;
-            break;
-        }
-        double loss;
-        int top1, top5;
+        if (!b || b->index != i)
+            return sn_fail(SN_ERR_INTERNAL, "train: the loader served batch %lld for batch %lld",
+                           b ? (long long)b->index : -1LL, (long long)i);
         SN_TRY(sn_model_set_batch(m, b->images, b->labels, b->count));
         SN_TRY(sn_model_forward(m, 1));
+        if (L->reducer && i == mine_end - 1)
+            sn_reducer_arm(L->reducer); /* the gradients become final in this backward */
         /* The gradient of the mean loss over every sample of the step. */
-        SN_TRY(sn_model_backward(m, (float)(1.0 / (double)step_samples), k > 0));
+        SN_TRY(sn_model_backward(m, (float)(1.0 / (double)step_samples), i > mine));
+        if (L->reducer && i == mine_end - 1)
+            SN_TRY(sn_reducer_finish(L->reducer));
+        double loss;
+        int top1, top5;
         SN_TRY(sn_model_metrics(m, &loss, &top1, &top5));
-        if (!isfinite(loss))
-            return sn_fail(SN_ERR_NUMERIC,
-                           "loss became %s at epoch %lld, batch %lld (lr %g): training stopped; "
-                           "the last checkpoint is intact",
-                           isnan(loss) ? "NaN" : "infinite", (long long)b->epoch + 1,
-                           (long long)b->index, lr);
-        t->loss_sum += loss * b->count;
-        t->correct += top1;
-        t->seen += b->count;
+        figures[0] += loss * b->count;
+        figures[1] += top1;
+        figures[2] += b->count;
     }
+    if (L->reducer && mine >= mine_end) /* the last step may leave this rank nothing */
+        SN_TRY(sn_reducer_zero(L->reducer));
+    if (L->dist)
+        SN_TRY(sn_dist_sum_doubles(L->dist, figures, 3));
+    /* Every rank sees the same sum, so every rank stops here together. */
+    if (!isfinite(figures[0]))
+        return sn_fail(SN_ERR_NUMERIC,
+                       "loss became %s at epoch %d, step %lld (lr %g): training stopped; "
+                       "the last checkpoint is intact",
+                       isnan(figures[0]) ? "NaN" : "infinite", epoch + 1, (long long)step + 1, lr);
+    t->loss_sum += figures[0];
+    t->correct += (int64_t)figures[1];
+    t->seen += (int64_t)figures[2];
     sn_sgd_options o = {(float)lr, (float)c->momentum, (float)c->weight_decay, c->nesterov};
     return sn_model_sgd_step(m, &o);
 }
 
 static sn_status train_epoch(sn_model *m, sn_loader *loader, const sn_train_config *c,
-                             sn_train_state *s, const sn_train_callbacks *cb, sn_epoch_report *r)
+                             const run_layout *L, sn_train_state *s,
+                             const sn_train_callbacks *cb, sn_epoch_report *r)
 {
-    int64_t examples = sn_loader_examples_per_epoch(loader);
-    int64_t batches = sn_loader_batches_per_epoch(loader);
-    int64_t steps = (batches + c->accum - 1) / c->accum;
+    const int64_t steps = (L->batches + L->per_step - 1) / L->per_step;
     SN_TRY(sn_loader_start_epoch(loader, s->epoch, 0));
+    sn_reducer_stats comm0 = {0}, comm1 = {0};
+    if (L->reducer)
+        sn_reducer_stats_get(L->reducer, &comm0);
     double wait0 = sn_loader_wait_seconds(loader), start = sn_now();
     epoch_totals t = {0};
     double lr = 0;
-    for (int64_t step = 0;; step++) {
-        lr = sn_lr_at(&c->lr, s->epoch + (double)step / (double)(steps ? steps : 1));
-        int done = 0;
-        int64_t seen_before = t.seen;
-        SN_TRY(train_step(m, loader, c, step, examples, lr, &t, &done));
-        if (t.seen > seen_before)
-            s->global_step++;
-        if (cb && cb->progress && t.seen > seen_before) {
+    for (int64_t step = 0; step < steps; step++) {
+        lr = sn_lr_at(&c->lr, s->epoch + (double)step / (double)steps);
+        SN_TRY(train_step(m, loader, c, L, s->epoch, step, lr, &t));
+        s->global_step++;
+        if (cb && cb->progress) {
             double elapsed = sn_now() - start;
             sn_train_progress p = {s->epoch + 1, c->epochs, step + 1, steps, s->global_step, lr,
                                    0, (double)t.correct / (double)t.seen,
@@ -274,8 +298,6 @@ static sn_status train_epoch(sn_model *m, sn_loader *loader, const sn_train_conf
             p.loss = t.loss_sum / (double)t.seen;
             cb->progress(&p, cb->user);
         }
-        if (done)
-            break;
     }
     double seconds = sn_now() - start;
     if (t.seen == 0)
@@ -290,6 +312,14 @@ static sn_status train_epoch(sn_model *m, sn_loader *loader, const sn_train_conf
     r->data_wait_fraction = (sn_loader_wait_seconds(loader) - wait0) / seconds;
     r->epoch_seconds = seconds;
     r->test_loss = r->test_top1 = r->test_top5 = NAN;
+    r->ranks = L->ranks;
+    if (L->reducer) {
+        sn_reducer_stats_get(L->reducer, &comm1);
+        r->allreduce_bytes = comm1.bytes;
+        r->comm_seconds = comm1.comm_seconds - comm0.comm_seconds;
+        double exposed = comm1.exposed_seconds - comm0.exposed_seconds;
+        r->comm_overlap = r->comm_seconds > 0 ? 1.0 - exposed / r->comm_seconds : 0.0;
+    }
     return SN_OK;
 }
 
@@ -321,19 +351,46 @@ static void join_class_names(char *out, size_t size, const sn_dataset *train)
     }
 }
 
+/* Collective: rank 0's status `st` of `what` on every rank (the others
+ * fail too, naming rank 0, so that none waits for it alone). */
+static sn_status rank0_status(sn_dist *d, sn_status st, const char *what)
+{
+    double failed = sn_dist_rank(d) == 0 && st != SN_OK ? (double)st : 0.0;
+    sn_status reduced = sn_dist_sum_doubles(d, &failed, 1);
+    if (reduced != SN_OK)
+        return reduced;
+    if (sn_dist_rank(d) == 0 || failed == 0.0)
+        return st;
+    return sn_fail((sn_status)(int)failed, "rank 0 failed %s (its message says why)", what);
+}
+
 sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
                    const sn_train_config *c, sn_train_state *s, const sn_train_callbacks *cb,
                    sn_epoch_report *last)
 {
     SN_TRY(check_config(c, m, train));
+    run_layout L = {c->dist, NULL, sn_dist_rank(c->dist), sn_dist_size(c->dist), 0, 0, 0};
+    L.per_step = (int64_t)c->accum * L.ranks;
+    if (c->dist) /* before anything that could make one rank fail alone */
+        SN_TRY(sn_dist_train_check(c->dist, m, train, test, c, s));
+    /* Only rank 0 writes the run's files. */
+    const char *out_dir = L.rank == 0 ? c->out_dir : NULL;
     char checkpoint[4096];
-    if (c->out_dir) {
-        SN_TRY(make_dir(c->out_dir));
-        snprintf(checkpoint, sizeof checkpoint, "%s/checkpoint.safetensors", c->out_dir);
+    sn_status st = SN_OK;
+    if (out_dir) {
+        snprintf(checkpoint, sizeof checkpoint, "%s/checkpoint.safetensors", out_dir);
         /* This run owns out_dir: what a killed run left is garbage (each
          * temporary can be as large as the checkpoint). */
-        SN_TRY(sn_safetensors_remove_temporaries(checkpoint, NULL));
-        SN_TRY(reconcile_log(c->out_dir, s));
+        if ((st = make_dir(out_dir)) == SN_OK &&
+            (st = sn_safetensors_remove_temporaries(checkpoint, NULL)) == SN_OK)
+            st = reconcile_log(out_dir, s);
+    }
+    if (c->dist) {
+        SN_TRY(rank0_status(c->dist, st, "preparing the output directory"));
+        SN_TRY(sn_dist_start_from_root(c->dist, m));
+        SN_TRY(sn_reducer_create(c->dist, m, c->bucket_bytes, &L.reducer));
+    } else if (st != SN_OK) {
+        return st;
     }
     sn_loader_options lo = sn_loader_options_default();
     lo.batch_size = c->batch;
@@ -349,8 +406,16 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
         memcpy(lo.mean, s->mean, sizeof lo.mean);
         memcpy(lo.std, s->std, sizeof lo.std);
     }
+    lo.shard_count = L.ranks;
+    lo.shard_index = L.rank;
+    lo.shard_block = c->accum;
     sn_loader *loader;
-    SN_TRY(sn_loader_create(&loader, train, &lo));
+    if ((st = sn_loader_create(&loader, train, &lo)) != SN_OK) {
+        sn_reducer_free(L.reducer);
+        return st;
+    }
+    L.batches = (sn_loader_examples_per_epoch(loader) + c->batch - 1) / c->batch;
+    L.examples = sn_loader_examples_per_epoch(loader);
     sn_loader_normalization(loader, s->mean, s->std);
     s->channels = train->channels;
     s->seed = c->seed;
@@ -359,19 +424,21 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
     const int was_frozen = sn_model_frozen_bn(m);
     sn_model_set_frozen_bn(m, c->freeze_bn);
 
-    sn_status st = SN_OK;
-    double best_top1 = sn_best_checkpoint_top1(c->out_dir, s);
+    double best_top1 = sn_best_checkpoint_top1(out_dir, s);
     sn_epoch_report r = {0};
     r.test_loss = r.test_top1 = r.test_top5 = NAN;
     while (st == SN_OK && s->epoch < c->epochs) {
         sn_context_reset_peak(m->ctx);
-        if ((st = train_epoch(m, loader, c, s, cb, &r)) != SN_OK)
+        if ((st = train_epoch(m, loader, c, &L, s, cb, &r)) != SN_OK)
             break;
         s->epoch++;
+        /* Each rank's statistics saw only its micro-batches. */
+        if (c->dist && (st = sn_dist_average_bn(c->dist, m)) != SN_OK)
+            break;
         if (test && c->limit_test >= 0 && (s->epoch % c->eval_every == 0 || s->epoch == c->epochs)) {
-            st = sn_evaluate_with_progress(m, test, c->limit_test, s->mean, s->std, cb,
-                                           &r.test_loss, &r.test_top1, &r.test_top5,
-                                           &r.eval_images_per_second);
+            st = sn_evaluate_shards(m, test, c->limit_test, s->mean, s->std, cb, c->dist,
+                                    &r.test_loss, &r.test_top1, &r.test_top5,
+                                    &r.eval_images_per_second);
             if (st != SN_OK)
                 break;
             r.evaluated = 1;
@@ -391,7 +458,7 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
         char previous[sizeof s->log_line];
         memcpy(previous, s->log_line, sizeof previous);
         format_log_line(s->log_line, sizeof s->log_line, sn_model_graph(m)->model, &r);
-        if (c->out_dir) {
+        if (out_dir) {
             /* A step can diverge without a non-finite loss yet (the last of
              * an epoch): never replace a good checkpoint with such a model. */
             if ((st = sn_checkpoint_save_finite(m, s, checkpoint)) != SN_OK) {
@@ -402,18 +469,24 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
                     s->epoch--; /* it did not finish well */
                     memcpy(s->log_line, previous, sizeof previous); /* that epoch's line */
                 }
-                break;
+            } else if ((st = sn_best_checkpoint_update(m, s, out_dir, &r, &best_top1)) ==
+                       SN_OK) {
+                /* After the rename: a kill in between loses only this
+                 * append, which reconcile_log restores from the checkpoint's
+                 * copy. */
+                st = log_append(out_dir, s->log_line);
             }
-            /* After the rename: a kill in between loses only this append,
-             * which reconcile_log restores from the checkpoint's copy. */
-            if ((st = sn_best_checkpoint_update(m, s, c->out_dir, &r, &best_top1)) != SN_OK ||
-                (st = log_append(c->out_dir, s->log_line)) != SN_OK)
-                break;
         }
+        /* The other ranks stop with rank 0 when it could not save. */
+        if (c->dist && (st = rank0_status(c->dist, st, "saving the checkpoint")) != SN_OK)
+            break;
+        if (st != SN_OK)
+            break;
         if (cb && cb->epoch)
             cb->epoch(&r, cb->user);
     }
     sn_loader_destroy(loader);
+    sn_reducer_free(L.reducer);
     sn_model_set_frozen_bn(m, was_frozen);
     if (last)
         *last = r;

@@ -1,0 +1,71 @@
+/* sharesnet — data-parallel training over MPI.
+ *
+ * `mpirun -np N` starts N processes (ranks); each drives one device and
+ * holds a replica of the model. sn_train with config->dist set splits every
+ * optimizer step's micro-batches over the ranks, sums the gradients across
+ * them (non-blocking all-reduce in buckets, overlapping backward) and takes
+ * the same SGD step on every rank. N ranks x batch B x accum A train exactly
+ * as one process with batch B and accum N*A, except for batch-norm running
+ * statistics: each rank's follow its own micro-batches and are averaged
+ * across ranks before every evaluation and checkpoint (as PyTorch DDP
+ * without SyncBN, see docs/ARCHITECTURE.md).
+ *
+ * The library is built with MPI when meson finds it (-Dmpi=auto); without
+ * it sn_dist_init fails with SN_ERR_UNSUPPORTED and everything else works
+ * as in one process.
+ */
+#ifndef SHARESNET_DIST_H
+#define SHARESNET_DIST_H
+
+#include <stddef.h>
+
+#include "sharesnet/error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct sn_dist sn_dist;
+
+/* 1 when the library was built with MPI. */
+SN_API int sn_dist_built(void);
+
+/* The number of processes the environment says this one was started among
+ * by mpirun (Open MPI, MPICH or a PMI launcher); 1 when not started by one.
+ * Needs no MPI call, so a front end can decide whether to call
+ * sn_dist_init. */
+SN_API int sn_dist_launched_size(void);
+
+/* Initialise MPI (once per process; MPI_THREAD_FUNNELED: only the calling
+ * thread uses MPI) and a communicator over every rank of the job.
+ * Errors: SN_ERR_UNSUPPORTED when built without MPI. */
+SN_API sn_status sn_dist_init(sn_dist **out);
+
+/* Finalise MPI (after the last collective call of every rank). NULL is
+ * accepted. */
+SN_API void sn_dist_finalize(sn_dist *dist);
+
+/* End every rank of the job now with exit code `code` (MPI_Abort): for a
+ * front end whose rank failed alone, so that the others do not wait for it
+ * in a collective call forever. Does not return. */
+SN_API void sn_dist_abort(sn_dist *dist, int code);
+
+SN_API int sn_dist_rank(const sn_dist *dist);       /* 0 .. size-1 */
+SN_API int sn_dist_size(const sn_dist *dist);
+SN_API int sn_dist_local_rank(const sn_dist *dist); /* among the ranks of this host */
+SN_API int sn_dist_local_size(const sn_dist *dist);
+
+/* Collective: rank 0's `size` bytes at `data` to every rank. */
+SN_API sn_status sn_dist_broadcast(sn_dist *dist, void *data, size_t size);
+
+/* Collective: fails on every rank, with the same message, unless every rank
+ * passed the same `size` bytes; the message names `what`, the first rank
+ * that differs from rank 0 and the byte offset. For a front end's own
+ * agreement checks (sn_train checks the run's settings itself). */
+SN_API sn_status sn_dist_check_same(sn_dist *dist, const char *what, const void *data,
+                                    size_t size);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

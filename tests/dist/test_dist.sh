@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Data-parallel training on 2 MPI ranks, against one process:
+#   1. 2 ranks x batch 32 train as 1 process x batch 32 x --accum 2: every
+#      parameter and momentum tensor within 1e-4 (relative), with normal BN
+#      (running statistics are per-rank then averaged, so they differ: the
+#      difference is printed) and with frozen BN (running statistics equal);
+#      the last step of each epoch leaves rank 1 without a micro-batch, and
+#      small buckets make many all-reduces per step;
+#   2. a run of 2 ranks resumed by 1 process (same global batch) continues
+#      as the 1-process run;
+#   3. ranks started with different options fail at start-up, naming it;
+#   4. a rank that fails alone (a bad device) ends every rank, non-zero,
+#      with its message naming the rank;
+#   5. kill -9 of one rank mid-run: mpirun exits non-zero within 60 s and the
+#      checkpoint stays loadable;
+#   6. commands that do not train refuse to run on several ranks.
+#
+#   test_dist.sh SHARESNET COMPARE_CHECKPOINTS PYTHON3
+set -uo pipefail
+SN=$1 CMP=$2 PY=$3
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/sn_dist_XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+export SN_TUNE=0
+# One POCL thread per process, the 1-process runs too: POCL sizes its
+# work-groups by its thread count, which changes the order of float sums
+# (1e-7 apart after one step, ~1e-2 after nine on this tiny data): the runs
+# compared must run the same kernels. 2 ranks then share the machine's cores.
+export POCL_MAX_PTHREAD_COUNT=1
+MPI=(mpirun --allow-run-as-root --oversubscribe)
+passed=0 failed=0
+ok() { passed=$((passed + 1)); echo "ok   $*"; }
+ko() { failed=$((failed + 1)); echo "FAIL $*"; }
+
+# A tiny IDX dataset, 4 classes of 8x8 patterns; 520 examples make 17
+# batches of 32: 9 steps of 2 micro-batches, the last with one.
+"$PY" - "$TMP/idx" <<'PYEOF'
+import os, random, struct, sys
+out = sys.argv[1]; os.makedirs(out); rng = random.Random(5)
+def split(prefix, n):
+    labels = [rng.randrange(4) for _ in range(n)]
+    px = bytearray()
+    for l in labels:
+        for y in range(8):
+            for x in range(8):
+                on = [y % 2, x % 2, (x + y) % 2, int(2 <= x < 6 and 2 <= y < 6)][l]
+                px.append(max(0, min(255, (200 if on else 50) + rng.randrange(41) - 20)))
+    open(os.path.join(out, prefix + "-images-idx3-ubyte"), "wb").write(
+        struct.pack(">IIII", 0x803, n, 8, 8) + bytes(px))
+    open(os.path.join(out, prefix + "-labels-idx1-ubyte"), "wb").write(
+        struct.pack(">II", 0x801, n) + bytes(labels))
+split("train", 520); split("t10k", 96)
+PYEOF
+# Milestones given: the default ones depend on --epochs, which test 2 varies.
+ARGS=(--model sharesnet20 --data "$TMP/idx" --batch 32 --seed 3 --limit-test 96 --lr 0.05
+      --milestones 1,1.5)
+
+# ---- 1. 2 ranks = 1 process with --accum 2 ----------------------------------
+for bn in normal frozen; do
+    extra=()
+    running_tol=()
+    [ $bn = frozen ] && extra=(--freeze-bn) && running_tol=(1e-6)
+    "$SN" train "${ARGS[@]}" "${extra[@]}" --epochs 2 --accum 2 --out "$TMP/one-$bn" \
+        >"$TMP/one-$bn.log" 2>&1 || { ko "1 process, $bn BN: $(tail -3 "$TMP/one-$bn.log")"; continue; }
+    "${MPI[@]}" -np 2 "$SN" train "${ARGS[@]}" "${extra[@]}" --epochs 2 --bucket-kib 64 \
+        --out "$TMP/two-$bn" >"$TMP/two-$bn.log" 2>&1 ||
+        { ko "2 ranks, $bn BN: $(tail -5 "$TMP/two-$bn.log")"; continue; }
+    if "$CMP" "$TMP/one-$bn/checkpoint.safetensors" "$TMP/two-$bn/checkpoint.safetensors" 1e-4 \
+        "${running_tol[@]}" >"$TMP/cmp-$bn.txt"; then
+        ok "2 ranks x batch 32 = 1 process x batch 32 x accum 2, $bn BN:"
+        [ $bn = normal ] &&
+            echo "       (running statistics: each rank's follow its own micro-batches and are averaged" &&
+            echo "       at epoch ends; 1 process updates them twice per step: they differ by design)"
+    else
+        ko "2 ranks x batch 32 != 1 process x batch 32 x accum 2, $bn BN:"
+    fi
+    sed 's/^/       /' "$TMP/cmp-$bn.txt"
+    grep -q "x 2 ranks" "$TMP/two-$bn.log" || ko "the 2-rank run does not say it runs on 2 ranks"
+    # The same train loss on both (the figures are reduced over the ranks).
+    l1=$(grep -o 'train loss [0-9.]*' "$TMP/one-$bn.log" | tail -1)
+    l2=$(grep -o 'train loss [0-9.]*' "$TMP/two-$bn.log" | tail -1)
+    [ -n "$l1" ] && [ "$l1" = "$l2" ] && ok "same epoch $l1 ($bn BN)" ||
+        ko "epoch lines differ: '$l1' against '$l2' ($bn BN)"
+done
+
+# ---- 2. resume with another number of ranks ----------------------------------
+if "${MPI[@]}" -np 2 "$SN" train "${ARGS[@]}" --epochs 1 --out "$TMP/resumed" \
+        >"$TMP/r1.log" 2>&1 &&
+   "$SN" train "${ARGS[@]}" --epochs 2 --accum 2 --resume "$TMP/resumed/checkpoint.safetensors" \
+        >"$TMP/r2.log" 2>&1 &&
+   "$CMP" "$TMP/one-normal/checkpoint.safetensors" "$TMP/resumed/checkpoint.safetensors" 1e-4 \
+        >"$TMP/cmp-resume.txt"; then
+    ok "1 epoch on 2 ranks resumed by 1 process with --accum 2 = 2 epochs in 1 process"
+else
+    ko "resume across rank counts:"
+    tail -n 3 "$TMP/r1.log" "$TMP/r2.log" "$TMP/cmp-resume.txt" 2>&1 | sed 's/^/       /'
+fi
+
+# ---- 3. mismatched options ---------------------------------------------------
+out=$("${MPI[@]}" -np 1 "$SN" train "${ARGS[@]}" --epochs 1 --limit-test -1 : \
+      -np 1 "$SN" train "${ARGS[@]}" --epochs 1 --limit-test -1 --seed 4 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && grep -q "ranks disagree on the run: the seed is 3 on rank 0 but 4 on rank 1" <<<"$out"; then
+    ok "different --seed per rank: refused at start-up (exit $rc)"
+else
+    ko "different --seed per rank (exit $rc): $(tail -5 <<<"$out")"
+fi
+
+# ---- 4. one rank fails alone ---------------------------------------------------
+start=$SECONDS
+out=$(timeout 120 "${MPI[@]}" -np 1 "$SN" train "${ARGS[@]}" --epochs 1 --limit-test -1 : \
+      -np 1 "$SN" train "${ARGS[@]}" --epochs 1 --limit-test -1 --device no-such-device 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -ne 124 ] && grep -q "rank 1 of 2: device:" <<<"$out"; then
+    ok "a bad device on rank 1 ends both ranks in $((SECONDS - start)) s (exit $rc), naming rank 1"
+else
+    ko "a bad device on rank 1 (exit $rc): $(tail -5 <<<"$out")"
+fi
+
+# ---- 5. kill -9 one rank mid-run ---------------------------------------------
+RUN=$TMP/killed
+"${MPI[@]}" -np 2 "$SN" train "${ARGS[@]}" --epochs 1000 --limit-test 32 --out "$RUN" \
+    >"$TMP/kill.log" 2>&1 &
+mpirun_pid=$!
+for _ in $(seq 1 600); do
+    [ -f "$RUN/checkpoint.safetensors" ] && break
+    sleep 0.1
+done
+sleep 1 # into the next epoch
+victim=""
+for p in $(pgrep -f "$RUN" || true); do
+    if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=1"; then
+        victim=$p
+    fi
+done
+if [ -z "$victim" ]; then
+    ko "kill test: no rank 1 found ($(tail -3 "$TMP/kill.log"))"
+    kill "$mpirun_pid" 2>/dev/null
+else
+    kill -9 "$victim"
+    start=$SECONDS
+    while kill -0 "$mpirun_pid" 2>/dev/null && [ $((SECONDS - start)) -lt 90 ]; do sleep 0.2; done
+    took=$((SECONDS - start))
+    if kill -0 "$mpirun_pid" 2>/dev/null; then
+        ko "kill -9 of rank 1: the job still runs after 90 s"
+        kill -9 "$mpirun_pid"
+    else
+        wait "$mpirun_pid"
+        rc=$?
+        [ $rc -ne 0 ] && [ $took -le 60 ] && ok "kill -9 of rank 1: mpirun exits $rc after $took s" ||
+            ko "kill -9 of rank 1: exit $rc after $took s"
+    fi
+    if "$SN" eval --checkpoint "$RUN/checkpoint.safetensors" --data "$TMP/idx" --limit-test 32 \
+        >"$TMP/kill-eval.log" 2>&1; then
+        ok "the checkpoint is intact after the kill ($(grep -o 'epoch [0-9]*' "$TMP/kill-eval.log" | head -1))"
+    else
+        ko "the checkpoint after the kill: $(tail -3 "$TMP/kill-eval.log")"
+    fi
+fi
+
+# ---- 6. not a training command ---------------------------------------------------
+out=$("${MPI[@]}" -np 2 "$SN" eval --checkpoint "$TMP/one-normal/checkpoint.safetensors" \
+      --data "$TMP/idx" 2>&1)
+rc=$?
+[ $rc -ne 0 ] && grep -q "eval does not run on several ranks" <<<"$out" &&
+    ok "eval on 2 ranks is refused (exit $rc)" || ko "eval on 2 ranks (exit $rc): $(tail -3 <<<"$out")"
+
+echo "$passed passed, $failed failed"
+[ $failed -eq 0 ]
