@@ -9,6 +9,7 @@
  *   peer        bench_peer.c       the same models in PyTorch on the CPU (bench/peer/peer.py)
  *   ops         bench/bench_ops.c  per-op (conv2d) timings, also `sharesnet-bench-ops`
  *   profile     bench_profile.c    device time per kernel and kind of op of a warm step
+ *   allreduce   bench_allreduce.c  bytes all-reduced per step per model, ring cost model
  *
  * Every figure is warm (kernel compilation and the first steps are run and
  * discarded first) and the median of several timed repetitions, each between
@@ -26,6 +27,7 @@ int bench_tradeoff_main(int argc, char **argv);
 int bench_throughput_main(int argc, char **argv);
 int bench_peer_main(int argc, char **argv);
 int bench_profile_main(int argc, char **argv);
+int bench_allreduce_main(int argc, char **argv);
 /* bench/bench_ops.c: the whole `sharesnet-bench-ops` program. */
 int bench_ops_main(int argc, char **argv);
 

@@ -5,7 +5,8 @@
  *   sharesnet-bench throughput [options]   warm img/s per device, model and batch (JSON)
  *   sharesnet-bench peer       [options]   the same, next to PyTorch on the CPU
  *   sharesnet-bench ops        [options]   per-op timings (= sharesnet-bench-ops)
- *   sharesnet-bench profile    [options]   device time per kernel of a warm step */
+ *   sharesnet-bench profile    [options]   device time per kernel of a warm step
+ *   sharesnet-bench allreduce  [options]   bytes all-reduced per step, ring cost model */
 #include "bench.h"
 
 #include <string.h>
@@ -25,6 +26,8 @@ static const bench_command commands[] = {
     {"ops", bench_ops_main, "median time and GFLOP/s of the conv2d passes (sharesnet-bench-ops)"},
     {"profile", bench_profile_main,
      "device time per kernel and kind of op of a warm train step or inference pass"},
+    {"allreduce", bench_allreduce_main,
+     "bytes each rank all-reduces per step (from the models) and a ring cost model"},
 };
 
 static void usage(FILE *out)

@@ -24,8 +24,9 @@ packages=(build-essential meson ninja-build pkg-config python3
           dataset-fashion-mnist gnuplot-nox oclgrind
           libprotobuf-c-dev protobuf-c-compiler libonnx-dev
           python3-torch python3-torchvision python3-onnx)
-# test mode also builds with sanitizers and fuzzes: clang and its libFuzzer.
-[ "$mode" != test ] || packages+=(clang-15 libfuzzer-15-dev)
+# test mode also builds with sanitizers and fuzzes (clang and its
+# libFuzzer), and trains on 2 MPI ranks (Open MPI).
+[ "$mode" != test ] || packages+=(clang-15 libfuzzer-15-dev libopenmpi-dev openmpi-bin)
 
 missing=()
 for p in "${packages[@]}"; do
@@ -43,9 +44,15 @@ if ((${#missing[@]})); then
   "${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-# Warnings fail the build: they are fixed, not silenced.
+# Warnings fail the build: they are fixed, not silenced. The tests need the
+# MPI build (data-parallel training on 2 ranks): without Open MPI the setup
+# fails rather than leaving the test out.
+mpi=auto
+[ "$mode" != test ] || mpi=enabled
 if [ ! -f build/build.ninja ]; then
-  meson setup build --buildtype=debugoptimized -Dwerror=true
+  meson setup build --buildtype=debugoptimized -Dwerror=true -Dmpi=$mpi
+elif [ $mpi = enabled ]; then
+  meson configure build -Dmpi=enabled
 fi
 ninja -C build
 

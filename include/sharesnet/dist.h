@@ -55,6 +55,13 @@ SN_API int sn_dist_size(const sn_dist *dist);
 SN_API int sn_dist_local_rank(const sn_dist *dist); /* among the ranks of this host */
 SN_API int sn_dist_local_size(const sn_dist *dist);
 
+/* The all-reduce bucket of a model whose gradients take `gradient_bytes`
+ * when none is asked for: a sixteenth of them, so that reduction starts
+ * early in backward whatever the model's size, but at least 64 KiB and at
+ * most 64 MiB (each bucket pays a message latency per ring phase). Measured
+ * in bench/RESULTS.md. */
+SN_API size_t sn_dist_default_bucket_bytes(size_t gradient_bytes);
+
 /* Collective: rank 0's `size` bytes at `data` to every rank. */
 SN_API sn_status sn_dist_broadcast(sn_dist *dist, void *data, size_t size);
 

@@ -67,7 +67,7 @@ typedef struct sn_train_config {
      * are summed across ranks, and only rank 0 writes out_dir. NULL: this
      * process alone. */
     sn_dist *dist;
-    size_t bucket_bytes;    /* gradient all-reduce bucket; 0: 1 MiB */
+    size_t bucket_bytes;    /* gradient all-reduce bucket; 0: sn_dist_default_bucket_bytes */
 } sn_train_config;
 
 /* The recipe of the papers (SGD 0.9 Nesterov, lr 0.1, weight decay 5e-4,
@@ -106,13 +106,19 @@ typedef struct sn_epoch_report {
     double data_wait_fraction;                /* share of step time waiting for data */
     double epoch_seconds;
     size_t peak_device_bytes;
-    /* Data-parallel runs: ranks (1 alone), bytes each rank all-reduces per
-     * step, seconds from the first gradient all-reduce of a step to the
-     * last one's end (summed over the epoch's steps), and the share of
-     * those seconds that ran while backward still ran on the device. */
+    /* Data-parallel runs: ranks (1 alone); bytes each rank all-reduces per
+     * step (the gradient arena); the seconds one all-reduce of them takes
+     * with nothing else running (measured at the start); over the epoch,
+     * the seconds of the gradient all-reduces (each bucket's, from its
+     * start until done, waiting for slower ranks included), the share of
+     * them that ran while this rank's backward still ran, and the seconds
+     * steps waited for the sums after backward (communication not hidden,
+     * and slower ranks). */
     int ranks;
     size_t allreduce_bytes;
-    double comm_seconds, comm_overlap;
+    int allreduce_buckets;
+    double allreduce_alone_seconds;
+    double comm_seconds, comm_overlap, comm_wait_seconds;
 } sn_epoch_report;
 
 typedef struct sn_train_callbacks {

@@ -27,13 +27,15 @@ typedef struct recorder {
 static void record_progress(const sn_train_progress *p, void *user)
 {
     recorder *rec = user;
-    rec->printer.progress(p, rec->printer.user);
+    if (rec->printer.progress) /* NULL on ranks other than 0 */
+        rec->printer.progress(p, rec->printer.user);
 }
 
 static void record_evaluating(int64_t done, int64_t total, void *user)
 {
     recorder *rec = user;
-    rec->printer.evaluating(done, total, rec->printer.user);
+    if (rec->printer.evaluating)
+        rec->printer.evaluating(done, total, rec->printer.user);
 }
 
 static void record_epoch(const sn_epoch_report *r, void *user)

@@ -27,7 +27,8 @@ static const cli_option common[] = {
     {"limit-train", 1, "use the first N training examples", NULL},
     {"limit-test", 1, "use the first N test examples (-1: no evaluation)", NULL},
     {"eval-every", 1, "evaluate every K epochs (default 1)", NULL},
-    {"bucket-kib", 1, "under mpirun: gradient all-reduce bucket in KiB (default 1024)", NULL},
+    {"bucket-kib", 1, "under mpirun: gradient all-reduce bucket in KiB (default: 1/16 of the "
+                      "gradients, 64 KiB to 64 MiB)", NULL},
     {"freeze-bn", 0, "batch norm uses its running statistics in training (fine-tuning, tiny batches)", NULL},
     CLI_GRAPH_OPTIONS,
     {"skip-bad", 0, "skip (and count) PNG files that fail to decode", NULL},
@@ -115,9 +116,9 @@ int train_config_from_args(const cli_args *args, sn_train_config *c)
     if (!cli_int(args, "eval-every", 1, &v))
         return 0;
     c->eval_every = (int)v;
-    if (!cli_int(args, "bucket-kib", 1024, &v))
+    if (!cli_int(args, "bucket-kib", 0, &v))
         return 0;
-    if (v < 1 || v > 1 << 20) {
+    if (v < 0 || v > 1 << 20 || (v == 0 && cli_get(args, "bucket-kib"))) {
         fprintf(stderr, "sharesnet: --bucket-kib must be 1 to %d (1 GiB)\n", 1 << 20);
         return 0;
     }

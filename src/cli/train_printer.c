@@ -119,9 +119,18 @@ static void epoch_done(const sn_epoch_report *r, void *user)
     if (r->evaluated)
         printf(" | test loss %.4f top-1 %.2f%% top-5 %.2f%%", r->test_loss, 100 * r->test_top1,
                100 * r->test_top5);
-    printf(" | %.0f img/s train, %.0f eval (%s) | data wait %.1f%% | %.1f s | peak %s\n",
+    printf(" | %.0f img/s train, %.0f eval (%s) | data wait %.1f%% | %.1f s | peak %s",
            r->train_images_per_second, r->eval_images_per_second, load,
            100 * r->data_wait_fraction, r->epoch_seconds, mem);
+    if (r->ranks > 1) {
+        char bytes[32];
+        cli_format_bytes(bytes, sizeof bytes, (double)r->allreduce_bytes);
+        printf(" | %d ranks: all-reduce %s/step in %d bucket(s) (%.1f ms alone), %.0f%% of it "
+               "behind backward, steps waited %.2f s", r->ranks, bytes, r->allreduce_buckets,
+               1e3 * r->allreduce_alone_seconds,
+               100 * r->comm_overlap, r->comm_wait_seconds);
+    }
+    printf("\n");
     fflush(stdout);
 }
 
@@ -163,5 +172,8 @@ sn_train_callbacks train_printer_callbacks(train_printer *p)
 {
     sn_train_callbacks cb = {.progress = progress, .epoch = epoch_done, .user = p,
                              .evaluating = evaluating};
+    /* Under mpirun every rank sees the same figures: rank 0 shows them. */
+    if (sn_dist_rank(cli_dist()) != 0)
+        cb.progress = NULL, cb.evaluating = NULL;
     return cb;
 }

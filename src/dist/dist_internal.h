@@ -44,12 +44,18 @@ typedef struct sn_reducer_stats {
     size_t bytes;        /* all-reduced per step: the parameters, gaps included */
     size_t param_bytes;  /* of which parameters (4 x the parameter count) */
     int buckets;
-    double comm_seconds;    /* first all-reduce started to last one done, summed over steps */
-    double exposed_seconds; /* of which after backward ended (not overlapped) */
+    double alone_seconds;   /* one all-reduce of every bucket with no backward
+                               running, measured at creation (the transfer cost) */
+    /* Summed over steps: */
+    double reduce_seconds;  /* each bucket's all-reduce, from its start until it
+                               was seen done (waiting for slower ranks included) */
+    double hidden_seconds;  /* of reduce_seconds, before this rank's backward ended */
+    double wait_seconds;    /* from the end of backward until the sums were ready:
+                               what the step lost to communication and peers */
     int64_t steps;
 } sn_reducer_stats;
 
-/* bucket_bytes <= 0: the default (SN_DIST_BUCKET_DEFAULT). */
+/* bucket_bytes 0: sn_dist_default_bucket_bytes. */
 sn_status sn_reducer_create(sn_dist *d, sn_model *m, size_t bucket_bytes, sn_reducer **out);
 void sn_reducer_free(sn_reducer *r);
 /* The backward of this rank's last micro-batch of the step is about to be
@@ -59,7 +65,5 @@ void sn_reducer_arm(sn_reducer *r);
 sn_status sn_reducer_zero(sn_reducer *r);
 sn_status sn_reducer_finish(sn_reducer *r);
 void sn_reducer_stats_get(const sn_reducer *r, sn_reducer_stats *out);
-
-#define SN_DIST_BUCKET_DEFAULT ((size_t)1 << 20)
 
 #endif

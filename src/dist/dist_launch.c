@@ -1,9 +1,17 @@
-/* Whether mpirun started this process: read from the environment each
- * launcher sets, so that a front end decides before any MPI call (MPI_Init
- * in a process not started by mpirun costs time and, with some MPIs, fails). */
+/* What needs no MPI: whether mpirun started this process, read from the
+ * environment each launcher sets, so that a front end decides before any
+ * MPI call (MPI_Init in a process not started by mpirun costs time and,
+ * with some MPIs, fails); the default all-reduce bucket. */
 #include "sharesnet/dist.h"
 
 #include <stdlib.h>
+
+size_t sn_dist_default_bucket_bytes(size_t gradient_bytes)
+{
+    const size_t low = (size_t)64 << 10, high = (size_t)64 << 20;
+    size_t b = gradient_bytes / 16;
+    return b < low ? low : b > high ? high : b;
+}
 
 int sn_dist_launched_size(void)
 {

@@ -13,6 +13,7 @@
 #include "dist/dist_internal.h"
 #include "model/model_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +24,7 @@ typedef struct bucket {
     cl_event read;            /* its read to the host, once enqueued */
     sn_dist_request *request; /* its all-reduce, once started */
     int started, done;
+    double start_time, done_time;
 } bucket;
 
 struct sn_reducer {
@@ -35,6 +37,8 @@ struct sn_reducer {
     int armed;
     sn_reducer_stats stats;
 };
+
+static sn_status measure_alone(sn_reducer *r);
 
 /* Bucket boundaries: walking the arena from its end (the parameters
  * backward finishes first), a bucket closes once it holds bucket_bytes. */
@@ -94,7 +98,7 @@ sn_status sn_reducer_create(sn_dist *d, sn_model *m, size_t bucket_bytes, sn_red
 {
     *out = NULL;
     if (bucket_bytes == 0)
-        bucket_bytes = SN_DIST_BUCKET_DEFAULT;
+        bucket_bytes = sn_dist_default_bucket_bytes(sizeof(float) * m->arena[1].count);
     sn_reducer *r = calloc(1, sizeof *r);
     if (!r)
         return sn_fail(SN_ERR_OUT_OF_MEMORY, "dist: out of host memory");
@@ -105,6 +109,8 @@ sn_status sn_reducer_create(sn_dist *d, sn_model *m, size_t bucket_bytes, sn_red
     sn_status st = r->host ? plan_buckets(r, bucket_bytes)
                            : sn_fail(SN_ERR_OUT_OF_MEMORY, "dist: cannot allocate the %zu-byte "
                                      "gradient fusion buffer", sizeof(float) * r->floats);
+    if (st == SN_OK)
+        st = measure_alone(r);
     if (st != SN_OK) {
         sn_reducer_free(r);
         return st;
@@ -186,8 +192,10 @@ static sn_status progress(sn_reducer *r, int *all_done)
         bucket *b = &r->buckets[i];
         if (b->started && !b->done) {
             SN_TRY(sn_dist_test(r->dist, b->request, &b->done));
-            if (b->done)
+            if (b->done) {
                 b->request = NULL;
+                b->done_time = sn_now();
+            }
         }
         *all_done &= b->done;
     }
@@ -197,11 +205,12 @@ static sn_status progress(sn_reducer *r, int *all_done)
 static sn_status start(sn_reducer *r, bucket *b)
 {
     b->started = 1;
+    b->start_time = sn_now();
     return sn_dist_isum_floats(r->dist, r->host + b->begin, b->end - b->begin, &b->request);
 }
 
 /* Wait for every reduction, then write the sums to the arena. */
-static sn_status complete(sn_reducer *r, double first_start, double backward_end)
+static sn_status complete(sn_reducer *r, double backward_end)
 {
     for (int all_done = 0;;) {
         SN_TRY(progress(r, &all_done));
@@ -210,8 +219,14 @@ static sn_status complete(sn_reducer *r, double first_start, double backward_end
         nap();
     }
     double end = sn_now();
-    r->stats.comm_seconds += end - first_start;
-    r->stats.exposed_seconds += end - backward_end;
+    for (int i = 0; i < r->n_buckets; i++) {
+        const bucket *b = &r->buckets[i];
+        r->stats.reduce_seconds += b->done_time - b->start_time;
+        if (b->start_time < backward_end)
+            r->stats.hidden_seconds +=
+                (b->done_time < backward_end ? b->done_time : backward_end) - b->start_time;
+    }
+    r->stats.wait_seconds += end - backward_end;
     r->stats.steps++;
     cl_int err = clEnqueueWriteBuffer(r->model->ctx->queue, (cl_mem)r->model->arena[1].buffer,
                                       CL_TRUE, 0, sizeof(float) * r->floats, r->host, 0, NULL,
@@ -228,7 +243,6 @@ sn_status sn_reducer_finish(sn_reducer *r)
     if (!r->armed)
         return sn_fail(SN_ERR_INTERNAL, "dist: gradient reduction finished without a backward");
     r->armed = 0;
-    double first_start = 0;
     sn_status st = SN_OK;
     /* Start each bucket's reduction when its read is done, in order: every
      * rank starts them in the same order, as MPI requires. */
@@ -247,8 +261,6 @@ sn_status sn_reducer_finish(sn_reducer *r)
             break;
         }
         if (status == CL_COMPLETE) {
-            if (next == 0)
-                first_start = sn_now();
             st = start(r, b);
             next++;
             continue;
@@ -261,7 +273,7 @@ sn_status sn_reducer_finish(sn_reducer *r)
     release_events(r);
     if (st != SN_OK)
         return st;
-    return complete(r, first_start, backward_end);
+    return complete(r, backward_end);
 }
 
 sn_status sn_reducer_zero(sn_reducer *r)
@@ -274,7 +286,32 @@ sn_status sn_reducer_zero(sn_reducer *r)
         r->buckets[i].done = 0;
         SN_TRY(start(r, &r->buckets[i]));
     }
-    return complete(r, t, t);
+    return complete(r, t);
+}
+
+/* The transfer cost alone: every bucket's all-reduce after a barrier,
+ * nothing else running; the best of three. Collective. */
+static sn_status measure_alone(sn_reducer *r)
+{
+    double best = INFINITY;
+    for (int rep = 0; rep < 3; rep++) {
+        double sync = 0;
+        SN_TRY(sn_dist_sum_doubles(r->dist, &sync, 1));
+        double t = sn_now();
+        for (int i = 0; i < r->n_buckets; i++) {
+            bucket *b = &r->buckets[i];
+            SN_TRY(sn_dist_isum_floats(r->dist, r->host + b->begin, b->end - b->begin,
+                                       &b->request));
+        }
+        for (int i = 0; i < r->n_buckets; i++) {
+            sn_status st = sn_dist_wait(r->dist, r->buckets[i].request);
+            r->buckets[i].request = NULL;
+            SN_TRY(st);
+        }
+        best = fmin(best, sn_now() - t);
+    }
+    r->stats.alone_seconds = best;
+    return SN_OK;
 }
 
 void sn_reducer_stats_get(const sn_reducer *r, sn_reducer_stats *out)

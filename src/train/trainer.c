@@ -111,6 +111,16 @@ static void format_log_line(char *out, size_t size, const char *model, const sn_
              json_number(t5, sizeof t5, "%.6f", e ? r->test_top5 : NAN),
              r->train_images_per_second, r->eval_images_per_second, r->data_wait_fraction,
              r->epoch_seconds, r->peak_device_bytes);
+    /* A data-parallel run's communication, after the closing brace. */
+    size_t used = strlen(out);
+    if (r->ranks > 1 && used > 0 && used < size)
+        snprintf(out + used - 1, size - used + 1,
+                 ", \"ranks\": %d, \"allreduce_bytes\": %zu, \"buckets\": %d, "
+                 "\"allreduce_alone_s\": %.6f, \"comm_seconds\": %.3f, \"comm_overlap\": %.3f, "
+                 "\"comm_wait_seconds\": %.3f}",
+                 r->ranks, r->allreduce_bytes, r->allreduce_buckets, r->allreduce_alone_seconds,
+                 r->comm_seconds,
+                 r->comm_overlap, r->comm_wait_seconds);
 }
 
 /* Append one line to out_dir/log.jsonl. */
@@ -316,9 +326,12 @@ static sn_status train_epoch(sn_model *m, sn_loader *loader, const sn_train_conf
     if (L->reducer) {
         sn_reducer_stats_get(L->reducer, &comm1);
         r->allreduce_bytes = comm1.bytes;
-        r->comm_seconds = comm1.comm_seconds - comm0.comm_seconds;
-        double exposed = comm1.exposed_seconds - comm0.exposed_seconds;
-        r->comm_overlap = r->comm_seconds > 0 ? 1.0 - exposed / r->comm_seconds : 0.0;
+        r->allreduce_buckets = comm1.buckets;
+        r->allreduce_alone_seconds = comm1.alone_seconds;
+        r->comm_seconds = comm1.reduce_seconds - comm0.reduce_seconds;
+        double hidden = comm1.hidden_seconds - comm0.hidden_seconds;
+        r->comm_overlap = r->comm_seconds > 0 ? hidden / r->comm_seconds : 0.0;
+        r->comm_wait_seconds = comm1.wait_seconds - comm0.wait_seconds;
     }
     return SN_OK;
 }

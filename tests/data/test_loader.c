@@ -203,6 +203,52 @@ Test(loader, resume_at_batch_k)
     sn_dataset_free(&d);
 }
 
+/* Data-parallel slices: shard r of n serves exactly the batches k with
+ * (k / block) % n == r, each equal to the unsharded loader's batch k; the
+ * shards together serve every batch once (an odd count of batches, blocks
+ * of 2, 3 shards: the last step leaves shards without a batch). */
+Test(loader, shards_serve_their_blocks_of_the_same_batches)
+{
+    sn_dataset d = make_dataset(125, 1, 6, 6); /* 13 batches of 10, the last of 5 */
+    sn_loader_options o = train_options();
+    sn_loader *whole = make_loader(&d, &o);
+    saved all[64];
+    const int n = read_epoch(whole, 3, 0, all);
+    cr_assert_eq(n, 13);
+    int served[13] = {0};
+    const int shards = 3, block = 2;
+    for (int r = 0; r < shards; r++) {
+        o.shard_count = shards;
+        o.shard_index = r;
+        o.shard_block = block;
+        sn_loader *l = make_loader(&d, &o);
+        cr_assert_eq(sn_loader_examples_per_epoch(l), 125, "examples are the whole epoch's");
+        cr_assert_eq(sn_loader_start_epoch(l, 3, 0), SN_OK, "%s", sn_last_error());
+        int64_t count = 0;
+        const sn_batch *b;
+        for (;;) {
+            cr_assert_eq(sn_loader_next(l, &b), SN_OK, "%s", sn_last_error());
+            if (!b)
+                break;
+            cr_assert_eq((b->index / block) % shards, r, "shard %d served batch %lld", r,
+                         (long long)b->index);
+            check_same(&all[b->index], b, 36);
+            served[b->index]++;
+            count++;
+        }
+        cr_assert_eq(count, sn_loader_batches_per_epoch(l));
+        sn_loader_destroy(l);
+    }
+    for (int k = 0; k < 13; k++)
+        cr_assert_eq(served[k], 1, "batch %d served %d times", k, served[k]);
+    o.shard_index = 3; /* out of range */
+    sn_loader *bad = NULL;
+    cr_assert_eq(sn_loader_create(&bad, &d, &o), SN_ERR_INVALID_ARG);
+    free_saved(all, n);
+    sn_loader_destroy(whole);
+    sn_dataset_free(&d);
+}
+
 Test(loader, every_example_once_per_epoch)
 {
     sn_dataset d = make_dataset(97, 1, 3, 3);
