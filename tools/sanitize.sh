@@ -18,12 +18,12 @@ build="build-san"
 # algorithms, the whole-model tests and the benchmarks, which exercise the
 # same host code on bigger shapes (minutes each under ASan).
 fast=(ref_ops runtime device_faults norm_pool_loss model/graph data_idx data_cifar data_png
-      data_loader safetensors trainer cli)
+      data_loader safetensors trainer cli dist)
 targets=(tests/ref/test_ref_ops tests/runtime/test_runtime tests/runtime/test_device_faults
          tests/ops/test_norm_pool_loss tests/model/test_graph tests/data/test_data_idx
          tests/data/test_data_cifar tests/data/test_data_png tests/data/test_data_loader
          tests/train/test_safetensors tests/train/test_trainer src/cli/sharesnet
-         bench/sharesnet-bench tests/cli/librefuse_compile.so)
+         bench/sharesnet-bench tests/cli/librefuse_compile.so tests/dist/compare_checkpoints)
 tests=("$@")
 [ $# -gt 0 ] || tests=("${fast[@]}")
 

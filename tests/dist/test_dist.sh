@@ -22,6 +22,10 @@ SN=$1 CMP=$2 PY=$3
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sn_dist_XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 export SN_TUNE=0
+# Under tools/sanitize.sh: Open MPI 4.1 leaks at MPI_Finalize (its op tables,
+# and components it has dlclose()d, whose frames LeakSanitizer cannot name),
+# so leak checking is off for the ranks; ASan and UBSan still check them.
+[ -z "${ASAN_OPTIONS:-}" ] || export ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=0"
 # One POCL thread per process, the 1-process runs too: POCL sizes its
 # work-groups by its thread count, which changes the order of float sums
 # (1e-7 apart after one step, ~1e-2 after nine on this tiny data): the runs
@@ -101,7 +105,8 @@ if "${MPI[@]}" -np 2 "$SN" train "${ARGS[@]}" --epochs 1 --out "$TMP/resumed" \
         >"$TMP/r2.log" 2>&1 &&
    "$CMP" "$TMP/one-normal/checkpoint.safetensors" "$TMP/resumed/checkpoint.safetensors" 1e-4 \
         >"$TMP/cmp-resume.txt"; then
-    ok "1 epoch on 2 ranks resumed by 1 process with --accum 2 = 2 epochs in 1 process"
+    ok "1 epoch on 2 ranks resumed by 1 process with --accum 2 = 2 epochs in 1 process:"
+    sed 's/^/       /' "$TMP/cmp-resume.txt"
 else
     ko "resume across rank counts:"
     tail -n 3 "$TMP/r1.log" "$TMP/r2.log" "$TMP/cmp-resume.txt" 2>&1 | sed 's/^/       /'
