@@ -31,15 +31,12 @@
 /* Planes per work-group of the plane kernels unless the caller asks. */
 #define BN_PLANES_DEFAULT 8
 
-static sn_bn_path bn_forced_path = SN_BN_PATH_AUTO;
-
-void sn_batchnorm_force_path(sn_bn_path path) { bn_forced_path = path; }
-
-/* The plane kernels on CPUs, the work-group kernels elsewhere. */
+/* The plane kernels on CPUs, the work-group kernels elsewhere, unless a
+ * test forces a family (ctx->test.bn_path). */
 static int bn_planes(const sn_context *ctx)
 {
-    if (bn_forced_path != SN_BN_PATH_AUTO)
-        return bn_forced_path == SN_BN_PATH_PLANE;
+    if (ctx->test.bn_path != SN_BN_PATH_AUTO)
+        return ctx->test.bn_path == SN_BN_PATH_PLANE;
     return ctx->info.type == SN_DEVICE_CPU;
 }
 

@@ -3,6 +3,7 @@
 #ifndef SN_BATCHNORM_INTERNAL_H
 #define SN_BATCHNORM_INTERNAL_H
 
+#include "runtime/runtime_internal.h"
 #include "sharesnet/ops.h"
 
 /* As sn_batchnorm_forward_train / _backward / _backward_eval; `local` is
@@ -73,10 +74,9 @@ sn_status sn_batchnorm_local_limit(sn_context *ctx, size_t *limit);
 
 /* Kernel family of the reductions and the element-wise passes: AUTO picks
  * PLANE (one work-item per (n, c) plane, vector loops, no barriers) on CPUs
- * and GROUP (work-groups with local-memory trees) elsewhere. Forcing one is
- * process-wide and meant for tests, so that both families run on any
- * device. */
+ * and GROUP (work-groups with local-memory trees) elsewhere. Tests force
+ * one on their context (ctx->test.bn_path), so that both families run on
+ * any device. */
 typedef enum { SN_BN_PATH_AUTO, SN_BN_PATH_GROUP, SN_BN_PATH_PLANE } sn_bn_path;
-void sn_batchnorm_force_path(sn_bn_path path);
 
 #endif

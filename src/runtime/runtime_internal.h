@@ -77,6 +77,19 @@ struct sn_context {
     struct sn_profile *profile;
 
     int live; /* counted among the live contexts (sn_context_on_last_free) */
+
+    /* Test knobs. Nothing in the public API sets them: a test sets them on
+     * its own context to reach a path the device would not take by itself,
+     * and 0 (calloc) leaves each choice to the library. Per context, so
+     * that no test state is global to the process. */
+    struct {
+        /* floats of a conv chunk's workspace (ops/conv2d.h); 0: default */
+        size_t conv_workspace_floats;
+        /* batch norm's kernel family, an sn_bn_path (ops/batchnorm_internal.h) */
+        int bn_path;
+        /* work-group size of batch norm's reductions (see bn_path); 0: default */
+        size_t bn_local;
+    } test;
 };
 
 /* Run `hook` whenever the last live context of the process is freed (once

@@ -10,6 +10,11 @@
 #include "ops/conv_tune.h"
 #include "runtime/runtime_internal.h"
 
+/* Applied to every context op_test_context makes (see op_test.h). */
+static size_t workspace_floats;
+
+void op_test_set_workspace_limit(size_t floats) { workspace_floats = floats; }
+
 sn_context *op_test_context(void)
 {
     sn_context_options o;
@@ -19,6 +24,7 @@ sn_context *op_test_context(void)
     sn_context *ctx = NULL;
     sn_status st = sn_context_create(&o, &ctx);
     cr_assert_eq(st, SN_OK, "cannot create a context: %s", sn_last_error());
+    ctx->test.conv_workspace_floats = workspace_floats;
     return ctx;
 }
 

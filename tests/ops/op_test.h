@@ -14,6 +14,11 @@
 /* Context on POCL's CPU device (or $SN_TEST_DEVICE); asserts on failure. */
 sn_context *op_test_context(void);
 
+/* The contexts op_test_context makes from now on cap a conv chunk's
+ * workspace at `floats` (their ctx->test.conv_workspace_floats; 0: the
+ * library's default), so that a test's helpers run many small chunks. */
+void op_test_set_workspace_limit(size_t floats);
+
 /* $SN_TEST_SMALL set (not "0"): tests that loop over shapes skip the large
  * ones (tens of thousands of elements), which a kernel interpreter such as
  * Oclgrind runs for minutes; the normal suite runs them all. */

@@ -149,7 +149,7 @@ Test(bn_add_relu, forward_awkward_shapes)
 {
     sn_context *ctx = op_test_context();
     for (size_t p = 0; p < BN_N_PATHS; p++) {
-        sn_batchnorm_force_path(BN_PATHS[p]);
+        ctx->test.bn_path = BN_PATHS[p];
         cr_log_info("bn kernels: %s", path_name(p));
         for (int eval = 0; eval < 2; eval++) {
             bn_add_forward_case(ctx, 1, 3, 5, 5, eval, 0, 100 + eval);
@@ -163,7 +163,6 @@ Test(bn_add_relu, forward_awkward_shapes)
         if (!op_test_small())
             bn_add_forward_case(ctx, 8, 3, 64, 64, 0, 0, 111); /* several groups per channel */
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
 
@@ -296,7 +295,7 @@ Test(bn_add_relu, backward_awkward_shapes)
 {
     sn_context *ctx = op_test_context();
     for (size_t p = 0; p < BN_N_PATHS; p++) {
-        sn_batchnorm_force_path(BN_PATHS[p]);
+        ctx->test.bn_path = BN_PATHS[p];
         cr_log_info("bn kernels: %s", path_name(p));
         for (int eval = 0; eval < 2; eval++) {
             bn_add_backward_case(ctx, 1, 3, 5, 5, eval, 0, 120 + eval);
@@ -309,7 +308,6 @@ Test(bn_add_relu, backward_awkward_shapes)
         if (!op_test_small())
             bn_add_backward_case(ctx, 8, 3, 64, 64, 0, 0, 130);
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
 

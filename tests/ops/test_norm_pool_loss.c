@@ -216,7 +216,7 @@ Test(batchnorm, any_work_group_size)
     sn_context *ctx = op_test_context();
     const size_t sizes[] = {1, 2, 3, 7, 32, 100, 256, 1000};
     for (size_t p = 0; p < BN_N_PATHS; p++) {
-        sn_batchnorm_force_path(BN_PATHS[p]);
+        ctx->test.bn_path = BN_PATHS[p];
         cr_log_info("bn kernels: %s", bn_path_name(BN_PATHS[p]));
         size_t limit = 0;
         cr_assert_eq(sn_batchnorm_local_limit(ctx, &limit), SN_OK, "%s", sn_last_error());
@@ -237,7 +237,6 @@ Test(batchnorm, any_work_group_size)
         bn_backward_case(ctx, 3, 6, 1, 1, 0, 65);
         bn_backward_case(ctx, 1, 5, 9, 9, 0, 66);
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
 
@@ -270,7 +269,7 @@ Test(batchnorm, deterministic)
     op_tensor_poisoned(ctx, &tdb, 1, s1);
     double *first[BN_N_PATHS][3];
     for (size_t p = 0; p < BN_N_PATHS; p++) {
-        sn_batchnorm_force_path(BN_PATHS[p]);
+        ctx->test.bn_path = BN_PATHS[p];
         for (int run = 0; run < 2; run++) {
             sn_tensor_fill(&trm, 0.0f);
             sn_tensor_fill(&trv, 1.0f);
@@ -294,7 +293,6 @@ Test(batchnorm, deterministic)
             }
         }
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     op_expect_close("bn y plane vs group", &ty, first[0][0], RTOL, 1e-5);
     op_expect_close("bn dx plane vs group", &tdx, first[0][1], RTOL, 1e-5);
     op_expect_close("bn dgamma plane vs group", &tdg, first[0][2], RTOL, 1e-5);
@@ -316,7 +314,7 @@ Test(batchnorm, forward_eval)
     ref_rng_seed(&rng, 70);
     for (size_t pd = 0; pd < BN_N_PATHS * (sizeof dims / sizeof *dims); pd++) {
         const size_t d = pd % (sizeof dims / sizeof *dims);
-        sn_batchnorm_force_path(BN_PATHS[pd / (sizeof dims / sizeof *dims)]);
+        ctx->test.bn_path = BN_PATHS[pd / (sizeof dims / sizeof *dims)];
         const int N = dims[d][0], C = dims[d][1], H = dims[d][2], W = dims[d][3];
         const size_t n = (size_t)N * C * H * W;
         double *x = op_random(&rng, n, -2.0, 3.0);
@@ -343,7 +341,6 @@ Test(batchnorm, forward_eval)
             sn_tensor_release(all[i]);
         free(x), free(gamma), free(beta), free(rm), free(rv), free(want);
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
 
@@ -424,7 +421,7 @@ Test(batchnorm, backward_eval)
 {
     sn_context *ctx = op_test_context();
     for (size_t p = 0; p < BN_N_PATHS; p++) {
-        sn_batchnorm_force_path(BN_PATHS[p]);
+        ctx->test.bn_path = BN_PATHS[p];
         bn_eval_backward_case(ctx, 1, 3, 5, 5, 0, 80);
         bn_eval_backward_case(ctx, 3, 5, 7, 7, 0, 81);
         bn_eval_backward_case(ctx, 3, 6, 1, 1, 0, 82);
@@ -439,7 +436,6 @@ Test(batchnorm, backward_eval)
             if (sizes[i] <= limit)
                 bn_eval_backward_case(ctx, 2, 3, 33, 31, sizes[i], 85 + i);
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
 
@@ -599,7 +595,7 @@ static void bn_relu_cases(int eval)
 {
     sn_context *ctx = op_test_context();
     for (size_t p = 0; p < BN_N_PATHS; p++) {
-        sn_batchnorm_force_path(BN_PATHS[p]);
+        ctx->test.bn_path = BN_PATHS[p];
         cr_log_info("bn kernels: %s", bn_path_name(BN_PATHS[p]));
         bn_relu_case(ctx, 1, 3, 5, 5, eval, 0, 140);
         bn_relu_case(ctx, 3, 5, 7, 7, eval, 0, 141);
@@ -611,7 +607,6 @@ static void bn_relu_cases(int eval)
         bn_relu_case(ctx, 2, 3, 33, 31, eval, 7, 144);
         bn_relu_case(ctx, 8, 3, 64, 64, eval, 0, 145);
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
 
