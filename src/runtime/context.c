@@ -56,6 +56,7 @@ static sn_status conv_options(sn_context *ctx, const sn_context_options *opts)
     const char *algo = opts->conv_algo ? opts->conv_algo : getenv("SN_CONV_ALGO");
     static const char *const names[] = SN_CONV_ALGO_NAMES;
     ctx->conv_algo = -1;
+    ctx->forced_algo = -1;
     if (algo && *algo && strcmp(algo, "auto") != 0) {
         for (int a = 0; a < SN_CONV_ALGO_NAME_COUNT; a++)
             if (!strcmp(algo, names[a]))

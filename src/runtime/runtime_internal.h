@@ -51,6 +51,9 @@ struct sn_context {
      * sn_model_create); decisions for smaller batches (a partial last batch,
      * a smaller eval batch) are those of this batch, so they never retune. */
     int conv_algo, tune, tune_batch;
+    /* Algorithm forced over all of the above by sn_conv_force_algo (the
+     * tuner timing each candidate, tests, benchmarks); -1: none. */
+    int forced_algo;
     cl_platform_id platform;
     cl_device_id device;
     cl_context cl;
