@@ -36,10 +36,48 @@ static void expect_shape_error(sn_status st, const char *op)
               sn_last_error(), op);
 }
 
+/* The same for one pass of batch norm (forward 1, backward 0). */
+static void expect_bn_shape_error(sn_context *ctx, int forward, const sn_bn_desc *d)
+{
+    expect_shape_error(forward ? sn_batchnorm_forward(ctx, d) : sn_batchnorm_backward(ctx, d),
+                       forward ? "batchnorm_forward" : "batchnorm_backward");
+}
+
 /* ------------------------------------------------------------- batch norm */
 
 #define BN_MOMENTUM 0.1f
 #define BN_EPS 1e-5f
+
+/* A descriptor's forward fields (the ones a pass does not read may stay
+ * NULL): `ops` in `mode`, on the context's test work-group size. */
+static sn_bn_desc bn_desc(sn_bn_ops ops, sn_bn_mode mode, sn_tensor *x, sn_tensor *gamma,
+                          sn_tensor *beta, sn_tensor *running_mean, sn_tensor *running_var,
+                          sn_tensor *y, sn_tensor *save_mean, sn_tensor *save_invstd)
+{
+    return (sn_bn_desc){.ops = ops, .mode = mode, .momentum = BN_MOMENTUM, .eps = BN_EPS,
+                        .x = x, .y = y, .gamma = gamma, .beta = beta,
+                        .running_mean = running_mean, .running_var = running_var,
+                        .save_mean = save_mean, .save_invstd = save_invstd};
+}
+
+/* The backward of a descriptor with one output's accumulate flag from the
+ * call (op_expect_gradient): `which` 0 is dx, 1 the parameters. The output
+ * not under test is always overwritten, so the one under test sees the flag
+ * alone. */
+typedef struct bn_grad_args {
+    sn_context *ctx;
+    sn_bn_desc d;
+    int which;
+} bn_grad_args;
+
+static sn_status bn_grad_call(void *p, int accumulate)
+{
+    const bn_grad_args *a = p;
+    sn_bn_desc d = a->d;
+    d.accumulate_dx = a->which == 0 ? accumulate : 0;
+    d.accumulate_params = a->which == 1 ? accumulate : 0;
+    return sn_batchnorm_backward(a->ctx, &d);
+}
 
 /* Training forward of x [N,C,H,W] (values around `offset`) with reduction
  * work-group size `local` (0: default): y, saved and running statistics. */
@@ -70,9 +108,9 @@ static void bn_train_case(sn_context *ctx, int N, int C, int H, int W, double of
     op_tensor_poisoned(ctx, &ty, 4, s4);
     op_tensor_poisoned(ctx, &tsm, 1, s1);
     op_tensor_poisoned(ctx, &tsi, 1, s1);
-    op_expect_ok(sn_batchnorm_forward_train_local(ctx, &tx, &tg, &tb, &trm, &trv, BN_MOMENTUM,
-                                               BN_EPS, &ty, &tsm, &tsi, local),
-              "batchnorm_forward_train");
+    ctx->test.bn_local = local;
+    sn_bn_desc d = bn_desc(SN_BN_PLAIN, SN_BN_TRAIN, &tx, &tg, &tb, &trm, &trv, &ty, &tsm, &tsi);
+    op_expect_ok(sn_batchnorm_forward(ctx, &d), "batchnorm_forward train");
     char what[160];
     snprintf(what, sizeof what, "bn train [%d,%d,%d,%d] local %zu", N, C, H, W, local);
     cr_log_info("%s", what);
@@ -111,23 +149,6 @@ Test(batchnorm, forward_train_large_channel)
 
 /* Backward against the reference on the statistics of the forward (rounded
  * to float as the device holds them), with work-group size `local`. */
-typedef struct bn_backward_args {
-    sn_context *ctx;
-    sn_tensor *dy, *x, *gamma, *mean, *invstd, *dx, *dgamma, *dbeta;
-    size_t local;
-    int which; /* 0: accumulate only dx, 1: only the parameters */
-} bn_backward_args;
-
-static sn_status bn_backward_call(void *p, int accumulate)
-{
-    bn_backward_args *a = p;
-    /* The output not under test is always overwritten, so the one under
-     * test sees the accumulate flag alone. */
-    return sn_batchnorm_backward_local(a->ctx, a->dy, a->x, a->gamma, a->mean, a->invstd, a->dx,
-                                       a->which == 0 ? accumulate : 0, a->dgamma, a->dbeta,
-                                       a->which == 1 ? accumulate : 0, a->local);
-}
-
 static void bn_backward_case(sn_context *ctx, int N, int C, int H, int W, size_t local,
                              unsigned long long seed)
 {
@@ -161,14 +182,17 @@ static void bn_backward_case(sn_context *ctx, int N, int C, int H, int W, size_t
     op_tensor_poisoned(ctx, &tdb, 1, s1);
     cr_log_info("bn backward [%d,%d,%d,%d] local %zu", N, C, H, W, local);
 
-    bn_backward_args args = {ctx, &tdy, &tx, &tg, &tm, &ti, &tdx, &tdg, &tdb, local, 0};
-    op_expect_gradient("bn dx", bn_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    ctx->test.bn_local = local;
+    bn_grad_args args = {ctx, bn_desc(SN_BN_PLAIN, SN_BN_TRAIN, &tx, &tg, NULL, NULL, NULL, NULL,
+                                      &tm, &ti), 0};
+    args.d.dy = &tdy, args.d.dx = &tdx, args.d.dgamma = &tdg, args.d.dbeta = &tdb;
+    op_expect_gradient("bn dx", bn_grad_call, &args, &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
     args.which = 1;
     sn_tensor_fill(&tdg, NAN);
     sn_tensor_fill(&tdb, NAN);
-    op_expect_gradient("bn dgamma", bn_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    op_expect_gradient("bn dgamma", bn_grad_call, &args, &tdg, want_dg, RTOL, 1e-5);
     double *three_db = op_scaled(want_db, C, 3.0);
     op_expect_close("bn dbeta", &tdb, three_db, RTOL, 3e-5);
     free(three_db);
@@ -273,12 +297,11 @@ Test(batchnorm, deterministic)
         for (int run = 0; run < 2; run++) {
             sn_tensor_fill(&trm, 0.0f);
             sn_tensor_fill(&trv, 1.0f);
-            op_expect_ok(sn_batchnorm_forward_train(ctx, &tx, &tg, &tb, &trm, &trv, BN_MOMENTUM,
-                                                 BN_EPS, &ty, &tsm, &tsi),
-                      "batchnorm_forward_train");
-            op_expect_ok(sn_batchnorm_backward(ctx, &tdy, &tx, &tg, &tsm, &tsi, &tdx, 0, &tdg, &tdb,
-                                            0),
-                      "batchnorm_backward");
+            sn_bn_desc d =
+                bn_desc(SN_BN_PLAIN, SN_BN_TRAIN, &tx, &tg, &tb, &trm, &trv, &ty, &tsm, &tsi);
+            d.dy = &tdy, d.dx = &tdx, d.dgamma = &tdg, d.dbeta = &tdb;
+            op_expect_ok(sn_batchnorm_forward(ctx, &d), "batchnorm_forward train");
+            op_expect_ok(sn_batchnorm_backward(ctx, &d), "batchnorm_backward train");
             double *got[3] = {op_download(&ty), op_download(&tdx), op_download(&tdg)};
             const size_t counts[3] = {n, n, (size_t)C};
             for (int k = 0; k < 3; k++) {
@@ -329,12 +352,13 @@ Test(batchnorm, forward_eval)
         op_tensor_from(ctx, &trm, 1, SHAPE(C), rm);
         op_tensor_from(ctx, &trv, 1, SHAPE(C), rv);
         op_tensor_poisoned(ctx, &ty, 4, dims[d]);
-        op_expect_ok(sn_batchnorm_forward_eval(ctx, &tx, &tg, &tb, &trm, &trv, BN_EPS, &ty),
-                  "batchnorm_forward_eval");
+        sn_bn_desc bd =
+            bn_desc(SN_BN_PLAIN, SN_BN_EVAL, &tx, &tg, &tb, &trm, &trv, &ty, NULL, NULL);
+        op_expect_ok(sn_batchnorm_forward(ctx, &bd), "batchnorm_forward eval");
         op_expect_close("bn eval y", &ty, want, RTOL, 1e-5);
         /* In place. */
-        op_expect_ok(sn_batchnorm_forward_eval(ctx, &tx, &tg, &tb, &trm, &trv, BN_EPS, &tx),
-                  "batchnorm_forward_eval in place");
+        bd.y = &tx;
+        op_expect_ok(sn_batchnorm_forward(ctx, &bd), "batchnorm_forward eval in place");
         op_expect_close("bn eval y in place", &tx, want, RTOL, 1e-5);
         sn_tensor *all[] = {&tx, &tg, &tb, &trm, &trv, &ty};
         for (size_t i = 0; i < 6; i++)
@@ -346,22 +370,6 @@ Test(batchnorm, forward_eval)
 
 /* Backward of the eval forward (frozen batch norm) against the reference,
  * with work-group size `local`; then in place (dx = dy). */
-typedef struct bn_eval_backward_args {
-    sn_context *ctx;
-    sn_tensor *dy, *x, *gamma, *rmean, *rvar, *dx, *dgamma, *dbeta;
-    size_t local;
-    int which; /* 0: accumulate only dx, 1: only the parameters */
-} bn_eval_backward_args;
-
-static sn_status bn_eval_backward_call(void *p, int accumulate)
-{
-    bn_eval_backward_args *a = p;
-    return sn_batchnorm_backward_eval_local(a->ctx, a->dy, a->x, a->gamma, a->rmean, a->rvar,
-                                            BN_EPS, a->dx, a->which == 0 ? accumulate : 0,
-                                            a->dgamma, a->dbeta, a->which == 1 ? accumulate : 0,
-                                            a->local);
-}
-
 static void bn_eval_backward_case(sn_context *ctx, int N, int C, int H, int W, size_t local,
                                   unsigned long long seed)
 {
@@ -389,23 +397,26 @@ static void bn_eval_backward_case(sn_context *ctx, int N, int C, int H, int W, s
     op_tensor_poisoned(ctx, &tdb, 1, s1);
     cr_log_info("bn backward eval [%d,%d,%d,%d] local %zu", N, C, H, W, local);
 
-    bn_eval_backward_args args = {ctx, &tdy, &tx, &tg, &trm, &trv, &tdx, &tdg, &tdb, local, 0};
-    op_expect_gradient("bn eval dx", bn_eval_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    ctx->test.bn_local = local;
+    bn_grad_args args = {ctx, bn_desc(SN_BN_PLAIN, SN_BN_EVAL, &tx, &tg, NULL, &trm, &trv, NULL,
+                                      NULL, NULL), 0};
+    args.d.dy = &tdy, args.d.dx = &tdx, args.d.dgamma = &tdg, args.d.dbeta = &tdb;
+    op_expect_gradient("bn eval dx", bn_grad_call, &args, &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn eval dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn eval dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
     args.which = 1;
     sn_tensor_fill(&tdg, NAN);
     sn_tensor_fill(&tdb, NAN);
-    op_expect_gradient("bn eval dgamma", bn_eval_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    op_expect_gradient("bn eval dgamma", bn_grad_call, &args, &tdg, want_dg, RTOL, 1e-5);
     double *three_db = op_scaled(want_db, C, 3.0);
     op_expect_close("bn eval dbeta", &tdb, three_db, RTOL, 3e-5);
     free(three_db);
     op_expect_close("bn eval dx (params accumulating)", &tdx, want_dx, RTOL, 1e-5);
 
     /* In place: dx = dy, the sums still see the incoming gradient. */
-    op_expect_ok(sn_batchnorm_backward_eval_local(ctx, &tdy, &tx, &tg, &trm, &trv, BN_EPS, &tdy, 0,
-                                               &tdg, &tdb, 0, local),
-              "batchnorm_backward_eval in place");
+    args.d.dx = &tdy;
+    args.which = 0;
+    op_expect_ok(bn_grad_call(&args, 0), "batchnorm_backward eval in place");
     op_expect_close("bn eval dx in place", &tdy, want_dx, RTOL, 1e-5);
     op_expect_close("bn eval dgamma in place", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn eval dbeta in place", &tdb, want_db, RTOL, 1e-5);
@@ -445,26 +456,6 @@ Test(batchnorm, backward_eval)
  * y = relu(bn(x)) (train with the statistics, eval), backward
  * bn_backward(relu_backward(dy, y)). The backward gets the reference y
  * rounded to float, so both sides mask the same elements. */
-typedef struct bn_relu_args {
-    sn_context *ctx;
-    sn_tensor *dy, *y, *x, *gamma, *s1, *s2, *dx, *dgamma, *dbeta;
-    size_t local;
-    int eval;  /* s1, s2: running mean and var (eval) or save mean and invstd */
-    int which; /* 0: accumulate only dx, 1: only the parameters */
-} bn_relu_args;
-
-static sn_status bn_relu_backward_call(void *p, int accumulate)
-{
-    bn_relu_args *a = p;
-    const int acc_dx = a->which == 0 ? accumulate : 0, acc_p = a->which == 1 ? accumulate : 0;
-    if (a->eval)
-        return sn_batchnorm_relu_backward_eval_local(a->ctx, a->dy, a->y, a->x, a->gamma, a->s1,
-                                                     a->s2, BN_EPS, a->dx, acc_dx, a->dgamma,
-                                                     a->dbeta, acc_p, a->local);
-    return sn_batchnorm_relu_backward_local(a->ctx, a->dy, a->y, a->x, a->gamma, a->s1, a->s2,
-                                            a->dx, acc_dx, a->dgamma, a->dbeta, acc_p, a->local);
-}
-
 static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, size_t local,
                          unsigned long long seed)
 {
@@ -510,14 +501,11 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
     cr_log_info("%s", what);
 
     /* forward */
-    if (eval) {
-        op_expect_ok(sn_batchnorm_relu_forward_eval(ctx, &tx, &tg, &tb, &trm, &trv, BN_EPS, &ty),
-                  "batchnorm_relu_forward_eval");
-    } else {
-        op_expect_ok(sn_batchnorm_relu_forward_train_local(ctx, &tx, &tg, &tb, &trm, &trv,
-                                                        BN_MOMENTUM, BN_EPS, &ty, &tsm, &tsi,
-                                                        local),
-                  "batchnorm_relu_forward_train");
+    ctx->test.bn_local = local;
+    const sn_bn_mode mode = eval ? SN_BN_EVAL : SN_BN_TRAIN;
+    sn_bn_desc fd = bn_desc(SN_BN_RELU, mode, &tx, &tg, &tb, &trm, &trv, &ty, &tsm, &tsi);
+    op_expect_ok(sn_batchnorm_forward(ctx, &fd), what);
+    if (!eval) {
         op_expect_close("bn+relu save_mean", &tsm, mean, RTOL, 1e-5);
         op_expect_close("bn+relu save_invstd", &tsi, invstd, RTOL, 0);
     }
@@ -527,14 +515,8 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
     /* in place, y = x: the unfused ops allow it, so must the fused one */
     sn_tensor txi;
     op_tensor_from(ctx, &txi, 4, s4, x);
-    if (eval)
-        op_expect_ok(sn_batchnorm_relu_forward_eval(ctx, &txi, &tg, &tb, &trm, &trv, BN_EPS, &txi),
-                  "batchnorm_relu_forward_eval in place");
-    else
-        op_expect_ok(sn_batchnorm_relu_forward_train_local(ctx, &txi, &tg, &tb, &trm, &trv,
-                                                        BN_MOMENTUM, BN_EPS, &txi, &tsm, &tsi,
-                                                        local),
-                  "batchnorm_relu_forward_train in place");
+    fd.x = fd.y = &txi;
+    op_expect_ok(sn_batchnorm_forward(ctx, &fd), "batchnorm_forward relu in place");
     op_expect_close("bn+relu y in place", &txi, want_y, RTOL, 1e-5);
     sn_tensor_release(&txi);
 
@@ -560,24 +542,26 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
     op_tensor_poisoned(ctx, &tdx, 4, s4);
     op_tensor_poisoned(ctx, &tdg, 1, s1);
     op_tensor_poisoned(ctx, &tdb, 1, s1);
-    bn_relu_args args = {ctx, &tdy, &tyref, &tx, &tg, &ts_a, &ts_b, &tdx, &tdg, &tdb, local,
-                         eval, 0};
-    op_expect_gradient("bn+relu dx", bn_relu_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    /* s_a, s_b: running mean and var (eval) or save mean and invstd */
+    bn_grad_args args = {ctx, bn_desc(SN_BN_RELU, mode, &tx, &tg, NULL, &ts_a, &ts_b, &tyref,
+                                      &ts_a, &ts_b), 0};
+    args.d.dy = &tdy, args.d.dx = &tdx, args.d.dgamma = &tdg, args.d.dbeta = &tdb;
+    op_expect_gradient("bn+relu dx", bn_grad_call, &args, &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn+relu dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn+relu dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
     args.which = 1;
     sn_tensor_fill(&tdg, NAN);
     sn_tensor_fill(&tdb, NAN);
-    op_expect_gradient("bn+relu dgamma", bn_relu_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    op_expect_gradient("bn+relu dgamma", bn_grad_call, &args, &tdg, want_dg, RTOL, 1e-5);
     double *three_db = op_scaled(want_db, C, 3.0);
     op_expect_close("bn+relu dbeta", &tdb, three_db, RTOL, 3e-5);
     free(three_db);
     op_expect_close("bn+relu dx (params accumulating)", &tdx, want_dx, RTOL, 1e-5);
 
     /* in place: dx = dy */
-    args.dx = &tdy;
+    args.d.dx = &tdy;
     args.which = 0;
-    op_expect_ok(bn_relu_backward_call(&args, 0), "batchnorm_relu_backward in place");
+    op_expect_ok(bn_grad_call(&args, 0), "batchnorm_backward relu in place");
     op_expect_close("bn+relu dx in place", &tdy, want_dx, RTOL, 1e-5);
     op_expect_close("bn+relu dgamma in place", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn+relu dbeta in place", &tdb, want_db, RTOL, 1e-5);
@@ -1018,49 +1002,62 @@ Test(shapes, errors_name_the_op)
     op_tensor_poisoned(ctx, &tiny, 4, SHAPE(1, 1, 1, 1));
     op_tensor_poisoned(ctx, &dl_bad, 2, SHAPE(3, 9));
 
-    expect_shape_error(sn_batchnorm_forward_train(ctx, &x, &c3, &c3, &c3, &c3, 0.1f, 1e-5f,
-                                                  &y_bad, &c3, &c3),
-                       "batchnorm_forward_train");
-    expect_shape_error(sn_batchnorm_forward_train(ctx, &x, &c4, &c3, &c3, &c3, 0.1f, 1e-5f,
-                                                  &y_ok, &c3, &c3),
-                       "batchnorm_forward_train");
-    expect_shape_error(sn_batchnorm_forward_train(ctx, &x, &c3, &c3, &c3, &c3, 0.1f, 1e-5f,
-                                                  &y_ok, &c3, &c4),
-                       "batchnorm_forward_train");
-    expect_shape_error(sn_batchnorm_forward_eval(ctx, &x, &c3, &c3, &c4, &c3, 1e-5f, &y_ok),
-                       "batchnorm_forward_eval");
-    expect_shape_error(sn_batchnorm_backward(ctx, &y_bad, &x, &c3, &c3, &c3, &x2, 0, &c3, &c3, 0),
-                       "batchnorm_backward");
-    expect_shape_error(sn_batchnorm_backward(ctx, &x, &x, &c3, &c3, &c3, &y_bad, 0, &c3, &c3, 0),
-                       "batchnorm_backward");
-    expect_shape_error(sn_batchnorm_backward(ctx, &x, &x, &c3, &c3, &c3, &x2, 0, &c3, &c4, 0),
-                       "batchnorm_backward");
-    expect_shape_error(sn_batchnorm_backward_eval(ctx, &y_bad, &x, &c3, &c3, &c3, 1e-5f, &x2, 0,
-                                                  &c3, &c3, 0),
-                       "batchnorm_backward_eval");
-    expect_shape_error(sn_batchnorm_backward_eval(ctx, &x, &x, &c3, &c3, &c3, 1e-5f, &y_bad, 0,
-                                                  &c3, &c3, 0),
-                       "batchnorm_backward_eval");
-    expect_shape_error(sn_batchnorm_backward_eval(ctx, &x, &x, &c3, &c3, &c4, 1e-5f, &x2, 0,
-                                                  &c3, &c3, 0),
-                       "batchnorm_backward_eval");
-    expect_shape_error(sn_batchnorm_relu_forward_train(ctx, &x, &c3, &c3, &c3, &c3, 0.1f, 1e-5f,
-                                                       &y_bad, &c3, &c3),
-                       "batchnorm_relu_forward_train");
-    expect_shape_error(sn_batchnorm_relu_forward_eval(ctx, &x, &c3, &c4, &c3, &c3, 1e-5f, &y_ok),
-                       "batchnorm_relu_forward_eval");
-    expect_shape_error(sn_batchnorm_relu_backward(ctx, &x, &y_bad, &x, &c3, &c3, &c3, &x2, 0, &c3,
-                                                  &c3, 0),
-                       "batchnorm_relu_backward");
-    expect_shape_error(sn_batchnorm_relu_backward(ctx, &x, &y_ok, &x, &c3, &c4, &c3, &x2, 0, &c3,
-                                                  &c3, 0),
-                       "batchnorm_relu_backward");
-    expect_shape_error(sn_batchnorm_relu_backward_eval(ctx, &x, &y_bad, &x, &c3, &c3, &c3, 1e-5f,
-                                                       &x2, 0, &c3, &c3, 0),
-                       "batchnorm_relu_backward_eval");
-    expect_shape_error(sn_batchnorm_relu_backward_eval(ctx, &x, &y_ok, &x, &c3, &c3, &c3, 1e-5f,
-                                                       &y_bad, 0, &c3, &c3, 0),
-                       "batchnorm_relu_backward_eval");
+    /* Batch norm: a wrong tensor in the descriptor, in every mode and pass
+     * that reads it, with and without the fused ReLU (whose backward also
+     * reads y). */
+    for (int eval = 0; eval < 2; eval++)
+        for (int relu = 0; relu < 2; relu++) {
+            const int train = !eval;
+            sn_bn_desc ok = bn_desc(relu ? SN_BN_RELU : SN_BN_PLAIN,
+                                    eval ? SN_BN_EVAL : SN_BN_TRAIN, &x, &c3, &c3, &c3, &c3,
+                                    &y_ok, &c3, &c3);
+            ok.dy = &x, ok.dx = &x2, ok.dgamma = &c3, ok.dbeta = &c3;
+            op_expect_ok(sn_batchnorm_forward(ctx, &ok), "batchnorm_forward, right shapes");
+            op_expect_ok(sn_batchnorm_backward(ctx, &ok), "batchnorm_backward, right shapes");
+            sn_bn_desc d = ok;
+            d.y = &y_bad;
+            expect_bn_shape_error(ctx, 1, &d);
+            if (relu)
+                expect_bn_shape_error(ctx, 0, &d);
+            d = ok;
+            d.gamma = &c4;
+            expect_bn_shape_error(ctx, 1, &d);
+            expect_bn_shape_error(ctx, 0, &d);
+            d = ok;
+            d.beta = &c4;
+            expect_bn_shape_error(ctx, 1, &d);
+            d = ok;
+            d.running_mean = &c4;
+            expect_bn_shape_error(ctx, 1, &d);
+            if (eval)
+                expect_bn_shape_error(ctx, 0, &d);
+            d = ok;
+            d.running_var = &c4;
+            expect_bn_shape_error(ctx, 1, &d);
+            if (eval)
+                expect_bn_shape_error(ctx, 0, &d);
+            d = ok;
+            d.save_mean = &c4;
+            if (train) {
+                expect_bn_shape_error(ctx, 1, &d);
+                expect_bn_shape_error(ctx, 0, &d);
+            }
+            d = ok;
+            d.save_invstd = &c4;
+            if (train) {
+                expect_bn_shape_error(ctx, 1, &d);
+                expect_bn_shape_error(ctx, 0, &d);
+            }
+            d = ok;
+            d.dy = &y_bad;
+            expect_bn_shape_error(ctx, 0, &d);
+            d = ok;
+            d.dx = &y_bad;
+            expect_bn_shape_error(ctx, 0, &d);
+            d = ok;
+            d.dbeta = &c4;
+            expect_bn_shape_error(ctx, 0, &d);
+        }
     expect_shape_error(sn_relu_forward(ctx, &x, &y_bad), "relu_forward");
     expect_shape_error(sn_relu_backward(ctx, &y_bad, &x, &x2, 0), "relu_backward");
     expect_shape_error(sn_relu_backward(ctx, &x, &x, &y_bad, 1), "relu_backward");
@@ -1091,9 +1088,20 @@ Test(shapes, errors_name_the_op)
     cr_expect_eq(sn_shortcut_a_forward(ctx, &x, 0, &y_ok), SN_ERR_INVALID_ARG);
     sn_tensor empty = {0};
     cr_expect_eq(sn_relu_forward(ctx, &x, &empty), SN_ERR_INVALID_ARG);
-    cr_expect_eq(sn_batchnorm_forward_train_local(ctx, &x, &c3, &c3, &c3, &c3, 0.1f, 1e-5f, &y_ok,
-                                                  &c3, &c3, (size_t)1 << 40),
-                 SN_ERR_INVALID_ARG);
+    /* A batch-norm descriptor that makes no sense, and a work-group size no
+     * device runs. */
+    sn_bn_desc bd = bn_desc(SN_BN_PLAIN, SN_BN_TRAIN, &x, &c3, &c3, &c3, &c3, &y_ok, &c3, &c3);
+    cr_expect_eq(sn_batchnorm_forward(ctx, NULL), SN_ERR_INVALID_ARG);
+    cr_expect_eq(sn_batchnorm_backward(ctx, NULL), SN_ERR_INVALID_ARG);
+    bd.ops = (sn_bn_ops)7;
+    cr_expect_eq(sn_batchnorm_forward(ctx, &bd), SN_ERR_INVALID_ARG);
+    bd.ops = SN_BN_PLAIN;
+    bd.mode = (sn_bn_mode)7;
+    cr_expect_eq(sn_batchnorm_forward(ctx, &bd), SN_ERR_INVALID_ARG);
+    bd.mode = SN_BN_TRAIN;
+    ctx->test.bn_local = (size_t)1 << 40;
+    cr_expect_eq(sn_batchnorm_forward(ctx, &bd), SN_ERR_INVALID_ARG);
+    ctx->test.bn_local = 0;
 
     sn_tensor *all[] = {&x,   &x2,     &y_bad,   &c3,       &c4,  &y_ok, &nc,   &per,
                         &per_bad, &lab, &lab_bad, &logits, &pool_bad, &sc_bad, &tiny, &dl_bad};
