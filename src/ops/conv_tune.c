@@ -429,7 +429,7 @@ static sn_status write_file(device_table *t)
     if (!t->path[0])
         return SN_OK;
     merge_file(t); /* a concurrent process's decisions survive our rewrite */
-    return sn_file_write_atomic(t->path, "tuning file", write_lines, t);
+    return sn_file_write_atomic(t->path, "tuning file", SN_FILE_CACHE, write_lines, t);
 }
 
 /* ---- measuring ---------------------------------------------------------------- */

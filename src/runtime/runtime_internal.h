@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "runtime/error_internal.h"
+#include "runtime/file_atomic.h"
 #include "sharesnet/runtime.h"
 
 #define SN_MAX_KERNELS 128
@@ -92,6 +93,8 @@ struct sn_context {
         int bn_path;
         /* work-group size of batch norm's reductions (see bn_path); 0: default */
         size_t bn_local;
+        /* where checkpoint writes of models on this context fail */
+        sn_file_failpoint file_failpoint;
     } test;
 };
 
@@ -135,21 +138,14 @@ sn_status sn_program_binary_read(const char *path, const char *expected_key,
 /* The whole of a file into *data (caller frees); `what` names it in messages. */
 sn_status sn_file_read_all(const char *path, const char *what, unsigned char **data,
                            size_t *size);
-/* Write atomically (temp file + rename). */
+/* Write atomically with `policy` (SN_FILE_CACHE for the cache). */
 sn_status sn_program_binary_write(const char *path, const char *key,
-                                  const unsigned char *binary, size_t size);
+                                  const unsigned char *binary, size_t size,
+                                  sn_file_policy policy);
 /* Program binary of a built program. Caller frees. */
 sn_status sn_program_get_binary(sn_context *ctx, cl_program program,
                                 unsigned char **binary, size_t *size);
 
-/* ---- files (file_atomic.c) ---- */
-/* mkdir -p; 0 on success, -1 with errno. */
-int sn_make_dirs(const char *dir);
-/* Write `path` through a temp file + fsync + rename: `write` fills the
- * stream and returns 1 on success. Readers see the old file or the new one,
- * never half of one; on failure the temp file is removed. */
-sn_status sn_file_write_atomic(const char *path, const char *what,
-                               int (*write)(FILE *f, void *user), void *user);
 
 /* ---- hashing (hash.c) ---- */
 uint64_t sn_hash64(const void *data, size_t size, uint64_t seed);
