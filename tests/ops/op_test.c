@@ -28,6 +28,16 @@ sn_context *op_test_context(void)
     return ctx;
 }
 
+sn_status op_bn_grad_call(void *args, int accumulate)
+{
+    const op_bn_grad_args *a = args;
+    sn_bn_desc d = a->d;
+    d.accumulate_dx = a->which == OP_BN_DX ? accumulate : 0;
+    d.accumulate_params = a->which == OP_BN_PARAMS ? accumulate : 0;
+    d.accumulate_shortcut = a->which == OP_BN_SHORTCUT ? accumulate : 0;
+    return sn_batchnorm_backward(a->ctx, &d);
+}
+
 int op_test_small(void)
 {
     const char *v = getenv("SN_TEST_SMALL");

@@ -70,6 +70,23 @@ typedef sn_status (*op_grad_call)(void *args, int accumulate);
 void op_expect_gradient(const char *what, op_grad_call call, void *args, const sn_tensor *out,
                         const double *want, double rtol, double atol);
 
+/* ---- batch norm ---------------------------------------------------------- */
+
+/* The outputs of a batch-norm backward, for op_bn_grad_call. */
+enum { OP_BN_DX, OP_BN_PARAMS, OP_BN_SHORTCUT };
+
+/* A descriptor whose backward op_expect_gradient checks one output of:
+ * `which` output's accumulate flag follows the call's, the others are 0
+ * (overwritten), so the output under test sees its flag alone. */
+typedef struct op_bn_grad_args {
+    sn_context *ctx;
+    sn_bn_desc d;
+    int which; /* OP_BN_DX, OP_BN_PARAMS (dgamma, dbeta) or OP_BN_SHORTCUT */
+} op_bn_grad_args;
+
+/* An op_grad_call: sn_batchnorm_backward of an op_bn_grad_args. */
+sn_status op_bn_grad_call(void *args, int accumulate);
+
 /* ---- convolution ------------------------------------------------------- */
 
 /* One convolution: x [N,C,H,W], w [OC,C,K,K]. */

@@ -169,24 +169,6 @@ Test(bn_add_relu, forward_awkward_shapes)
 
 /* ------------------------------------------ batch norm + add + ReLU backward */
 
-typedef struct bn_add_args {
-    sn_context *ctx;
-    sn_bn_desc d;
-    int which; /* the output whose flag follows the call's: 0 dx, 1 dsc, 2 params */
-} bn_add_args;
-
-/* The outputs not under test are overwritten (the training backward's dx
- * has no flag in the reference, so it only accumulates under test). */
-static sn_status bn_add_backward_call(void *p, int accumulate)
-{
-    const bn_add_args *a = p;
-    sn_bn_desc d = a->d;
-    d.accumulate_dx = a->which == 0 ? accumulate : 0;
-    d.accumulate_shortcut = a->which == 1 ? accumulate : 0;
-    d.accumulate_params = a->which == 2 ? accumulate : 0;
-    return sn_batchnorm_backward(a->ctx, &d);
-}
-
 static void bn_add_backward_case(sn_context *ctx, int N, int C, int H, int W, int eval,
                                  size_t local, unsigned long long seed)
 {
@@ -237,22 +219,24 @@ static void bn_add_backward_case(sn_context *ctx, int N, int C, int H, int W, in
 
     /* ts1, ts2: running mean and var (eval) or save mean and invstd */
     ctx->test.bn_local = local;
-    bn_add_args args = {ctx,
-                        {.ops = SN_BN_ADD_RELU, .mode = eval ? SN_BN_EVAL : SN_BN_TRAIN,
-                         .eps = BN_EPS, .x = &tx, .y = &ty, .gamma = &tg, .running_mean = &ts1,
-                         .running_var = &ts2, .save_mean = &ts1, .save_invstd = &ts2,
-                         .dy = &tdy, .dx = &tdx, .dgamma = &tdg, .dbeta = &tdb,
-                         .dshortcut = &tdsc},
-                        0};
-    sn_tensor *under_test[3] = {&tdx, &tdsc, &tdg};
-    const double *wants[3] = {want_dx, want_dsc, want_dg};
-    const char *names[3] = {"dx", "dshortcut", "dgamma"};
+    /* the outputs not under test are overwritten (the training backward's
+     * dx has no flag in the reference, so it only accumulates under test) */
+    op_bn_grad_args args = {ctx,
+                            {.ops = SN_BN_ADD_RELU, .mode = eval ? SN_BN_EVAL : SN_BN_TRAIN,
+                             .eps = BN_EPS, .x = &tx, .y = &ty, .gamma = &tg,
+                             .running_mean = &ts1, .running_var = &ts2, .save_mean = &ts1,
+                             .save_invstd = &ts2, .dy = &tdy, .dx = &tdx, .dgamma = &tdg,
+                             .dbeta = &tdb, .dshortcut = &tdsc},
+                            OP_BN_DX};
+    /* indexed by OP_BN_DX, OP_BN_PARAMS, OP_BN_SHORTCUT */
+    sn_tensor *under_test[3] = {&tdx, &tdg, &tdsc};
+    const double *wants[3] = {want_dx, want_dg, want_dsc};
+    const char *names[3] = {"dx", "dgamma", "dshortcut"};
     for (int which = 0; which < 3; which++) {
         args.which = which;
         char what[96];
         snprintf(what, sizeof what, "bn+add+relu %s", names[which]);
-        expect_gradient(what, bn_add_backward_call, &args, under_test[which], wants[which],
-                        1e-5);
+        expect_gradient(what, op_bn_grad_call, &args, under_test[which], wants[which], 1e-5);
         /* the outputs not under test: one plain result each */
         for (int other = 0; other < 3; other++)
             if (other != which) {
@@ -260,7 +244,7 @@ static void bn_add_backward_case(sn_context *ctx, int N, int C, int H, int W, in
                          names[which]);
                 op_expect_close(what, under_test[other], wants[other], RTOL, 1e-5);
             }
-        double *want_b = op_scaled(want_db, C, which == 2 ? 3.0 : 1.0);
+        double *want_b = op_scaled(want_db, C, which == OP_BN_PARAMS ? 3.0 : 1.0);
         op_expect_close("bn+add+relu dbeta", &tdb, want_b, RTOL, 3e-5);
         free(want_b);
     }
@@ -268,20 +252,20 @@ static void bn_add_backward_case(sn_context *ctx, int N, int C, int H, int W, in
     /* No shortcut gradient wanted: dx and the parameters unchanged. */
     sn_tensor_fill(&tdx, NAN);
     args.d.dshortcut = NULL;
-    args.which = 0;
-    op_expect_ok(bn_add_backward_call(&args, 0), "bn+add+relu backward without dshortcut");
+    args.which = OP_BN_DX;
+    op_expect_ok(op_bn_grad_call(&args, 0), "bn+add+relu backward without dshortcut");
     op_expect_close("bn+add+relu dx without dshortcut", &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn+add+relu dgamma without dshortcut", &tdg, want_dg, RTOL, 1e-5);
 
     /* In place: the shortcut's gradient in dy's buffer, then (eval) dx. */
     args.d.dshortcut = &tdy;
-    op_expect_ok(bn_add_backward_call(&args, 0), "bn+add+relu backward, dshortcut = dy");
+    op_expect_ok(op_bn_grad_call(&args, 0), "bn+add+relu backward, dshortcut = dy");
     op_expect_close("bn+add+relu dshortcut in place", &tdy, want_dsc, RTOL, 1e-5);
     op_expect_close("bn+add+relu dx (dshortcut in place)", &tdx, want_dx, RTOL, 1e-5);
     reupload(&tdy, dy);
     args.d.dshortcut = &tdsc;
     args.d.dx = &tdy;
-    op_expect_ok(bn_add_backward_call(&args, 0), "bn+add+relu backward, dx = dy");
+    op_expect_ok(op_bn_grad_call(&args, 0), "bn+add+relu backward, dx = dy");
     op_expect_close("bn+add+relu dx in place", &tdy, want_dx, RTOL, 1e-5);
     op_expect_close("bn+add+relu dshortcut (dx in place)", &tdsc, want_dsc, RTOL, 1e-5);
 

@@ -36,7 +36,33 @@ static void expect_shape_error(sn_status st, const char *op)
               sn_last_error(), op);
 }
 
-/* The same for one pass of batch norm (forward 1, backward 0). */
+/* The tensor fields of a batch-norm descriptor. bn_wrong_field returns `ok`
+ * with field `field` replaced by a tensor of the wrong shape (bad4 for
+ * [N,C,H,W], bad1 for [C]), and says which passes read it, so must fail. */
+#define BN_FIELDS 11
+static sn_bn_desc bn_wrong_field(const sn_bn_desc *ok, int field, sn_tensor *bad4,
+                                 sn_tensor *bad1, int *fwd, int *bwd)
+{
+    sn_bn_desc d = *ok;
+    const int train = ok->mode == SN_BN_TRAIN, relu = ok->ops != SN_BN_PLAIN;
+    *fwd = *bwd = 0;
+    switch (field) {
+    case 0: d.y = bad4, *fwd = 1, *bwd = relu; break; /* the mask of a fused ReLU */
+    case 1: d.gamma = bad1, *fwd = *bwd = 1; break;
+    case 2: d.beta = bad1, *fwd = 1; break;
+    case 3: d.running_mean = bad1, *fwd = 1, *bwd = !train; break;
+    case 4: d.running_var = bad1, *fwd = 1, *bwd = !train; break;
+    case 5: d.save_mean = bad1, *fwd = *bwd = train; break;
+    case 6: d.save_invstd = bad1, *fwd = *bwd = train; break;
+    case 7: d.dy = bad4, *bwd = 1; break;
+    case 8: d.dx = bad4, *bwd = 1; break;
+    case 9: d.dgamma = bad1, *bwd = 1; break;
+    default: d.dbeta = bad1, *bwd = 1; break;
+    }
+    return d;
+}
+
+/* SN_ERR_SHAPE naming one pass of batch norm (forward 1, backward 0). */
 static void expect_bn_shape_error(sn_context *ctx, int forward, const sn_bn_desc *d)
 {
     expect_shape_error(forward ? sn_batchnorm_forward(ctx, d) : sn_batchnorm_backward(ctx, d),
@@ -58,25 +84,6 @@ static sn_bn_desc bn_desc(sn_bn_ops ops, sn_bn_mode mode, sn_tensor *x, sn_tenso
                         .x = x, .y = y, .gamma = gamma, .beta = beta,
                         .running_mean = running_mean, .running_var = running_var,
                         .save_mean = save_mean, .save_invstd = save_invstd};
-}
-
-/* The backward of a descriptor with one output's accumulate flag from the
- * call (op_expect_gradient): `which` 0 is dx, 1 the parameters. The output
- * not under test is always overwritten, so the one under test sees the flag
- * alone. */
-typedef struct bn_grad_args {
-    sn_context *ctx;
-    sn_bn_desc d;
-    int which;
-} bn_grad_args;
-
-static sn_status bn_grad_call(void *p, int accumulate)
-{
-    const bn_grad_args *a = p;
-    sn_bn_desc d = a->d;
-    d.accumulate_dx = a->which == 0 ? accumulate : 0;
-    d.accumulate_params = a->which == 1 ? accumulate : 0;
-    return sn_batchnorm_backward(a->ctx, &d);
 }
 
 /* Training forward of x [N,C,H,W] (values around `offset`) with reduction
@@ -183,16 +190,16 @@ static void bn_backward_case(sn_context *ctx, int N, int C, int H, int W, size_t
     cr_log_info("bn backward [%d,%d,%d,%d] local %zu", N, C, H, W, local);
 
     ctx->test.bn_local = local;
-    bn_grad_args args = {ctx, bn_desc(SN_BN_PLAIN, SN_BN_TRAIN, &tx, &tg, NULL, NULL, NULL, NULL,
-                                      &tm, &ti), 0};
+    op_bn_grad_args args = {ctx, bn_desc(SN_BN_PLAIN, SN_BN_TRAIN, &tx, &tg, NULL, NULL, NULL, NULL,
+                                      &tm, &ti), OP_BN_DX};
     args.d.dy = &tdy, args.d.dx = &tdx, args.d.dgamma = &tdg, args.d.dbeta = &tdb;
-    op_expect_gradient("bn dx", bn_grad_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    op_expect_gradient("bn dx", op_bn_grad_call, &args, &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
-    args.which = 1;
+    args.which = OP_BN_PARAMS;
     sn_tensor_fill(&tdg, NAN);
     sn_tensor_fill(&tdb, NAN);
-    op_expect_gradient("bn dgamma", bn_grad_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    op_expect_gradient("bn dgamma", op_bn_grad_call, &args, &tdg, want_dg, RTOL, 1e-5);
     double *three_db = op_scaled(want_db, C, 3.0);
     op_expect_close("bn dbeta", &tdb, three_db, RTOL, 3e-5);
     free(three_db);
@@ -398,16 +405,16 @@ static void bn_eval_backward_case(sn_context *ctx, int N, int C, int H, int W, s
     cr_log_info("bn backward eval [%d,%d,%d,%d] local %zu", N, C, H, W, local);
 
     ctx->test.bn_local = local;
-    bn_grad_args args = {ctx, bn_desc(SN_BN_PLAIN, SN_BN_EVAL, &tx, &tg, NULL, &trm, &trv, NULL,
-                                      NULL, NULL), 0};
+    op_bn_grad_args args = {ctx, bn_desc(SN_BN_PLAIN, SN_BN_EVAL, &tx, &tg, NULL, &trm, &trv, NULL,
+                                      NULL, NULL), OP_BN_DX};
     args.d.dy = &tdy, args.d.dx = &tdx, args.d.dgamma = &tdg, args.d.dbeta = &tdb;
-    op_expect_gradient("bn eval dx", bn_grad_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    op_expect_gradient("bn eval dx", op_bn_grad_call, &args, &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn eval dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn eval dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
-    args.which = 1;
+    args.which = OP_BN_PARAMS;
     sn_tensor_fill(&tdg, NAN);
     sn_tensor_fill(&tdb, NAN);
-    op_expect_gradient("bn eval dgamma", bn_grad_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    op_expect_gradient("bn eval dgamma", op_bn_grad_call, &args, &tdg, want_dg, RTOL, 1e-5);
     double *three_db = op_scaled(want_db, C, 3.0);
     op_expect_close("bn eval dbeta", &tdb, three_db, RTOL, 3e-5);
     free(three_db);
@@ -415,8 +422,8 @@ static void bn_eval_backward_case(sn_context *ctx, int N, int C, int H, int W, s
 
     /* In place: dx = dy, the sums still see the incoming gradient. */
     args.d.dx = &tdy;
-    args.which = 0;
-    op_expect_ok(bn_grad_call(&args, 0), "batchnorm_backward eval in place");
+    args.which = OP_BN_DX;
+    op_expect_ok(op_bn_grad_call(&args, 0), "batchnorm_backward eval in place");
     op_expect_close("bn eval dx in place", &tdy, want_dx, RTOL, 1e-5);
     op_expect_close("bn eval dgamma in place", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn eval dbeta in place", &tdb, want_db, RTOL, 1e-5);
@@ -543,16 +550,16 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
     op_tensor_poisoned(ctx, &tdg, 1, s1);
     op_tensor_poisoned(ctx, &tdb, 1, s1);
     /* s_a, s_b: running mean and var (eval) or save mean and invstd */
-    bn_grad_args args = {ctx, bn_desc(SN_BN_RELU, mode, &tx, &tg, NULL, &ts_a, &ts_b, &tyref,
-                                      &ts_a, &ts_b), 0};
+    op_bn_grad_args args = {ctx, bn_desc(SN_BN_RELU, mode, &tx, &tg, NULL, &ts_a, &ts_b, &tyref,
+                                      &ts_a, &ts_b), OP_BN_DX};
     args.d.dy = &tdy, args.d.dx = &tdx, args.d.dgamma = &tdg, args.d.dbeta = &tdb;
-    op_expect_gradient("bn+relu dx", bn_grad_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    op_expect_gradient("bn+relu dx", op_bn_grad_call, &args, &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn+relu dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn+relu dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
-    args.which = 1;
+    args.which = OP_BN_PARAMS;
     sn_tensor_fill(&tdg, NAN);
     sn_tensor_fill(&tdb, NAN);
-    op_expect_gradient("bn+relu dgamma", bn_grad_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    op_expect_gradient("bn+relu dgamma", op_bn_grad_call, &args, &tdg, want_dg, RTOL, 1e-5);
     double *three_db = op_scaled(want_db, C, 3.0);
     op_expect_close("bn+relu dbeta", &tdb, three_db, RTOL, 3e-5);
     free(three_db);
@@ -560,8 +567,8 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
 
     /* in place: dx = dy */
     args.d.dx = &tdy;
-    args.which = 0;
-    op_expect_ok(bn_grad_call(&args, 0), "batchnorm_backward relu in place");
+    args.which = OP_BN_DX;
+    op_expect_ok(op_bn_grad_call(&args, 0), "batchnorm_backward relu in place");
     op_expect_close("bn+relu dx in place", &tdy, want_dx, RTOL, 1e-5);
     op_expect_close("bn+relu dgamma in place", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn+relu dbeta in place", &tdb, want_db, RTOL, 1e-5);
@@ -1007,56 +1014,20 @@ Test(shapes, errors_name_the_op)
      * reads y). */
     for (int eval = 0; eval < 2; eval++)
         for (int relu = 0; relu < 2; relu++) {
-            const int train = !eval;
             sn_bn_desc ok = bn_desc(relu ? SN_BN_RELU : SN_BN_PLAIN,
                                     eval ? SN_BN_EVAL : SN_BN_TRAIN, &x, &c3, &c3, &c3, &c3,
                                     &y_ok, &c3, &c3);
             ok.dy = &x, ok.dx = &x2, ok.dgamma = &c3, ok.dbeta = &c3;
             op_expect_ok(sn_batchnorm_forward(ctx, &ok), "batchnorm_forward, right shapes");
             op_expect_ok(sn_batchnorm_backward(ctx, &ok), "batchnorm_backward, right shapes");
-            sn_bn_desc d = ok;
-            d.y = &y_bad;
-            expect_bn_shape_error(ctx, 1, &d);
-            if (relu)
-                expect_bn_shape_error(ctx, 0, &d);
-            d = ok;
-            d.gamma = &c4;
-            expect_bn_shape_error(ctx, 1, &d);
-            expect_bn_shape_error(ctx, 0, &d);
-            d = ok;
-            d.beta = &c4;
-            expect_bn_shape_error(ctx, 1, &d);
-            d = ok;
-            d.running_mean = &c4;
-            expect_bn_shape_error(ctx, 1, &d);
-            if (eval)
-                expect_bn_shape_error(ctx, 0, &d);
-            d = ok;
-            d.running_var = &c4;
-            expect_bn_shape_error(ctx, 1, &d);
-            if (eval)
-                expect_bn_shape_error(ctx, 0, &d);
-            d = ok;
-            d.save_mean = &c4;
-            if (train) {
-                expect_bn_shape_error(ctx, 1, &d);
-                expect_bn_shape_error(ctx, 0, &d);
+            for (int field = 0; field < BN_FIELDS; field++) {
+                int fwd, bwd;
+                const sn_bn_desc d = bn_wrong_field(&ok, field, &y_bad, &c4, &fwd, &bwd);
+                if (fwd)
+                    expect_bn_shape_error(ctx, 1, &d);
+                if (bwd)
+                    expect_bn_shape_error(ctx, 0, &d);
             }
-            d = ok;
-            d.save_invstd = &c4;
-            if (train) {
-                expect_bn_shape_error(ctx, 1, &d);
-                expect_bn_shape_error(ctx, 0, &d);
-            }
-            d = ok;
-            d.dy = &y_bad;
-            expect_bn_shape_error(ctx, 0, &d);
-            d = ok;
-            d.dx = &y_bad;
-            expect_bn_shape_error(ctx, 0, &d);
-            d = ok;
-            d.dbeta = &c4;
-            expect_bn_shape_error(ctx, 0, &d);
         }
     expect_shape_error(sn_relu_forward(ctx, &x, &y_bad), "relu_forward");
     expect_shape_error(sn_relu_backward(ctx, &y_bad, &x, &x2, 0), "relu_backward");
