@@ -59,7 +59,7 @@ SN_API sn_status sn_model_forward(sn_model *m, int training);
 /* Frozen batch norm (fine-tuning, or micro-batches too small for batch
  * statistics): when on, a training forward normalises with the running
  * statistics and leaves them unchanged, and backward treats them as
- * constants (sn_batchnorm_backward_eval); gamma and beta still train. Off
+ * constants (sn_bn_desc mode SN_BN_EVAL); gamma and beta still train. Off
  * after sn_model_create. Changing it discards the last forward: run a new
  * one before backward. */
 SN_API void sn_model_set_frozen_bn(sn_model *m, int frozen);
@@ -104,9 +104,9 @@ SN_API sn_tensor *sn_model_bn_running_var(sn_model *m, int layer);
 /* The activation tensor a of the graph (batch capacity as first dim), and
  * its gradient (NULL for the input, which has none). A BN layer whose output
  * only the ReLU layer right after it reads runs fused with it
- * (sn_batchnorm_relu_*), and one whose output only a residual ADD reads,
- * followed by a ReLU alone reading the sum, runs fused with both
- * (sn_batchnorm_add_relu_*): the activations of such a group are one buffer
+ * (sn_bn_desc ops SN_BN_RELU), and one whose output only a residual ADD
+ * reads, followed by a ReLU alone reading the sum, runs fused with both
+ * (SN_BN_ADD_RELU): the activations of such a group are one buffer
  * holding the ReLU's output, and their gradients one buffer holding the
  * gradient of the ReLU's output. After an eval forward the output of a conv
  * followed by BN is not written (the BN runs in the conv's store). */

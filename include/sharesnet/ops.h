@@ -39,96 +39,70 @@ SN_API sn_status sn_conv2d_backward_weights(sn_context *ctx, const sn_conv2d_des
 
 /* ---- batch norm 2d ------------------------------------------------------ */
 
-/* Training mode: batch statistics (biased variance to normalise), running
- * statistics updated as PyTorch does (unbiased variance, `momentum` = 0.1
- * typically). x, y [N,C,H,W]; gamma, beta, running_*, save_* [C]. save_mean
- * and save_invstd keep what backward needs. */
-SN_API sn_status sn_batchnorm_forward_train(sn_context *ctx, const sn_tensor *x, const sn_tensor *gamma,
-                                     const sn_tensor *beta, sn_tensor *running_mean,
-                                     sn_tensor *running_var, float momentum, float eps,
-                                     sn_tensor *y, sn_tensor *save_mean, sn_tensor *save_invstd);
-/* Eval mode: running statistics. */
-SN_API sn_status sn_batchnorm_forward_eval(sn_context *ctx, const sn_tensor *x, const sn_tensor *gamma,
-                                    const sn_tensor *beta, const sn_tensor *running_mean,
-                                    const sn_tensor *running_var, float eps, sn_tensor *y);
-/* Backward of the training forward: dx, dgamma, dbeta. */
-SN_API sn_status sn_batchnorm_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
-                                const sn_tensor *gamma, const sn_tensor *save_mean,
-                                const sn_tensor *save_invstd, sn_tensor *dx, int accumulate_dx,
-                                sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params);
-/* Backward of the eval forward, for frozen batch norm (fine-tuning, tiny
- * micro-batches): the running statistics are constants, so with invstd =
- * 1/sqrt(running_var + eps) and xhat = (x - running_mean) * invstd,
- *   dx = dy * gamma * invstd,  dgamma = sum dy * xhat,  dbeta = sum dy
- * (sums over N, H, W). Accumulate flags as sn_batchnorm_backward; dx may be dy. */
-SN_API sn_status sn_batchnorm_backward_eval(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
-                                     const sn_tensor *gamma, const sn_tensor *running_mean,
-                                     const sn_tensor *running_var, float eps, sn_tensor *dx,
-                                     int accumulate_dx, sn_tensor *dgamma, sn_tensor *dbeta,
-                                     int accumulate_params);
+/* What a batch-norm call computes besides the normalisation: nothing, the
+ * ReLU that follows it, or a residual add and a ReLU (the tail of a
+ * post-activation residual block), fused into its passes: one pass over
+ * memory each way where the separate ops take two or three, same results.
+ * The ReLU maps NaN to 0, as sn_relu_forward. */
+typedef enum sn_bn_ops {
+    SN_BN_PLAIN,   /* y = bn(x) */
+    SN_BN_RELU,    /* y = max(bn(x), 0) */
+    SN_BN_ADD_RELU /* y = max(bn(x) + shortcut, 0) */
+} sn_bn_ops;
 
-/* Batch norm fused with the ReLU that follows it: one pass less over memory
- * in each direction, same results as the two ops in sequence.
- * Forward: y = max(bn(x), 0) (NaN gives 0, as sn_relu_forward); arguments as
- * sn_batchnorm_forward_train / _eval; y may be x. */
-SN_API sn_status sn_batchnorm_relu_forward_train(sn_context *ctx, const sn_tensor *x,
-                                          const sn_tensor *gamma, const sn_tensor *beta,
-                                          sn_tensor *running_mean, sn_tensor *running_var,
-                                          float momentum, float eps, sn_tensor *y,
-                                          sn_tensor *save_mean, sn_tensor *save_invstd);
-SN_API sn_status sn_batchnorm_relu_forward_eval(sn_context *ctx, const sn_tensor *x,
-                                         const sn_tensor *gamma, const sn_tensor *beta,
-                                         const sn_tensor *running_mean,
-                                         const sn_tensor *running_var, float eps, sn_tensor *y);
-/* Backward: dy (the gradient of y) masked by y > 0, y the fused forward's
- * output, then sn_batchnorm_backward / _backward_eval on x. Accumulate flags
- * as those; dx may be dy. */
-SN_API sn_status sn_batchnorm_relu_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *y,
-                                     const sn_tensor *x, const sn_tensor *gamma,
-                                     const sn_tensor *save_mean, const sn_tensor *save_invstd,
-                                     sn_tensor *dx, int accumulate_dx, sn_tensor *dgamma,
-                                     sn_tensor *dbeta, int accumulate_params);
-SN_API sn_status sn_batchnorm_relu_backward_eval(sn_context *ctx, const sn_tensor *dy,
-                                          const sn_tensor *y, const sn_tensor *x,
-                                          const sn_tensor *gamma, const sn_tensor *running_mean,
-                                          const sn_tensor *running_var, float eps, sn_tensor *dx,
-                                          int accumulate_dx, sn_tensor *dgamma, sn_tensor *dbeta,
-                                          int accumulate_params);
+/* Which statistics normalise. */
+typedef enum sn_bn_mode {
+    /* Batch statistics (biased variance). The forward updates the running
+     * statistics as PyTorch does (unbiased variance, `momentum`) and keeps
+     * save_mean and save_invstd for the backward. */
+    SN_BN_TRAIN,
+    /* The running statistics, as constants: eval, and frozen batch norm
+     * (fine-tuning, tiny micro-batches), whose backward is, with
+     * invstd = 1/sqrt(running_var + eps), xhat = (x - running_mean) * invstd,
+     *   dx = dy * gamma * invstd,  dgamma = sum dy * xhat,  dbeta = sum dy
+     * (sums over N, H, W). */
+    SN_BN_EVAL
+} sn_bn_mode;
 
-/* Batch norm, residual add and ReLU fused: the tail of a post-activation
- * residual block, y = max(bn(x) + shortcut, 0) (NaN gives 0), one pass over
- * memory where BN, ADD and ReLU take three. Arguments as
- * sn_batchnorm_forward_train / _eval; shortcut has x's shape; y may be x or
- * shortcut. */
-SN_API sn_status sn_batchnorm_add_relu_forward_train(sn_context *ctx, const sn_tensor *x,
-                                              const sn_tensor *shortcut, const sn_tensor *gamma,
-                                              const sn_tensor *beta, sn_tensor *running_mean,
-                                              sn_tensor *running_var, float momentum, float eps,
-                                              sn_tensor *y, sn_tensor *save_mean,
-                                              sn_tensor *save_invstd);
-SN_API sn_status sn_batchnorm_add_relu_forward_eval(sn_context *ctx, const sn_tensor *x,
-                                             const sn_tensor *shortcut, const sn_tensor *gamma,
-                                             const sn_tensor *beta, const sn_tensor *running_mean,
-                                             const sn_tensor *running_var, float eps,
-                                             sn_tensor *y);
-/* Backward: g = dy masked by y > 0 (y the fused forward's output) is the
- * gradient of both inputs of the add; one pass feeds g to the batch-norm
- * backward (dx, dgamma, dbeta as sn_batchnorm_backward / _backward_eval) and
- * writes it to dshortcut (accumulate_shortcut: 0 stores, 1 adds), so the add
- * needs no copies. dshortcut NULL: the shortcut needs no gradient (e.g. it is
- * the input image). dx or dshortcut (not both) may be dy. */
-SN_API sn_status sn_batchnorm_add_relu_backward(sn_context *ctx, const sn_tensor *dy,
-                                         const sn_tensor *y, const sn_tensor *x,
-                                         const sn_tensor *gamma, const sn_tensor *save_mean,
-                                         const sn_tensor *save_invstd, sn_tensor *dx,
-                                         int accumulate_dx, sn_tensor *dshortcut,
-                                         int accumulate_shortcut, sn_tensor *dgamma,
-                                         sn_tensor *dbeta, int accumulate_params);
-SN_API sn_status sn_batchnorm_add_relu_backward_eval(
-    sn_context *ctx, const sn_tensor *dy, const sn_tensor *y, const sn_tensor *x,
-    const sn_tensor *gamma, const sn_tensor *running_mean, const sn_tensor *running_var,
-    float eps, sn_tensor *dx, int accumulate_dx, sn_tensor *dshortcut, int accumulate_shortcut,
-    sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params);
+/* One batch norm, forward or backward. x, y, shortcut, dy, dx, dshortcut
+ * [N,C,H,W] (any tensor viewed as 4-D: [N,C] is batch norm 1d); gamma, beta,
+ * running_*, save_*, dgamma, dbeta [C]. A pass ignores the fields it does
+ * not read (noted per field), so one descriptor can serve a layer's forward
+ * and backward; but shortcut and dshortcut belong to ADD_RELU, and either
+ * one set with other ops fails (SN_ERR_INVALID_ARG). Messages name the call
+ * as "batchnorm_forward (train, relu)" and the like. */
+typedef struct sn_bn_desc {
+    sn_bn_ops ops;
+    sn_bn_mode mode;
+    float momentum; /* TRAIN forward: the batch's weight in the running statistics (0.1) */
+    float eps;      /* added to the variance, >= 0 (not read by the TRAIN backward) */
+
+    const sn_tensor *x;        /* the forward's input; both passes read it */
+    const sn_tensor *shortcut; /* ADD_RELU forward: the residual input */
+    /* Forward: the output (may be x, or the shortcut). Backward with RELU or
+     * ADD_RELU: that forward's output, whose y > 0 masks dy. */
+    sn_tensor *y;
+    const sn_tensor *gamma;
+    const sn_tensor *beta;                 /* forward only */
+    sn_tensor *running_mean, *running_var; /* TRAIN forward updates them, EVAL reads them */
+    sn_tensor *save_mean, *save_invstd;    /* TRAIN: the forward writes, the backward reads */
+
+    /* Backward (the accumulation contract above). */
+    const sn_tensor *dy; /* gradient of y */
+    sn_tensor *dx;       /* may be dy */
+    int accumulate_dx;
+    sn_tensor *dgamma, *dbeta;
+    int accumulate_params;
+    /* ADD_RELU: the masked dy is the gradient of both inputs of the add; the
+     * pass that computes dx also stores (or adds) it here, so the add needs
+     * no copies. NULL: the shortcut needs no gradient (e.g. it is the input
+     * image). dx or dshortcut, not both, may be dy. */
+    sn_tensor *dshortcut;
+    int accumulate_shortcut;
+} sn_bn_desc;
+
+SN_API sn_status sn_batchnorm_forward(sn_context *ctx, const sn_bn_desc *d);
+SN_API sn_status sn_batchnorm_backward(sn_context *ctx, const sn_bn_desc *d);
 
 /* Eval-mode batch norm as a per-channel affine map y = x * scale + shift:
  * scale = gamma / sqrt(running_var + eps), shift = beta - running_mean * scale.

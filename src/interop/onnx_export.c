@@ -257,7 +257,7 @@ static sn_status build_and_write(exporter *e, const sn_train_state *s, const cha
                        path, p.size);
     size_t written = onnx__model_proto__pack(model, p.data);
     sn_status st = written == p.size
-                       ? sn_file_write_atomic(path, "ONNX model", write_packed, &p)
+                       ? sn_file_write_atomic(path, "ONNX model", SN_FILE_EXPORT, write_packed, &p)
                        : sn_fail(SN_ERR_INTERNAL, "export onnx %s: packed %zu of %zu bytes", path,
                                  written, p.size);
     free(p.data);

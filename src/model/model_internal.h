@@ -20,10 +20,10 @@ typedef struct sn_bn_state {
  * group writes one activation, `out`, and the activations inside the group
  * (the BN's output, the ADD's) borrow its buffer, their gradients too.
  *   BN + ReLU        the BN's output is read only by the ReLU right after it:
- *                    sn_batchnorm_relu_*, at the BN's position.
+ *                    ops SN_BN_RELU, at the BN's position.
  *   BN + ADD + ReLU  the BN's output is read only by an ADD whose output only
  *                    the ReLU right after it reads (a post-activation block's
- *                    tail): sn_batchnorm_add_relu_*, at the ADD's position
+ *                    tail): ops SN_BN_ADD_RELU, at the ADD's position
  *                    (where the shortcut exists; a projection shortcut's conv
  *                    and BN run between the BN and the ADD). Backward writes
  *                    the masked gradient straight into the shortcut's.
@@ -53,20 +53,13 @@ typedef enum sn_step_kind {
     SN_STEP_LINEAR
 } sn_step_kind;
 
-/* What a BN group computes besides the normalisation. */
-typedef enum sn_bn_ops {
-    SN_BN_OPS_PLAIN,    /* y = bn(x) */
-    SN_BN_OPS_RELU,     /* y = relu(bn(x)) */
-    SN_BN_OPS_ADD_RELU  /* y = relu(bn(x) + shortcut) */
-} sn_bn_ops;
-
 /* One step of a pass. Backward flags: 1 adds into the gradient (a previous
  * step of the pass wrote it), 0 overwrites; acc_in2 is the ADD's second
  * input or the BN group's shortcut. */
 typedef struct sn_step {
     sn_step_kind kind;
     int layer;         /* the graph layer; for SN_STEP_BN the group's BN */
-    sn_bn_ops bn_ops;  /* SN_STEP_BN */
+    sn_bn_ops bn_ops;  /* SN_STEP_BN: what the group adds to the BN (sharesnet/ops.h) */
     int fold_conv;     /* eval SN_STEP_BN: the conv run in its store, else -1 */
     int acc_in, acc_in2, acc_param;
 } sn_step;

@@ -16,48 +16,59 @@ static sn_tensor dact(sn_model *m, int a) { return sn_batch_view(&m->grads[a], m
 static sn_tensor *value(sn_model *m, int p) { return &m->params[p].value; }
 static sn_tensor *grad(sn_model *m, int p) { return &m->params[p].grad; }
 
-/* Forward of the BN group of step s, writing the group's output. */
-static sn_status bn_group_forward(sn_model *m, const sn_step *s_, int training)
+/* A BN group's tensors for the current batch and the descriptor that points
+ * at them. The views follow the batch size, so they are made at each call;
+ * what the group computes (its ops) was fixed when the plan was compiled. */
+typedef struct bn_call {
+    sn_tensor x, y, shortcut, dy, dx, dshortcut;
+    sn_bn_desc d;
+} bn_call;
+
+/* The forward's half of the descriptor of BN step st, in `mode`: batch
+ * statistics (SN_BN_TRAIN) or the running ones (eval, frozen BN). */
+static void bn_call_init(sn_model *m, const sn_step *st, sn_bn_mode mode, bn_call *c)
 {
-    const int b = s_->layer;
-    const sn_layer_spec *l = &m->graph.layers[b];
-    const sn_bn_plan *p = &m->plan[b];
-    sn_context *ctx = m->ctx;
-    sn_bn_state *s = &m->bn[b];
-    const sn_tensor *g = value(m, l->weight), *beta = value(m, l->bias);
-    sn_tensor x = act(m, l->in), y = act(m, p->out);
-    sn_tensor sc = p->shortcut >= 0 ? act(m, p->shortcut) : (sn_tensor){0};
-    const sn_tensor *shortcut = p->shortcut >= 0 ? &sc : NULL;
-    if (s_->fold_conv >= 0) { /* eval: y = act(conv(cx) * scale + shift (+ shortcut)) */
-        const sn_layer_spec *c = &m->graph.layers[s_->fold_conv];
+    const sn_layer_spec *l = &m->graph.layers[st->layer];
+    const sn_bn_plan *p = &m->plan[st->layer];
+    sn_bn_state *s = &m->bn[st->layer];
+    c->x = act(m, l->in);
+    c->y = act(m, p->out);
+    c->d = (sn_bn_desc){.ops = st->bn_ops,
+                        .mode = mode,
+                        .momentum = SN_BN_MOMENTUM,
+                        .eps = SN_BN_EPS,
+                        .x = &c->x,
+                        .y = &c->y,
+                        .gamma = value(m, l->weight),
+                        .beta = value(m, l->bias),
+                        .running_mean = &s->running_mean,
+                        .running_var = &s->running_var,
+                        .save_mean = &s->save_mean,
+                        .save_invstd = &s->save_invstd};
+    if (st->bn_ops == SN_BN_ADD_RELU) { /* y = relu(bn(x) + shortcut) */
+        c->shortcut = act(m, p->shortcut);
+        c->d.shortcut = &c->shortcut;
+    }
+}
+
+/* Forward of the BN group of step s, writing the group's output. */
+static sn_status bn_group_forward(sn_model *m, const sn_step *s, int training)
+{
+    if (s->fold_conv >= 0) { /* eval: y = act(conv(cx) * scale + shift (+ shortcut)) */
+        const sn_bn_plan *p = &m->plan[s->layer];
+        const sn_layer_spec *c = &m->graph.layers[s->fold_conv];
         sn_conv2d_desc d = {c->kernel, c->stride, c->pad};
-        sn_tensor cx = act(m, c->in);
-        return sn_conv2d_forward_affine(ctx, &d, &cx, value(m, c->weight), &s->scale, &s->shift,
-                                        shortcut, p->relu >= 0, &y);
+        sn_tensor cx = act(m, c->in), y = act(m, p->out);
+        sn_tensor sc = p->shortcut >= 0 ? act(m, p->shortcut) : (sn_tensor){0};
+        sn_bn_state *st = &m->bn[s->layer];
+        return sn_conv2d_forward_affine(m->ctx, &d, &cx, value(m, c->weight), &st->scale,
+                                        &st->shift, p->shortcut >= 0 ? &sc : NULL, p->relu >= 0,
+                                        &y);
     }
-    if (training && !m->frozen_bn) { /* batch statistics */
-        if (s_->bn_ops == SN_BN_OPS_ADD_RELU) /* y = relu(bn(x) + shortcut) */
-            return sn_batchnorm_add_relu_forward_train(ctx, &x, shortcut, g, beta,
-                                                       &s->running_mean, &s->running_var,
-                                                       SN_BN_MOMENTUM, SN_BN_EPS, &y,
-                                                       &s->save_mean, &s->save_invstd);
-        if (s_->bn_ops == SN_BN_OPS_RELU) /* y = relu(bn(x)) */
-            return sn_batchnorm_relu_forward_train(ctx, &x, g, beta, &s->running_mean,
-                                                   &s->running_var, SN_BN_MOMENTUM, SN_BN_EPS,
-                                                   &y, &s->save_mean, &s->save_invstd);
-        return sn_batchnorm_forward_train(ctx, &x, g, beta, &s->running_mean, &s->running_var,
-                                          SN_BN_MOMENTUM, SN_BN_EPS, &y, &s->save_mean,
-                                          &s->save_invstd);
-    }
-    /* running statistics: eval without a folded conv, or frozen BN */
-    if (s_->bn_ops == SN_BN_OPS_ADD_RELU)
-        return sn_batchnorm_add_relu_forward_eval(ctx, &x, shortcut, g, beta, &s->running_mean,
-                                                  &s->running_var, SN_BN_EPS, &y);
-    if (s_->bn_ops == SN_BN_OPS_RELU)
-        return sn_batchnorm_relu_forward_eval(ctx, &x, g, beta, &s->running_mean,
-                                              &s->running_var, SN_BN_EPS, &y);
-    return sn_batchnorm_forward_eval(ctx, &x, g, beta, &s->running_mean, &s->running_var,
-                                     SN_BN_EPS, &y);
+    /* batch statistics in training; the running ones in eval and frozen BN */
+    bn_call c;
+    bn_call_init(m, s, training && !m->frozen_bn ? SN_BN_TRAIN : SN_BN_EVAL, &c);
+    return sn_batchnorm_forward(m->ctx, &c.d);
 }
 
 sn_status sn_step_forward(sn_model *m, const sn_step *s, int training)
@@ -91,48 +102,33 @@ sn_status sn_step_forward(sn_model *m, const sn_step *s, int training)
 }
 
 /* Backward of the BN group of step s, from the gradient of the group's
- * output: dx, dgamma, dbeta, and with an ADD the shortcut's gradient. */
-static sn_status bn_group_backward(sn_model *m, const sn_step *s_, int acc)
+ * output: dx, dgamma, dbeta, and with an ADD the shortcut's gradient. The
+ * mode is the training forward's: frozen BN used the running statistics. */
+static sn_status bn_group_backward(sn_model *m, const sn_step *s, int acc)
 {
-    const sn_layer_spec *l = &m->graph.layers[s_->layer];
-    const sn_bn_plan *p = &m->plan[s_->layer];
-    sn_context *ctx = m->ctx;
+    const sn_layer_spec *l = &m->graph.layers[s->layer];
+    const sn_bn_plan *p = &m->plan[s->layer];
     if (l->in == 0)
         return sn_fail(SN_ERR_INTERNAL, "layer %s: BN directly on the input", l->name);
-    sn_bn_state *s = &m->bn[s_->layer];
-    sn_tensor x = act(m, l->in), y = act(m, p->out), dy = dact(m, p->out), dx = dact(m, l->in);
-    const sn_tensor *gamma = value(m, l->weight);
-    const int acc_dx = s_->acc_in;
-    if (s_->bn_ops == SN_BN_OPS_ADD_RELU) {
+    bn_call c;
+    bn_call_init(m, s, m->frozen_bn ? SN_BN_EVAL : SN_BN_TRAIN, &c);
+    c.dy = dact(m, p->out);
+    c.dx = dact(m, l->in);
+    c.d.dy = &c.dy;
+    c.d.dx = &c.dx;
+    c.d.accumulate_dx = s->acc_in;
+    c.d.dgamma = grad(m, l->weight);
+    c.d.dbeta = grad(m, l->bias);
+    c.d.accumulate_params = acc;
+    if (s->bn_ops == SN_BN_ADD_RELU && p->shortcut > 0) {
         /* dy masked by y > 0 is the gradient of both inputs of the add: the
-         * BN's backward takes it, and the same pass stores or adds it into
-         * the shortcut's gradient (none for the input image) */
-        sn_tensor dsc = p->shortcut > 0 ? dact(m, p->shortcut) : (sn_tensor){0};
-        sn_tensor *dshortcut = p->shortcut > 0 ? &dsc : NULL;
-        const int acc_sc = s_->acc_in2;
-        if (m->frozen_bn)
-            return sn_batchnorm_add_relu_backward_eval(ctx, &dy, &y, &x, gamma, &s->running_mean,
-                                                       &s->running_var, SN_BN_EPS, &dx, acc_dx,
-                                                       dshortcut, acc_sc, grad(m, l->weight),
-                                                       grad(m, l->bias), acc);
-        return sn_batchnorm_add_relu_backward(ctx, &dy, &y, &x, gamma, &s->save_mean,
-                                              &s->save_invstd, &dx, acc_dx, dshortcut, acc_sc,
-                                              grad(m, l->weight), grad(m, l->bias), acc);
+         * same pass stores or adds it into the shortcut's gradient (none for
+         * the input image) */
+        c.dshortcut = dact(m, p->shortcut);
+        c.d.dshortcut = &c.dshortcut;
+        c.d.accumulate_shortcut = s->acc_in2;
     }
-    if (s_->bn_ops == SN_BN_OPS_RELU && m->frozen_bn)
-        return sn_batchnorm_relu_backward_eval(ctx, &dy, &y, &x, gamma, &s->running_mean,
-                                               &s->running_var, SN_BN_EPS, &dx, acc_dx,
-                                               grad(m, l->weight), grad(m, l->bias), acc);
-    if (s_->bn_ops == SN_BN_OPS_RELU)
-        return sn_batchnorm_relu_backward(ctx, &dy, &y, &x, gamma, &s->save_mean,
-                                          &s->save_invstd, &dx, acc_dx, grad(m, l->weight),
-                                          grad(m, l->bias), acc);
-    if (m->frozen_bn) /* the forward used the running statistics */
-        return sn_batchnorm_backward_eval(ctx, &dy, &x, gamma, &s->running_mean, &s->running_var,
-                                          SN_BN_EPS, &dx, acc_dx, grad(m, l->weight),
-                                          grad(m, l->bias), acc);
-    return sn_batchnorm_backward(ctx, &dy, &x, gamma, &s->save_mean, &s->save_invstd, &dx, acc_dx,
-                                 grad(m, l->weight), grad(m, l->bias), acc);
+    return sn_batchnorm_backward(m->ctx, &c.d);
 }
 
 sn_status sn_step_backward(sn_model *m, const sn_step *s, int accumulate)

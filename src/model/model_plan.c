@@ -61,8 +61,8 @@ static int group_at(const sn_model *m, int l, int *skip)
 static sn_step bn_step(const sn_model *m, int bn)
 {
     const sn_bn_plan *p = &m->plan[bn];
-    sn_step s = {SN_STEP_BN, bn, SN_BN_OPS_PLAIN, -1, 0, 0, 0};
-    s.bn_ops = p->add >= 0 ? SN_BN_OPS_ADD_RELU : p->relu >= 0 ? SN_BN_OPS_RELU : SN_BN_OPS_PLAIN;
+    sn_step s = {SN_STEP_BN, bn, SN_BN_PLAIN, -1, 0, 0, 0};
+    s.bn_ops = p->add >= 0 ? SN_BN_ADD_RELU : p->relu >= 0 ? SN_BN_RELU : SN_BN_PLAIN;
     return s;
 }
 
@@ -85,7 +85,7 @@ static int plan_forward(const sn_model *m, int training, sn_step *out)
         }
         if (!training && g->layers[l].op == SN_OP_CONV && m->folded_into[l] >= 0)
             continue; /* its BN's group runs it */
-        out[n++] = (sn_step){kind_of(g->layers[l].op), l, SN_BN_OPS_PLAIN, -1, 0, 0, 0};
+        out[n++] = (sn_step){kind_of(g->layers[l].op), l, SN_BN_PLAIN, -1, 0, 0, 0};
     }
     return n;
 }
@@ -136,7 +136,7 @@ static sn_status plan_backward(sn_model *m, sn_step *out, int *count)
         const sn_layer_spec *layer = &g->layers[l];
         if (!act[layer->out])
             continue;
-        sn_step s = {kind_of(layer->op), l, SN_BN_OPS_PLAIN, -1, 0, 0, 0};
+        sn_step s = {kind_of(layer->op), l, SN_BN_PLAIN, -1, 0, 0, 0};
         if (layer->op == SN_OP_CONV || layer->op == SN_OP_LINEAR) {
             s.acc_param = accumulate_flag(&param[layer->weight]);
             m->steps.param_last_step[layer->weight] = n;

@@ -1,10 +1,10 @@
-/* Batch norm 2d: training forward (batch statistics, running statistics
- * updated), eval forward, the backward of the training forward, and the
- * backward of the eval forward (frozen batch norm); each also fused with a
- * following ReLU (sn_batchnorm_relu_*), and with a residual add and a ReLU
- * (sn_batchnorm_add_relu_*, the tail of a post-activation residual block).
- * Also the eval-mode fold into a per-channel scale and shift
- * (sn_batchnorm_fold) that conv_affine.c applies in the conv's epilogue.
+/* Batch norm 2d behind one descriptor (sn_bn_desc): the forward and the
+ * backward in training mode (batch statistics, running statistics updated)
+ * or eval mode (running statistics: eval and frozen batch norm), each
+ * plain, fused with the ReLU that follows it, or with a residual add and a
+ * ReLU (the tail of a post-activation residual block). Also the eval-mode
+ * fold into a per-channel scale and shift (sn_batchnorm_fold) that
+ * conv_affine.c applies in the conv's epilogue.
  *
  * x [N,C,H,W] (any tensor viewed as 4-D: [N,C] is batch norm 1d), per-channel
  * tensors [C]. The per-channel reductions run in two kernels: partials, then
@@ -15,12 +15,14 @@
  *  - plane: one work-item per (n, c) plane, vector loops and no barriers
  *    (CPUs, where a barrier splits the kernel into work-item loops and the
  *    strided walk over a channel does not vectorise).
- * `local` of the _local variants is the work-group size of the partials
- * kernel of the family in use. */
+ * Each fused variant is the plain kernel with a `relu` flag and a residual
+ * (or shortcut-gradient) code, so one path serves every descriptor. Tests
+ * choose the family and the partials' work-group size on their context
+ * (ctx->test.bn_path, .bn_local). */
 #include "ops/batchnorm_internal.h"
 #include "ops/op_check.h"
 
-/* Work-group size of the reductions unless the caller asks for another. */
+/* Work-group size of the reductions unless a test asks for another. */
 #define BN_LOCAL_DEFAULT 256
 /* Values per work-item before a channel is split over one more work-group:
  * enough work per item to hide the merge, and channels of a few thousand
@@ -28,18 +30,15 @@
 #define BN_VALUES_PER_ITEM 32
 /* Upper bound of work-groups per channel (the merge loops over them). */
 #define BN_MAX_GROUPS 256
-/* Planes per work-group of the plane kernels unless the caller asks. */
+/* Planes per work-group of the plane kernels unless a test asks. */
 #define BN_PLANES_DEFAULT 8
 
-static sn_bn_path bn_forced_path = SN_BN_PATH_AUTO;
-
-void sn_batchnorm_force_path(sn_bn_path path) { bn_forced_path = path; }
-
-/* The plane kernels on CPUs, the work-group kernels elsewhere. */
+/* The plane kernels on CPUs, the work-group kernels elsewhere, unless a
+ * test forces a family (ctx->test.bn_path). */
 static int bn_planes(const sn_context *ctx)
 {
-    if (bn_forced_path != SN_BN_PATH_AUTO)
-        return bn_forced_path == SN_BN_PATH_PLANE;
+    if (ctx->test.bn_path != SN_BN_PATH_AUTO)
+        return ctx->test.bn_path == SN_BN_PATH_PLANE;
     return ctx->info.type == SN_DEVICE_CPU;
 }
 
@@ -94,11 +93,12 @@ sn_status sn_batchnorm_local_limit(sn_context *ctx, size_t *limit)
     return SN_OK;
 }
 
-/* Work-group size `local` (0: the default of the family) checked against the
- * kernel. */
+/* Work-group size of `kernel`: the family's default, or the one a test
+ * asks for (ctx->test.bn_local) checked against the kernel. */
 static sn_status bn_local_size(sn_context *ctx, const char *op, const char *kernel,
-                               size_t local_bytes, size_t local, size_t *out)
+                               size_t local_bytes, size_t *out)
 {
+    const size_t local = ctx->test.bn_local;
     size_t limit = 0;
     SN_TRY(bn_local_limit(ctx, kernel, local_bytes, &limit));
     if (limit < 1)
@@ -183,30 +183,28 @@ static sn_status bn_check_residual(sn_context *ctx, const char *op, const char *
     return sn_check_dims(op, name, res, N, C, H, W);
 }
 
-/* Training forward, y = bn(x), max(bn(x), 0) or (res not NULL)
- * max(bn(x) + res, 0). */
-static sn_status bn_forward_train(sn_context *ctx, const char *op, int relu, const sn_tensor *x,
-                                  const sn_tensor *res, const sn_tensor *gamma,
-                                  const sn_tensor *beta, sn_tensor *running_mean,
-                                  sn_tensor *running_var, float momentum, float eps,
-                                  sn_tensor *y, sn_tensor *save_mean, sn_tensor *save_invstd,
-                                  size_t local)
+/* Training forward: y = bn(x), max(bn(x), 0) or max(bn(x) + shortcut, 0)
+ * on the batch statistics; running statistics updated, save_* kept. */
+static sn_status bn_forward_train(sn_context *ctx, const char *op, const sn_bn_desc *d)
 {
+    const int relu = d->ops != SN_BN_PLAIN;
+    const sn_tensor *x = d->x, *y = d->y;
+    const sn_tensor *res = d->ops == SN_BN_ADD_RELU ? d->shortcut : NULL;
     const char *const names[] = {"x", "y", "gamma", "beta", "running_mean", "running_var",
                                  "save_mean", "save_invstd"};
-    const sn_tensor *const tensors[] = {x, y, gamma, beta, running_mean, running_var,
-                                        save_mean, save_invstd};
+    const sn_tensor *const tensors[] = {x, y, d->gamma, d->beta, d->running_mean,
+                                        d->running_var, d->save_mean, d->save_invstd};
     SN_TRY(bn_check_allocated(ctx, op, 8, names, tensors));
     int N, C, H, W;
     sn_dims4(x, &N, &C, &H, &W);
     SN_TRY(sn_check_dims(op, "y", y, N, C, H, W));
     SN_TRY(bn_check_residual(ctx, op, "shortcut", res, N, C, H, W));
     SN_TRY(bn_check_channels(op, C, 6, names + 2, tensors + 2));
-    SN_TRY(bn_check_eps(op, eps));
+    SN_TRY(bn_check_eps(op, d->eps));
 
     const int planes = bn_planes(ctx);
     size_t L;
-    SN_TRY(bn_local_size(ctx, op, BN_STATS_KERNEL(planes), BN_STATS_LOCAL(planes), local, &L));
+    SN_TRY(bn_local_size(ctx, op, BN_STATS_KERNEL(planes), BN_STATS_LOCAL(planes), &L));
     const int HW = H * W, M = N * HW, NC = N * C;
     int chunk, G;
     bn_chunks(planes, N, HW, L, &chunk, &G);
@@ -227,162 +225,62 @@ static sn_status bn_forward_train(sn_context *ctx, const char *op, int relu, con
     }
     size_t channels = (size_t)C;
     SN_TRY(SN_ENQUEUE(ctx, "sn_bn_stats_finalize", 1, &channels, NULL, SN_ARG_INT(C), SN_ARG_INT(M),
-                      SN_ARG_INT(chunk), SN_ARG_INT(G), SN_ARG_FLOAT(momentum), SN_ARG_FLOAT(eps),
-                      SN_ARG_MEM(ws), SN_ARG_MEM(save_mean->buffer),
-                      SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(running_mean->buffer),
-                      SN_ARG_MEM(running_var->buffer)));
+                      SN_ARG_INT(chunk), SN_ARG_INT(G), SN_ARG_FLOAT(d->momentum),
+                      SN_ARG_FLOAT(d->eps), SN_ARG_MEM(ws), SN_ARG_MEM(d->save_mean->buffer),
+                      SN_ARG_MEM(d->save_invstd->buffer), SN_ARG_MEM(d->running_mean->buffer),
+                      SN_ARG_MEM(d->running_var->buffer)));
     cl_mem rbuf = res ? res->buffer : x->buffer; /* not read without res */
     if (planes) {
         size_t global = (size_t)NC;
         return SN_ENQUEUE(ctx, "sn_bn_plane_normalize", 1, &global, NULL, SN_ARG_INT(C),
                           SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(relu),
                           SN_ARG_INT(res != NULL), SN_ARG_MEM(x->buffer), SN_ARG_MEM(rbuf),
-                          SN_ARG_MEM(gamma->buffer), SN_ARG_MEM(beta->buffer),
-                          SN_ARG_MEM(save_mean->buffer), SN_ARG_MEM(save_invstd->buffer),
+                          SN_ARG_MEM(d->gamma->buffer), SN_ARG_MEM(d->beta->buffer),
+                          SN_ARG_MEM(d->save_mean->buffer), SN_ARG_MEM(d->save_invstd->buffer),
                           SN_ARG_MEM(y->buffer));
     }
     size_t pixels[2] = {(size_t)HW, (size_t)NC};
     return SN_ENQUEUE(ctx, "sn_bn_normalize", 2, pixels, NULL, SN_ARG_INT(C), SN_ARG_INT(HW),
                       SN_ARG_INT(NC), SN_ARG_INT(relu), SN_ARG_INT(res != NULL),
-                      SN_ARG_MEM(x->buffer), SN_ARG_MEM(rbuf), SN_ARG_MEM(gamma->buffer),
-                      SN_ARG_MEM(beta->buffer), SN_ARG_MEM(save_mean->buffer),
-                      SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(y->buffer));
+                      SN_ARG_MEM(x->buffer), SN_ARG_MEM(rbuf), SN_ARG_MEM(d->gamma->buffer),
+                      SN_ARG_MEM(d->beta->buffer), SN_ARG_MEM(d->save_mean->buffer),
+                      SN_ARG_MEM(d->save_invstd->buffer), SN_ARG_MEM(y->buffer));
 }
 
-/* x, y [N,C,H,W]; gamma, beta, running_*, save_* [C]. */
-sn_status sn_batchnorm_forward_train_local(sn_context *ctx, const sn_tensor *x,
-                                           const sn_tensor *gamma, const sn_tensor *beta,
-                                           sn_tensor *running_mean, sn_tensor *running_var,
-                                           float momentum, float eps, sn_tensor *y,
-                                           sn_tensor *save_mean, sn_tensor *save_invstd,
-                                           size_t local)
+/* Eval forward: the same three outputs on the running statistics. */
+static sn_status bn_forward_eval(sn_context *ctx, const char *op, const sn_bn_desc *d)
 {
-    return bn_forward_train(ctx, "batchnorm_forward_train", 0, x, NULL, gamma, beta, running_mean,
-                            running_var, momentum, eps, y, save_mean, save_invstd, local);
-}
-
-sn_status sn_batchnorm_forward_train(sn_context *ctx, const sn_tensor *x, const sn_tensor *gamma,
-                                     const sn_tensor *beta, sn_tensor *running_mean,
-                                     sn_tensor *running_var, float momentum, float eps,
-                                     sn_tensor *y, sn_tensor *save_mean, sn_tensor *save_invstd)
-{
-    return sn_batchnorm_forward_train_local(ctx, x, gamma, beta, running_mean, running_var,
-                                            momentum, eps, y, save_mean, save_invstd, 0);
-}
-
-sn_status sn_batchnorm_relu_forward_train_local(sn_context *ctx, const sn_tensor *x,
-                                                const sn_tensor *gamma, const sn_tensor *beta,
-                                                sn_tensor *running_mean, sn_tensor *running_var,
-                                                float momentum, float eps, sn_tensor *y,
-                                                sn_tensor *save_mean, sn_tensor *save_invstd,
-                                                size_t local)
-{
-    return bn_forward_train(ctx, "batchnorm_relu_forward_train", 1, x, NULL, gamma, beta,
-                            running_mean, running_var, momentum, eps, y, save_mean, save_invstd,
-                            local);
-}
-
-sn_status sn_batchnorm_relu_forward_train(sn_context *ctx, const sn_tensor *x,
-                                          const sn_tensor *gamma, const sn_tensor *beta,
-                                          sn_tensor *running_mean, sn_tensor *running_var,
-                                          float momentum, float eps, sn_tensor *y,
-                                          sn_tensor *save_mean, sn_tensor *save_invstd)
-{
-    return sn_batchnorm_relu_forward_train_local(ctx, x, gamma, beta, running_mean, running_var,
-                                                 momentum, eps, y, save_mean, save_invstd, 0);
-}
-
-sn_status sn_batchnorm_add_relu_forward_train_local(
-    sn_context *ctx, const sn_tensor *x, const sn_tensor *shortcut, const sn_tensor *gamma,
-    const sn_tensor *beta, sn_tensor *running_mean, sn_tensor *running_var, float momentum,
-    float eps, sn_tensor *y, sn_tensor *save_mean, sn_tensor *save_invstd, size_t local)
-{
-    static const char op[] = "batchnorm_add_relu_forward_train";
-    if (!shortcut)
-        return sn_fail(SN_ERR_INVALID_ARG, "%s: no shortcut", op);
-    return bn_forward_train(ctx, op, 1, x, shortcut, gamma, beta, running_mean, running_var,
-                            momentum, eps, y, save_mean, save_invstd, local);
-}
-
-/* x, shortcut, y [N,C,H,W]; gamma, beta, running_*, save_* [C]. */
-sn_status sn_batchnorm_add_relu_forward_train(sn_context *ctx, const sn_tensor *x,
-                                              const sn_tensor *shortcut, const sn_tensor *gamma,
-                                              const sn_tensor *beta, sn_tensor *running_mean,
-                                              sn_tensor *running_var, float momentum, float eps,
-                                              sn_tensor *y, sn_tensor *save_mean,
-                                              sn_tensor *save_invstd)
-{
-    return sn_batchnorm_add_relu_forward_train_local(ctx, x, shortcut, gamma, beta, running_mean,
-                                                     running_var, momentum, eps, y, save_mean,
-                                                     save_invstd, 0);
-}
-
-/* Eval forward, y = bn(x), max(bn(x), 0) or (res not NULL)
- * max(bn(x) + res, 0) on the running statistics. */
-static sn_status bn_forward_eval(sn_context *ctx, const char *op, int relu, const sn_tensor *x,
-                                 const sn_tensor *res, const sn_tensor *gamma,
-                                 const sn_tensor *beta, const sn_tensor *running_mean,
-                                 const sn_tensor *running_var, float eps, sn_tensor *y)
-{
+    const int relu = d->ops != SN_BN_PLAIN;
+    const sn_tensor *x = d->x, *y = d->y;
+    const sn_tensor *res = d->ops == SN_BN_ADD_RELU ? d->shortcut : NULL;
     const char *const names[] = {"x", "y", "gamma", "beta", "running_mean", "running_var"};
-    const sn_tensor *const tensors[] = {x, y, gamma, beta, running_mean, running_var};
+    const sn_tensor *const tensors[] = {x, y, d->gamma, d->beta, d->running_mean,
+                                        d->running_var};
     SN_TRY(bn_check_allocated(ctx, op, 6, names, tensors));
     int N, C, H, W;
     sn_dims4(x, &N, &C, &H, &W);
     SN_TRY(sn_check_dims(op, "y", y, N, C, H, W));
     SN_TRY(bn_check_residual(ctx, op, "shortcut", res, N, C, H, W));
     SN_TRY(bn_check_channels(op, C, 4, names + 2, tensors + 2));
-    SN_TRY(bn_check_eps(op, eps));
+    SN_TRY(bn_check_eps(op, d->eps));
     const int HW = H * W, NC = N * C;
     cl_mem rbuf = res ? res->buffer : x->buffer; /* not read without res */
     if (bn_planes(ctx)) {
         size_t global = (size_t)NC;
         return SN_ENQUEUE(ctx, "sn_bn_plane_eval", 1, &global, NULL, SN_ARG_INT(C),
                           SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(relu),
-                          SN_ARG_INT(res != NULL), SN_ARG_FLOAT(eps), SN_ARG_MEM(x->buffer),
-                          SN_ARG_MEM(rbuf), SN_ARG_MEM(gamma->buffer), SN_ARG_MEM(beta->buffer),
-                          SN_ARG_MEM(running_mean->buffer), SN_ARG_MEM(running_var->buffer),
-                          SN_ARG_MEM(y->buffer));
+                          SN_ARG_INT(res != NULL), SN_ARG_FLOAT(d->eps), SN_ARG_MEM(x->buffer),
+                          SN_ARG_MEM(rbuf), SN_ARG_MEM(d->gamma->buffer),
+                          SN_ARG_MEM(d->beta->buffer), SN_ARG_MEM(d->running_mean->buffer),
+                          SN_ARG_MEM(d->running_var->buffer), SN_ARG_MEM(y->buffer));
     }
     size_t pixels[2] = {(size_t)HW, (size_t)NC};
     return SN_ENQUEUE(ctx, "sn_bn_eval", 2, pixels, NULL, SN_ARG_INT(C), SN_ARG_INT(HW),
                       SN_ARG_INT(NC), SN_ARG_INT(relu), SN_ARG_INT(res != NULL),
-                      SN_ARG_FLOAT(eps), SN_ARG_MEM(x->buffer), SN_ARG_MEM(rbuf),
-                      SN_ARG_MEM(gamma->buffer), SN_ARG_MEM(beta->buffer),
-                      SN_ARG_MEM(running_mean->buffer), SN_ARG_MEM(running_var->buffer),
+                      SN_ARG_FLOAT(d->eps), SN_ARG_MEM(x->buffer), SN_ARG_MEM(rbuf),
+                      SN_ARG_MEM(d->gamma->buffer), SN_ARG_MEM(d->beta->buffer),
+                      SN_ARG_MEM(d->running_mean->buffer), SN_ARG_MEM(d->running_var->buffer),
                       SN_ARG_MEM(y->buffer));
-}
-
-/* x, y [N,C,H,W]; gamma, beta, running_* [C]. */
-sn_status sn_batchnorm_forward_eval(sn_context *ctx, const sn_tensor *x, const sn_tensor *gamma,
-                                    const sn_tensor *beta, const sn_tensor *running_mean,
-                                    const sn_tensor *running_var, float eps, sn_tensor *y)
-{
-    return bn_forward_eval(ctx, "batchnorm_forward_eval", 0, x, NULL, gamma, beta, running_mean,
-                           running_var, eps, y);
-}
-
-sn_status sn_batchnorm_relu_forward_eval(sn_context *ctx, const sn_tensor *x,
-                                         const sn_tensor *gamma, const sn_tensor *beta,
-                                         const sn_tensor *running_mean,
-                                         const sn_tensor *running_var, float eps, sn_tensor *y)
-{
-    return bn_forward_eval(ctx, "batchnorm_relu_forward_eval", 1, x, NULL, gamma, beta,
-                           running_mean, running_var, eps, y);
-}
-
-/* x, shortcut, y [N,C,H,W]; gamma, beta, running_* [C]. */
-sn_status sn_batchnorm_add_relu_forward_eval(sn_context *ctx, const sn_tensor *x,
-                                             const sn_tensor *shortcut, const sn_tensor *gamma,
-                                             const sn_tensor *beta, const sn_tensor *running_mean,
-                                             const sn_tensor *running_var, float eps,
-                                             sn_tensor *y)
-{
-    static const char op[] = "batchnorm_add_relu_forward_eval";
-    if (!shortcut)
-        return sn_fail(SN_ERR_INVALID_ARG, "%s: no shortcut", op);
-    return bn_forward_eval(ctx, op, 1, x, shortcut, gamma, beta, running_mean, running_var, eps,
-                           y);
 }
 
 /* gamma, beta, running_*, scale, shift [C]. */
@@ -409,13 +307,13 @@ sn_status sn_batchnorm_fold(sn_context *ctx, const sn_tensor *gamma, const sn_te
  * [2, C, G] of ws (dy' = dy masked by y > 0 when relu); *G receives G. */
 static sn_status bn_grad_sums(sn_context *ctx, const char *op, int relu, const sn_tensor *dy,
                               const sn_tensor *y, const sn_tensor *x, const sn_tensor *mean,
-                              size_t local, size_t extra_floats, cl_mem *ws, int *G_out)
+                              size_t extra_floats, cl_mem *ws, int *G_out)
 {
     int N, C, H, W;
     sn_dims4(x, &N, &C, &H, &W);
     const int planes = bn_planes(ctx);
     size_t L;
-    SN_TRY(bn_local_size(ctx, op, BN_GRAD_KERNEL(planes), BN_GRAD_LOCAL(planes), local, &L));
+    SN_TRY(bn_local_size(ctx, op, BN_GRAD_KERNEL(planes), BN_GRAD_LOCAL(planes), &L));
     const int HW = H * W, NC = N * C;
     int chunk, G;
     bn_chunks(planes, N, HW, L, &chunk, &G);
@@ -455,265 +353,156 @@ static sn_status bn_check_shortcut_grad(sn_context *ctx, const char *op, const s
     return SN_OK;
 }
 
-/* The tensors of a backward (training or eval statistics, named in
- * stat_names): allocated on ctx, dy/dx/y (relu only) shaped like x [N,C,H,W],
- * the per-channel ones [C], the shortcut gradient as bn_check_shortcut_grad.
- * Fills x's dims and the shortcut code *sc. */
-static sn_status bn_check_backward(sn_context *ctx, const char *op, int relu,
-                                   const sn_tensor *dy, const sn_tensor *y, const sn_tensor *x,
-                                   const sn_tensor *gamma, const char *const stat_names[2],
-                                   const sn_tensor *stat_a, const sn_tensor *stat_b,
-                                   const sn_tensor *dx, const sn_tensor *dsc, int accumulate_dsc,
-                                   const sn_tensor *dgamma, const sn_tensor *dbeta, int dims[4],
-                                   int *sc)
+/* The tensors of a backward (the statistics of its mode, stat_a and stat_b
+ * named in stat_names): allocated on ctx, dy/dx/y (relu only) shaped like x
+ * [N,C,H,W], the per-channel ones [C], the shortcut gradient as
+ * bn_check_shortcut_grad. Fills x's dims and the shortcut code *sc. */
+static sn_status bn_check_backward(sn_context *ctx, const char *op, const sn_bn_desc *d,
+                                   const char *const stat_names[2], const sn_tensor *stat_a,
+                                   const sn_tensor *stat_b, int dims[4], int *sc)
 {
+    const int relu = d->ops != SN_BN_PLAIN;
     const char *const names[] = {"x",           "dy",          "dx",     "y",     "gamma",
                                  stat_names[0], stat_names[1], "dgamma", "dbeta"};
-    const sn_tensor *const tensors[] = {x, dy, dx, relu ? y : x, gamma, stat_a, stat_b,
-                                        dgamma, dbeta};
+    const sn_tensor *const tensors[] = {d->x,   d->dy,  d->dx,     relu ? d->y : d->x, d->gamma,
+                                        stat_a, stat_b, d->dgamma, d->dbeta};
     SN_TRY(bn_check_allocated(ctx, op, 9, names, tensors));
     int N, C, H, W;
-    sn_dims4(x, &N, &C, &H, &W);
-    SN_TRY(sn_check_dims(op, "dy", dy, N, C, H, W));
-    SN_TRY(sn_check_dims(op, "dx", dx, N, C, H, W));
+    sn_dims4(d->x, &N, &C, &H, &W);
+    SN_TRY(sn_check_dims(op, "dy", d->dy, N, C, H, W));
+    SN_TRY(sn_check_dims(op, "dx", d->dx, N, C, H, W));
     if (relu)
-        SN_TRY(sn_check_dims(op, "y", y, N, C, H, W));
-    SN_TRY(bn_check_shortcut_grad(ctx, op, dsc, accumulate_dsc, dx, N, C, H, W, sc));
+        SN_TRY(sn_check_dims(op, "y", d->y, N, C, H, W));
+    SN_TRY(bn_check_shortcut_grad(ctx, op, d->dshortcut, d->accumulate_shortcut, d->dx, N, C, H,
+                                  W, sc));
     SN_TRY(bn_check_channels(op, C, 5, names + 4, tensors + 4));
     dims[0] = N, dims[1] = C, dims[2] = H, dims[3] = W;
     return SN_OK;
 }
 
-/* Backward of the training forward; y (relu only) is the fused forward's
- * output; the masked dy also goes to dsc unless it is NULL. */
-static sn_status bn_backward(sn_context *ctx, const char *op, int relu, const sn_tensor *dy,
-                             const sn_tensor *y, const sn_tensor *x, const sn_tensor *gamma,
-                             const sn_tensor *save_mean, const sn_tensor *save_invstd,
-                             sn_tensor *dx, int accumulate_dx, sn_tensor *dsc,
-                             int accumulate_dsc, sn_tensor *dgamma, sn_tensor *dbeta,
-                             int accumulate_params, size_t local)
+/* Backward of the training forward; with a ReLU, dy is masked by y > 0 (y
+ * the fused forward's output), and with an add the masked dy also goes to
+ * dshortcut unless it is NULL. */
+static sn_status bn_backward_train(sn_context *ctx, const char *op, const sn_bn_desc *d)
 {
     static const char *const stats[2] = {"save_mean", "save_invstd"};
     int dims[4], sc;
-    SN_TRY(bn_check_backward(ctx, op, relu, dy, y, x, gamma, stats, save_mean, save_invstd, dx,
-                             dsc, accumulate_dsc, dgamma, dbeta, dims, &sc));
+    SN_TRY(bn_check_backward(ctx, op, d, stats, d->save_mean, d->save_invstd, dims, &sc));
     const int N = dims[0], C = dims[1], H = dims[2], W = dims[3];
+    const int relu = d->ops != SN_BN_PLAIN;
 
     const int HW = H * W, M = N * HW, NC = N * C;
     cl_mem ws;
     int G;
     /* the sums read dy before dx (which may be dy) is written */
-    SN_TRY(bn_grad_sums(ctx, op, relu, dy, y, x, save_mean, local, 2 * (size_t)C, &ws, &G));
+    SN_TRY(bn_grad_sums(ctx, op, relu, d->dy, d->y, d->x, d->save_mean, 2 * (size_t)C, &ws, &G));
     const int partials = 2 * C * G;
     size_t channels = (size_t)C;
     SN_TRY(SN_ENQUEUE(ctx, "sn_bn_grad_finalize", 1, &channels, NULL, SN_ARG_INT(C), SN_ARG_INT(M),
-                      SN_ARG_INT(G), SN_ARG_INT(accumulate_params ? 1 : 0), SN_ARG_MEM(ws),
-                      SN_ARG_MEM(save_invstd->buffer), SN_ARG_MEM(dgamma->buffer),
-                      SN_ARG_MEM(dbeta->buffer), SN_ARG_MEM(ws), SN_ARG_INT(partials)));
-    cl_mem ybuf = relu ? y->buffer : dy->buffer;
-    cl_mem scbuf = dsc ? dsc->buffer : dx->buffer; /* not written without dsc */
+                      SN_ARG_INT(G), SN_ARG_INT(d->accumulate_params ? 1 : 0), SN_ARG_MEM(ws),
+                      SN_ARG_MEM(d->save_invstd->buffer), SN_ARG_MEM(d->dgamma->buffer),
+                      SN_ARG_MEM(d->dbeta->buffer), SN_ARG_MEM(ws), SN_ARG_INT(partials)));
+    cl_mem ybuf = relu ? d->y->buffer : d->dy->buffer;
+    cl_mem scbuf = sc ? d->dshortcut->buffer : d->dx->buffer; /* not written without dsc */
+    const int acc_dx = d->accumulate_dx ? 1 : 0;
     if (bn_planes(ctx)) {
         size_t global = (size_t)NC;
         return SN_ENQUEUE(ctx, "sn_bn_plane_backward_data", 1, &global, NULL, SN_ARG_INT(C),
-                          SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(accumulate_dx ? 1 : 0),
-                          SN_ARG_INT(relu), SN_ARG_INT(sc), SN_ARG_MEM(dy->buffer),
-                          SN_ARG_MEM(ybuf), SN_ARG_MEM(x->buffer), SN_ARG_MEM(gamma->buffer),
-                          SN_ARG_MEM(save_mean->buffer), SN_ARG_MEM(save_invstd->buffer),
-                          SN_ARG_MEM(ws), SN_ARG_INT(partials), SN_ARG_MEM(dx->buffer),
+                          SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(acc_dx), SN_ARG_INT(relu),
+                          SN_ARG_INT(sc), SN_ARG_MEM(d->dy->buffer), SN_ARG_MEM(ybuf),
+                          SN_ARG_MEM(d->x->buffer), SN_ARG_MEM(d->gamma->buffer),
+                          SN_ARG_MEM(d->save_mean->buffer), SN_ARG_MEM(d->save_invstd->buffer),
+                          SN_ARG_MEM(ws), SN_ARG_INT(partials), SN_ARG_MEM(d->dx->buffer),
                           SN_ARG_MEM(scbuf));
     }
     size_t pixels[2] = {(size_t)HW, (size_t)NC};
     return SN_ENQUEUE(ctx, "sn_bn_backward_data", 2, pixels, NULL, SN_ARG_INT(C), SN_ARG_INT(HW),
-                      SN_ARG_INT(NC), SN_ARG_INT(accumulate_dx ? 1 : 0), SN_ARG_INT(relu),
-                      SN_ARG_INT(sc), SN_ARG_MEM(dy->buffer), SN_ARG_MEM(ybuf),
-                      SN_ARG_MEM(x->buffer), SN_ARG_MEM(gamma->buffer),
-                      SN_ARG_MEM(save_mean->buffer), SN_ARG_MEM(save_invstd->buffer),
-                      SN_ARG_MEM(ws), SN_ARG_INT(partials), SN_ARG_MEM(dx->buffer),
-                      SN_ARG_MEM(scbuf));
+                      SN_ARG_INT(NC), SN_ARG_INT(acc_dx), SN_ARG_INT(relu), SN_ARG_INT(sc),
+                      SN_ARG_MEM(d->dy->buffer), SN_ARG_MEM(ybuf), SN_ARG_MEM(d->x->buffer),
+                      SN_ARG_MEM(d->gamma->buffer), SN_ARG_MEM(d->save_mean->buffer),
+                      SN_ARG_MEM(d->save_invstd->buffer), SN_ARG_MEM(ws), SN_ARG_INT(partials),
+                      SN_ARG_MEM(d->dx->buffer), SN_ARG_MEM(scbuf));
 }
 
-/* dy, x, dx [N,C,H,W]; gamma, save_*, dgamma, dbeta [C]. */
-sn_status sn_batchnorm_backward_local(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
-                                      const sn_tensor *gamma, const sn_tensor *save_mean,
-                                      const sn_tensor *save_invstd, sn_tensor *dx,
-                                      int accumulate_dx, sn_tensor *dgamma, sn_tensor *dbeta,
-                                      int accumulate_params, size_t local)
-{
-    return bn_backward(ctx, "batchnorm_backward", 0, dy, NULL, x, gamma, save_mean, save_invstd,
-                       dx, accumulate_dx, NULL, 0, dgamma, dbeta, accumulate_params, local);
-}
-
-sn_status sn_batchnorm_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
-                                const sn_tensor *gamma, const sn_tensor *save_mean,
-                                const sn_tensor *save_invstd, sn_tensor *dx, int accumulate_dx,
-                                sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params)
-{
-    return sn_batchnorm_backward_local(ctx, dy, x, gamma, save_mean, save_invstd, dx,
-                                       accumulate_dx, dgamma, dbeta, accumulate_params, 0);
-}
-
-sn_status sn_batchnorm_relu_backward_local(sn_context *ctx, const sn_tensor *dy,
-                                           const sn_tensor *y, const sn_tensor *x,
-                                           const sn_tensor *gamma, const sn_tensor *save_mean,
-                                           const sn_tensor *save_invstd, sn_tensor *dx,
-                                           int accumulate_dx, sn_tensor *dgamma,
-                                           sn_tensor *dbeta, int accumulate_params, size_t local)
-{
-    return bn_backward(ctx, "batchnorm_relu_backward", 1, dy, y, x, gamma, save_mean,
-                       save_invstd, dx, accumulate_dx, NULL, 0, dgamma, dbeta, accumulate_params,
-                       local);
-}
-
-sn_status sn_batchnorm_relu_backward(sn_context *ctx, const sn_tensor *dy, const sn_tensor *y,
-                                     const sn_tensor *x, const sn_tensor *gamma,
-                                     const sn_tensor *save_mean, const sn_tensor *save_invstd,
-                                     sn_tensor *dx, int accumulate_dx, sn_tensor *dgamma,
-                                     sn_tensor *dbeta, int accumulate_params)
-{
-    return sn_batchnorm_relu_backward_local(ctx, dy, y, x, gamma, save_mean, save_invstd, dx,
-                                            accumulate_dx, dgamma, dbeta, accumulate_params, 0);
-}
-
-sn_status sn_batchnorm_add_relu_backward_local(
-    sn_context *ctx, const sn_tensor *dy, const sn_tensor *y, const sn_tensor *x,
-    const sn_tensor *gamma, const sn_tensor *save_mean, const sn_tensor *save_invstd,
-    sn_tensor *dx, int accumulate_dx, sn_tensor *dshortcut, int accumulate_shortcut,
-    sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params, size_t local)
-{
-    return bn_backward(ctx, "batchnorm_add_relu_backward", 1, dy, y, x, gamma, save_mean,
-                       save_invstd, dx, accumulate_dx, dshortcut, accumulate_shortcut, dgamma,
-                       dbeta, accumulate_params, local);
-}
-
-/* dy, y, x, dx, dshortcut [N,C,H,W]; gamma, save_*, dgamma, dbeta [C]. */
-sn_status sn_batchnorm_add_relu_backward(sn_context *ctx, const sn_tensor *dy,
-                                         const sn_tensor *y, const sn_tensor *x,
-                                         const sn_tensor *gamma, const sn_tensor *save_mean,
-                                         const sn_tensor *save_invstd, sn_tensor *dx,
-                                         int accumulate_dx, sn_tensor *dshortcut,
-                                         int accumulate_shortcut, sn_tensor *dgamma,
-                                         sn_tensor *dbeta, int accumulate_params)
-{
-    return sn_batchnorm_add_relu_backward_local(ctx, dy, y, x, gamma, save_mean, save_invstd, dx,
-                                                accumulate_dx, dshortcut, accumulate_shortcut,
-                                                dgamma, dbeta, accumulate_params, 0);
-}
-
-/* Backward of the eval forward; y (relu only) is the fused forward's output;
- * the masked dy also goes to dsc unless it is NULL. */
-static sn_status bn_backward_eval(sn_context *ctx, const char *op, int relu, const sn_tensor *dy,
-                                  const sn_tensor *y, const sn_tensor *x, const sn_tensor *gamma,
-                                  const sn_tensor *running_mean, const sn_tensor *running_var,
-                                  float eps, sn_tensor *dx, int accumulate_dx, sn_tensor *dsc,
-                                  int accumulate_dsc, sn_tensor *dgamma, sn_tensor *dbeta,
-                                  int accumulate_params, size_t local)
+/* Backward of the eval forward (the running statistics are constants);
+ * ReLU mask and shortcut gradient as bn_backward_train. */
+static sn_status bn_backward_eval(sn_context *ctx, const char *op, const sn_bn_desc *d)
 {
     static const char *const stats[2] = {"running_mean", "running_var"};
     int dims[4], sc;
-    SN_TRY(bn_check_backward(ctx, op, relu, dy, y, x, gamma, stats, running_mean, running_var,
-                             dx, dsc, accumulate_dsc, dgamma, dbeta, dims, &sc));
+    SN_TRY(bn_check_backward(ctx, op, d, stats, d->running_mean, d->running_var, dims, &sc));
     const int N = dims[0], C = dims[1], H = dims[2], W = dims[3];
-    SN_TRY(bn_check_eps(op, eps));
+    SN_TRY(bn_check_eps(op, d->eps));
+    const int relu = d->ops != SN_BN_PLAIN;
 
     const int HW = H * W, NC = N * C;
     cl_mem ws;
     int G;
     /* the sums read dy before dx (which may be dy) is written */
-    SN_TRY(bn_grad_sums(ctx, op, relu, dy, y, x, running_mean, local, 0, &ws, &G));
+    SN_TRY(bn_grad_sums(ctx, op, relu, d->dy, d->y, d->x, d->running_mean, 0, &ws, &G));
     size_t channels = (size_t)C;
     SN_TRY(SN_ENQUEUE(ctx, "sn_bn_eval_grad_finalize", 1, &channels, NULL, SN_ARG_INT(C),
-                      SN_ARG_INT(G), SN_ARG_INT(accumulate_params ? 1 : 0), SN_ARG_FLOAT(eps),
-                      SN_ARG_MEM(ws), SN_ARG_MEM(running_var->buffer),
-                      SN_ARG_MEM(dgamma->buffer), SN_ARG_MEM(dbeta->buffer)));
-    cl_mem ybuf = relu ? y->buffer : dy->buffer;
-    cl_mem scbuf = dsc ? dsc->buffer : dx->buffer; /* not written without dsc */
+                      SN_ARG_INT(G), SN_ARG_INT(d->accumulate_params ? 1 : 0),
+                      SN_ARG_FLOAT(d->eps), SN_ARG_MEM(ws), SN_ARG_MEM(d->running_var->buffer),
+                      SN_ARG_MEM(d->dgamma->buffer), SN_ARG_MEM(d->dbeta->buffer)));
+    cl_mem ybuf = relu ? d->y->buffer : d->dy->buffer;
+    cl_mem scbuf = sc ? d->dshortcut->buffer : d->dx->buffer; /* not written without dsc */
+    const int acc_dx = d->accumulate_dx ? 1 : 0;
     if (bn_planes(ctx)) {
         size_t global = (size_t)NC;
         return SN_ENQUEUE(ctx, "sn_bn_plane_eval_backward_data", 1, &global, NULL, SN_ARG_INT(C),
-                          SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(accumulate_dx ? 1 : 0),
-                          SN_ARG_INT(relu), SN_ARG_INT(sc), SN_ARG_FLOAT(eps),
-                          SN_ARG_MEM(dy->buffer), SN_ARG_MEM(ybuf), SN_ARG_MEM(gamma->buffer),
-                          SN_ARG_MEM(running_var->buffer), SN_ARG_MEM(dx->buffer),
+                          SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(acc_dx), SN_ARG_INT(relu),
+                          SN_ARG_INT(sc), SN_ARG_FLOAT(d->eps), SN_ARG_MEM(d->dy->buffer),
+                          SN_ARG_MEM(ybuf), SN_ARG_MEM(d->gamma->buffer),
+                          SN_ARG_MEM(d->running_var->buffer), SN_ARG_MEM(d->dx->buffer),
                           SN_ARG_MEM(scbuf));
     }
     size_t pixels[2] = {(size_t)HW, (size_t)NC};
     return SN_ENQUEUE(ctx, "sn_bn_eval_backward_data", 2, pixels, NULL, SN_ARG_INT(C),
-                      SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(accumulate_dx ? 1 : 0),
-                      SN_ARG_INT(relu), SN_ARG_INT(sc), SN_ARG_FLOAT(eps),
-                      SN_ARG_MEM(dy->buffer), SN_ARG_MEM(ybuf), SN_ARG_MEM(gamma->buffer),
-                      SN_ARG_MEM(running_var->buffer), SN_ARG_MEM(dx->buffer),
+                      SN_ARG_INT(HW), SN_ARG_INT(NC), SN_ARG_INT(acc_dx), SN_ARG_INT(relu),
+                      SN_ARG_INT(sc), SN_ARG_FLOAT(d->eps), SN_ARG_MEM(d->dy->buffer),
+                      SN_ARG_MEM(ybuf), SN_ARG_MEM(d->gamma->buffer),
+                      SN_ARG_MEM(d->running_var->buffer), SN_ARG_MEM(d->dx->buffer),
                       SN_ARG_MEM(scbuf));
 }
 
-/* dy, x, dx [N,C,H,W]; gamma, running_*, dgamma, dbeta [C]. */
-sn_status sn_batchnorm_backward_eval_local(sn_context *ctx, const sn_tensor *dy,
-                                           const sn_tensor *x, const sn_tensor *gamma,
-                                           const sn_tensor *running_mean,
-                                           const sn_tensor *running_var, float eps,
-                                           sn_tensor *dx, int accumulate_dx, sn_tensor *dgamma,
-                                           sn_tensor *dbeta, int accumulate_params, size_t local)
+/* The descriptor itself: known ops and mode, and the shortcut tensors only
+ * where an add is fused. Names the call in `op` for every message, e.g.
+ * "batchnorm_forward (train, add_relu)". */
+static sn_status bn_check_desc(const char *pass, const sn_bn_desc *d, char *op, size_t size)
 {
-    return bn_backward_eval(ctx, "batchnorm_backward_eval", 0, dy, NULL, x, gamma, running_mean,
-                            running_var, eps, dx, accumulate_dx, NULL, 0, dgamma, dbeta,
-                            accumulate_params, local);
+    static const char *const ops_names[] = {"plain", "relu", "add_relu"};
+    if (!d) {
+        snprintf(op, size, "batchnorm_%s", pass);
+        return sn_fail(SN_ERR_INVALID_ARG, "%s: no descriptor", op);
+    }
+    const int ops_ok = (unsigned)d->ops <= SN_BN_ADD_RELU;
+    const int mode_ok = d->mode == SN_BN_TRAIN || d->mode == SN_BN_EVAL;
+    snprintf(op, size, "batchnorm_%s (%s, %s)", pass,
+             mode_ok ? (d->mode == SN_BN_TRAIN ? "train" : "eval") : "?",
+             ops_ok ? ops_names[d->ops] : "?");
+    if (!ops_ok)
+        return sn_fail(SN_ERR_INVALID_ARG, "%s: ops %d is not an sn_bn_ops", op, (int)d->ops);
+    if (!mode_ok)
+        return sn_fail(SN_ERR_INVALID_ARG, "%s: mode %d is not an sn_bn_mode", op, (int)d->mode);
+    if (d->ops != SN_BN_ADD_RELU && (d->shortcut || d->dshortcut))
+        return sn_fail(SN_ERR_INVALID_ARG, "%s: %s without the add (ops add_relu)", op,
+                       d->shortcut ? "a shortcut" : "a shortcut gradient");
+    return SN_OK;
 }
 
-sn_status sn_batchnorm_backward_eval(sn_context *ctx, const sn_tensor *dy, const sn_tensor *x,
-                                     const sn_tensor *gamma, const sn_tensor *running_mean,
-                                     const sn_tensor *running_var, float eps, sn_tensor *dx,
-                                     int accumulate_dx, sn_tensor *dgamma, sn_tensor *dbeta,
-                                     int accumulate_params)
+sn_status sn_batchnorm_forward(sn_context *ctx, const sn_bn_desc *d)
 {
-    return sn_batchnorm_backward_eval_local(ctx, dy, x, gamma, running_mean, running_var, eps, dx,
-                                            accumulate_dx, dgamma, dbeta, accumulate_params, 0);
+    char op[64];
+    SN_TRY(bn_check_desc("forward", d, op, sizeof op));
+    if (d->ops == SN_BN_ADD_RELU)
+        SN_TRY(sn_check_tensor(ctx, op, "shortcut", d->shortcut));
+    return d->mode == SN_BN_TRAIN ? bn_forward_train(ctx, op, d) : bn_forward_eval(ctx, op, d);
 }
 
-sn_status sn_batchnorm_relu_backward_eval_local(sn_context *ctx, const sn_tensor *dy,
-                                                const sn_tensor *y, const sn_tensor *x,
-                                                const sn_tensor *gamma,
-                                                const sn_tensor *running_mean,
-                                                const sn_tensor *running_var, float eps,
-                                                sn_tensor *dx, int accumulate_dx,
-                                                sn_tensor *dgamma, sn_tensor *dbeta,
-                                                int accumulate_params, size_t local)
+sn_status sn_batchnorm_backward(sn_context *ctx, const sn_bn_desc *d)
 {
-    return bn_backward_eval(ctx, "batchnorm_relu_backward_eval", 1, dy, y, x, gamma,
-                            running_mean, running_var, eps, dx, accumulate_dx, NULL, 0, dgamma,
-                            dbeta, accumulate_params, local);
-}
-
-sn_status sn_batchnorm_relu_backward_eval(sn_context *ctx, const sn_tensor *dy,
-                                          const sn_tensor *y, const sn_tensor *x,
-                                          const sn_tensor *gamma, const sn_tensor *running_mean,
-                                          const sn_tensor *running_var, float eps, sn_tensor *dx,
-                                          int accumulate_dx, sn_tensor *dgamma, sn_tensor *dbeta,
-                                          int accumulate_params)
-{
-    return sn_batchnorm_relu_backward_eval_local(ctx, dy, y, x, gamma, running_mean, running_var,
-                                                 eps, dx, accumulate_dx, dgamma, dbeta,
-                                                 accumulate_params, 0);
-}
-
-sn_status sn_batchnorm_add_relu_backward_eval_local(
-    sn_context *ctx, const sn_tensor *dy, const sn_tensor *y, const sn_tensor *x,
-    const sn_tensor *gamma, const sn_tensor *running_mean, const sn_tensor *running_var,
-    float eps, sn_tensor *dx, int accumulate_dx, sn_tensor *dshortcut, int accumulate_shortcut,
-    sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params, size_t local)
-{
-    return bn_backward_eval(ctx, "batchnorm_add_relu_backward_eval", 1, dy, y, x, gamma,
-                            running_mean, running_var, eps, dx, accumulate_dx, dshortcut,
-                            accumulate_shortcut, dgamma, dbeta, accumulate_params, local);
-}
-
-/* dy, y, x, dx, dshortcut [N,C,H,W]; gamma, running_*, dgamma, dbeta [C]. */
-sn_status sn_batchnorm_add_relu_backward_eval(
-    sn_context *ctx, const sn_tensor *dy, const sn_tensor *y, const sn_tensor *x,
-    const sn_tensor *gamma, const sn_tensor *running_mean, const sn_tensor *running_var,
-    float eps, sn_tensor *dx, int accumulate_dx, sn_tensor *dshortcut, int accumulate_shortcut,
-    sn_tensor *dgamma, sn_tensor *dbeta, int accumulate_params)
-{
-    return sn_batchnorm_add_relu_backward_eval_local(ctx, dy, y, x, gamma, running_mean,
-                                                     running_var, eps, dx, accumulate_dx,
-                                                     dshortcut, accumulate_shortcut, dgamma,
-                                                     dbeta, accumulate_params, 0);
+    char op[64];
+    SN_TRY(bn_check_desc("backward", d, op, sizeof op));
+    return d->mode == SN_BN_TRAIN ? bn_backward_train(ctx, op, d) : bn_backward_eval(ctx, op, d);
 }

@@ -42,14 +42,11 @@
 #define SN_CONV_SPLIT_MIN_COLS 1024
 #define SN_CONV_SPLIT_OUTPUTS_PER_CU 8192
 
-static size_t workspace_limit = SN_CONV_DEFAULT_LIMIT;
-
-void sn_conv2d_set_workspace_limit(size_t floats)
+size_t sn_conv2d_workspace_limit(const sn_context *ctx)
 {
-    workspace_limit = floats ? floats : SN_CONV_DEFAULT_LIMIT;
+    return ctx->test.conv_workspace_floats ? ctx->test.conv_workspace_floats
+                                           : SN_CONV_DEFAULT_LIMIT;
 }
-
-size_t sn_conv2d_workspace_limit(void) { return workspace_limit; }
 
 /* Sizes of one convolution, checked against every tensor of the call. */
 typedef struct conv_geom {
@@ -115,7 +112,7 @@ static sn_status conv_check(sn_context *ctx, const char *op, const sn_conv2d_des
              si, w_name, sw, out_name, so, g->stride, g->pad);
 
     /* Images per chunk, then evened out over the chunks. */
-    size_t limit = workspace_limit;
+    size_t limit = sn_conv2d_workspace_limit(ctx);
     const size_t max_alloc = (size_t)(ctx->info.max_alloc_bytes / sizeof(float));
     if (max_alloc && limit > max_alloc)
         limit = max_alloc;

@@ -106,9 +106,9 @@ static void dgeom_init(dgeom *g, int N, int C, int H, int W, int OC, int K, int 
 
 /* Images per chunk so that `per_image` floats per image stay within the
  * workspace limit (at least one image), evened out over the chunks. */
-static int chunk_images(int N, size_t per_image)
+static int chunk_images(const sn_context *ctx, int N, size_t per_image)
 {
-    size_t limit = sn_conv2d_workspace_limit();
+    size_t limit = sn_conv2d_workspace_limit(ctx);
     size_t n = per_image ? limit / per_image : (size_t)N;
     n = n < 1 ? 1 : n > (size_t)N ? (size_t)N : n;
     const size_t chunks = ceil_div((size_t)N, n);
@@ -335,7 +335,7 @@ static wgrad_plan plan_wgrad(const sn_context *ctx, int N, int C, int H, int W, 
     const size_t CKK = (size_t)C * K * K, OHW = (size_t)g->OH * g->OW;
     /* dyT per image (channel lanes only), and B's copy. */
     p.per_image = fwd_per_image(g) + (p.rt ? 0 : OHW * p.lt.padded);
-    p.chunk = chunk_images(N, p.per_image);
+    p.chunk = chunk_images(ctx, N, p.per_image);
     const size_t items =
         p.rt ? ceil_div(CKK, (size_t)p.rt->pv) * ceil_div((size_t)OC, (size_t)p.rt->m)
              : ceil_div(CKK, (size_t)p.lt.pw) * (size_t)(p.lt.padded / p.lt.lanes);
@@ -614,7 +614,7 @@ sn_status sn_conv2d_direct_forward_affine(sn_context *ctx, const sn_conv2d_desc 
     const int epi = (scale ? EPI_AFFINE : 0) | (residual ? EPI_RES : 0) | (relu ? EPI_RELU : 0);
     const int CKK = C * g.K * g.K, OHW = g.OH * g.OW;
     const size_t fixed = fwd_fixed(&g, plan.padded), per_image = fwd_per_image(&g);
-    const int chunk = g.padded ? chunk_images(N, per_image) : N;
+    const int chunk = g.padded ? chunk_images(ctx, N, per_image) : N;
     cl_mem ws;
     SN_TRY(workspace(ctx, fixed + per_image * (size_t)chunk, &ws));
 
@@ -691,7 +691,7 @@ sn_status sn_conv2d_direct_backward_data(sn_context *ctx, const sn_conv2d_desc *
     const int Hd = g.OH + mt + mb, Wd = g.OW + ml + mr;
     const size_t fixed = bd_weight_floats(&g, Cp, plan.pair);
     const size_t per_image = padded ? (size_t)OC * Hd * Wd : 0;
-    const int chunk = padded ? chunk_images(N, per_image) : N;
+    const int chunk = padded ? chunk_images(ctx, N, per_image) : N;
     cl_mem ws;
     SN_TRY(workspace(ctx, fixed + per_image * (size_t)chunk, &ws));
     /* Phases (a, b) of dx, one launch each; paired: one launch per row

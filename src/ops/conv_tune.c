@@ -5,7 +5,7 @@
  * the measuring itself runs under the lock too, so two threads never time
  * candidates against each other. The conv ops call sn_conv_choose() before
  * they take the shared workspace, and the timing runs call the public ops
- * with the candidate forced for the context on this thread, which
+ * with the candidate forced on the context (ctx->forced_algo), which
  * sn_conv_choose() answers before it takes the lock. */
 #include "ops/conv_tune.h"
 
@@ -57,17 +57,12 @@ const char *sn_conv_pass_name(sn_conv_pass pass)
     return (unsigned)pass < 3 ? pass_names[pass] : "?";
 }
 
-/* ---- forcing (thread-local: one context per thread) ---------------------- */
-
-static _Thread_local sn_context *forced_ctx;
-static _Thread_local int forced_algo = -1;
+/* ---- forcing (a field of the context) ------------------------------------ */
 
 int sn_conv_force_algo(sn_context *ctx, int algo)
 {
-    int previous = forced_ctx == ctx ? forced_algo : -1;
-    int valid = algo >= 0 && algo < SN_CONV_ALGO_COUNT;
-    forced_ctx = valid ? ctx : NULL;
-    forced_algo = valid ? algo : -1;
+    int previous = ctx->forced_algo;
+    ctx->forced_algo = algo >= 0 && algo < SN_CONV_ALGO_COUNT ? algo : -1;
     return previous;
 }
 
@@ -434,7 +429,7 @@ static sn_status write_file(device_table *t)
     if (!t->path[0])
         return SN_OK;
     merge_file(t); /* a concurrent process's decisions survive our rewrite */
-    return sn_file_write_atomic(t->path, "tuning file", write_lines, t);
+    return sn_file_write_atomic(t->path, "tuning file", SN_FILE_CACHE, write_lines, t);
 }
 
 /* ---- measuring ---------------------------------------------------------------- */
@@ -695,9 +690,10 @@ sn_conv_algo sn_conv_choose(sn_context *ctx, sn_conv_pass pass, int N, int C, in
     const sn_conv_shape s = {N, C, H, W, OC, K, stride, pad};
     if (!ctx || !shape_valid(&s) || (unsigned)pass > SN_CONV_BACKWARD_WEIGHTS)
         return SN_CONV_ALGO_GEMM;
-    if (forced_ctx == ctx && forced_algo >= 0)
-        return supported(ctx, (sn_conv_algo)forced_algo, pass, &s) ? (sn_conv_algo)forced_algo
-                                                                   : SN_CONV_ALGO_GEMM;
+    if (ctx->forced_algo >= 0)
+        return supported(ctx, (sn_conv_algo)ctx->forced_algo, pass, &s)
+                   ? (sn_conv_algo)ctx->forced_algo
+                   : SN_CONV_ALGO_GEMM;
     if (ctx->conv_algo >= 0) /* the context's option (or SN_CONV_ALGO at its creation) */
         return supported(ctx, (sn_conv_algo)ctx->conv_algo, pass, &s)
                    ? (sn_conv_algo)ctx->conv_algo

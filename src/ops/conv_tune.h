@@ -2,8 +2,8 @@
  * pass of each convolution shape on a device.
  *
  * sn_conv_choose() decides, in this order:
- *   1. an algorithm forced for this context on this thread
- *      (sn_conv_force_algo: the tuner itself, tests, benchmarks);
+ *   1. an algorithm forced for this context (sn_conv_force_algo: the
+ *      tuner itself, tests, benchmarks);
  *   2. the context's conv_algo option (sn_context_options.conv_algo, else
  *      SN_CONV_ALGO as it was when the context was created): gemm, direct,
  *      winograd or clblast forces it; an unknown name fails context creation;
@@ -85,10 +85,9 @@ typedef struct sn_conv_tune_result {
 sn_status sn_conv_tune(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *shape,
                        int retime, sn_conv_tune_result *out);
 
-/* Force `algo` for ctx's conv ops on this thread (-1: stop forcing);
- * returns the previously forced algorithm for ctx (-1 if none), to restore
- * it. One context per thread at a time. An algorithm that does not support
- * a shape falls back to GEMM. */
+/* Force `algo` for ctx's conv ops (-1: stop forcing); returns the
+ * previously forced algorithm (-1 if none), to restore it. An algorithm
+ * that does not support a shape falls back to GEMM. */
 int sn_conv_force_algo(sn_context *ctx, int algo);
 
 /* The algorithm used without tuning: a per device class and pass table,

@@ -91,7 +91,7 @@ static wconv wconv_make(int N, int R, int Hin, int Win, int VO, int pad)
 static size_t chunk_tiles(const sn_context *ctx, size_t tiles, size_t per_tile, size_t step,
                           size_t target)
 {
-    size_t limit = sn_conv2d_workspace_limit();
+    size_t limit = sn_conv2d_workspace_limit(ctx);
     if (limit > target)
         limit = target;
     const size_t max_alloc = (size_t)(ctx->info.max_alloc_bytes / sizeof(float));

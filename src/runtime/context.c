@@ -56,6 +56,7 @@ static sn_status conv_options(sn_context *ctx, const sn_context_options *opts)
     const char *algo = opts->conv_algo ? opts->conv_algo : getenv("SN_CONV_ALGO");
     static const char *const names[] = SN_CONV_ALGO_NAMES;
     ctx->conv_algo = -1;
+    ctx->forced_algo = -1;
     if (algo && *algo && strcmp(algo, "auto") != 0) {
         for (int a = 0; a < SN_CONV_ALGO_NAME_COUNT; a++)
             if (!strcmp(algo, names[a]))
@@ -243,7 +244,7 @@ sn_status sn_compile_kernels(const char *selector, const char *path)
     size_t size = 0;
     sn_status st = sn_program_get_binary(ctx, ctx->program, &binary, &size);
     if (st == SN_OK)
-        st = sn_program_binary_write(path, key, binary, size);
+        st = sn_program_binary_write(path, key, binary, size, SN_FILE_EXPORT);
     free(binary);
     sn_context_free(ctx);
     return st;
@@ -283,7 +284,7 @@ sn_status sn_kernel_source_write(const char *selector, const char *path)
     char options[1024];
     sn_program_options(ctx, options, sizeof options);
     source_file s = {options};
-    sn_status st = sn_file_write_atomic(path, "kernel source", write_source, &s);
+    sn_status st = sn_file_write_atomic(path, "kernel source", SN_FILE_EXPORT, write_source, &s);
     sn_context_free(ctx);
     return st;
 }
@@ -333,7 +334,7 @@ sn_status sn_wrap_kernels(const char *selector, const char *vendor_path, const c
         char options[1024], key[4096];
         sn_program_options(ctx, options, sizeof options);
         sn_program_key(ctx, options, key, sizeof key);
-        st = sn_program_binary_write(path, key, binary, size);
+        st = sn_program_binary_write(path, key, binary, size, SN_FILE_EXPORT);
         sn_context_free(ctx);
     }
     free(binary);

@@ -207,7 +207,7 @@ sn_status sn_program_load(sn_context *ctx, const sn_context_options *opts)
         unsigned char *binary = NULL;
         size_t size = 0;
         if (sn_program_get_binary(ctx, ctx->program, &binary, &size) == SN_OK)
-            sn_program_binary_write(path, key, binary, size);
+            sn_program_binary_write(path, key, binary, size, SN_FILE_CACHE);
         free(binary);
         sn_clear_error();
     }

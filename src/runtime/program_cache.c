@@ -194,8 +194,9 @@ static int write_binary_file(FILE *f, void *user)
 }
 
 sn_status sn_program_binary_write(const char *path, const char *key,
-                                  const unsigned char *binary, size_t size)
+                                  const unsigned char *binary, size_t size,
+                                  sn_file_policy policy)
 {
     binary_file b = {key, binary, size};
-    return sn_file_write_atomic(path, "program binary", write_binary_file, &b);
+    return sn_file_write_atomic(path, "program binary", policy, write_binary_file, &b);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "runtime/error_internal.h"
+#include "runtime/file_atomic.h"
 #include "sharesnet/runtime.h"
 
 #define SN_MAX_KERNELS 128
@@ -51,6 +52,9 @@ struct sn_context {
      * sn_model_create); decisions for smaller batches (a partial last batch,
      * a smaller eval batch) are those of this batch, so they never retune. */
     int conv_algo, tune, tune_batch;
+    /* Algorithm forced over all of the above by sn_conv_force_algo (the
+     * tuner timing each candidate, tests, benchmarks); -1: none. */
+    int forced_algo;
     cl_platform_id platform;
     cl_device_id device;
     cl_context cl;
@@ -77,6 +81,21 @@ struct sn_context {
     struct sn_profile *profile;
 
     int live; /* counted among the live contexts (sn_context_on_last_free) */
+
+    /* Test knobs. Nothing in the public API sets them: a test sets them on
+     * its own context to reach a path the device would not take by itself,
+     * and 0 (calloc) leaves each choice to the library. Per context, so
+     * that no test state is global to the process. */
+    struct {
+        /* floats of a conv chunk's workspace (ops/conv2d.h); 0: default */
+        size_t conv_workspace_floats;
+        /* batch norm's kernel family, an sn_bn_path (ops/batchnorm_internal.h) */
+        int bn_path;
+        /* work-group size of batch norm's reductions (see bn_path); 0: default */
+        size_t bn_local;
+        /* where checkpoint writes of models on this context fail */
+        sn_file_failpoint file_failpoint;
+    } test;
 };
 
 /* Run `hook` whenever the last live context of the process is freed (once
@@ -119,21 +138,14 @@ sn_status sn_program_binary_read(const char *path, const char *expected_key,
 /* The whole of a file into *data (caller frees); `what` names it in messages. */
 sn_status sn_file_read_all(const char *path, const char *what, unsigned char **data,
                            size_t *size);
-/* Write atomically (temp file + rename). */
+/* Write atomically with `policy` (SN_FILE_CACHE for the cache). */
 sn_status sn_program_binary_write(const char *path, const char *key,
-                                  const unsigned char *binary, size_t size);
+                                  const unsigned char *binary, size_t size,
+                                  sn_file_policy policy);
 /* Program binary of a built program. Caller frees. */
 sn_status sn_program_get_binary(sn_context *ctx, cl_program program,
                                 unsigned char **binary, size_t *size);
 
-/* ---- files (file_atomic.c) ---- */
-/* mkdir -p; 0 on success, -1 with errno. */
-int sn_make_dirs(const char *dir);
-/* Write `path` through a temp file + fsync + rename: `write` fills the
- * stream and returns 1 on success. Readers see the old file or the new one,
- * never half of one; on failure the temp file is removed. */
-sn_status sn_file_write_atomic(const char *path, const char *what,
-                               int (*write)(FILE *f, void *user), void *user);
 
 /* ---- hashing (hash.c) ---- */
 uint64_t sn_hash64(const void *data, size_t size, uint64_t seed);

@@ -66,7 +66,8 @@ sn_status sn_best_checkpoint_update(sn_model *m, const sn_train_state *state, co
     }
     best_record rec = {r->epoch, r->test_top1};
     snprintf(tmp, sizeof tmp, "%s/best.json", out_dir);
-    SN_TRY(sn_file_write_atomic(tmp, "best checkpoint record", write_record, &rec));
+    SN_TRY(sn_file_write_atomic(tmp, "best checkpoint record", SN_FILE_RESULT, write_record,
+                                &rec));
     *best_top1 = r->test_top1;
     return SN_OK;
 }

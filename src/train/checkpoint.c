@@ -8,7 +8,7 @@
  * map; docs/CHECKPOINT.md lists every key. */
 #include "train/train_internal.h"
 #include "data/data_internal.h"
-#include "sharesnet/safetensors.h"
+#include "train/safetensors_internal.h"
 #include "sharesnet/interop.h"
 
 #include <math.h>
@@ -169,7 +169,9 @@ static sn_status save(sn_model *m, const sn_train_state *s, const char *path, in
         {"sharing", sharing},
         {"log_line", s ? s->log_line : ""},
     };
-    st = sn_safetensors_write(path, l.items, l.count, meta, sizeof meta / sizeof meta[0]);
+    /* a test may make the write fail on this model's context */
+    st = sn_safetensors_write_failing(path, l.items, l.count, meta, sizeof meta / sizeof meta[0],
+                                      m->ctx->test.file_failpoint);
     free(sharing);
     list_free(&l);
     return st;

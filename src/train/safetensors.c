@@ -1,9 +1,9 @@
-/* safetensors files: atomic writer and validating reader (JSON by jansson). */
+/* safetensors files: writer (through the atomic file writer,
+ * runtime/file_atomic.c) and validating reader (JSON by jansson). */
 #include "train/safetensors_internal.h"
 
 #include "runtime/error_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -33,10 +33,6 @@ static const struct {
     [SN_SAFETENSORS_U16] = {"U16", 2},       [SN_SAFETENSORS_U8] = {"U8", 1},
     [SN_SAFETENSORS_BOOL] = {"BOOL", 1},
 };
-
-static _Thread_local int test_failpoint = SN_SAFETENSORS_FAIL_NONE;
-
-void sn_safetensors_set_test_failpoint(int failpoint) { test_failpoint = failpoint; }
 
 static bool host_is_little_endian(void)
 {
@@ -290,105 +286,40 @@ static sn_status serialize_header(const char *path, const json_t *root, unsigned
     return SN_OK;
 }
 
-static bool write_all(int fd, const void *data, size_t len)
-{
-    const unsigned char *p = data;
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return false;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return true;
-}
-
-/* Directory part of `path` ("." or "/" when it has none); malloc'd. */
-static char *parent_directory(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (!slash)
-        return strdup(".");
-    if (slash == path)
-        return strdup("/");
-    return strndup(path, (size_t)(slash - path));
-}
-
-/* fsync the directory holding `path` so that the rename itself survives a
- * power loss. Best effort, and deliberately not an error: it runs after the
- * rename, when the new file is already in place and every reader sees it,
- * so failing here would report a written checkpoint as lost (and stop
- * training for it). Some file systems cannot sync a directory at all. */
-static void sync_parent_directory(const char *path)
-{
-    char *dir = parent_directory(path);
-    int fd = dir && test_failpoint != SN_SAFETENSORS_FAIL_DIR_SYNC
-                 ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-                 : -1;
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 sn_status sn_safetensors_remove_temporaries(const char *path, int *removed)
 {
     if (removed)
         *removed = 0;
     if (!path)
         return sn_fail(SN_ERR_INVALID_ARG, "sn_safetensors_remove_temporaries: NULL path");
-    char *dir = parent_directory(path);
-    if (!dir)
-        return sn_fail(SN_ERR_OUT_OF_MEMORY, "sn_safetensors_remove_temporaries '%s': out of "
-                       "memory", path);
-    const char *slash = strrchr(path, '/');
-    const char *base = slash ? slash + 1 : path;
-    size_t base_len = strlen(base);
-    DIR *d = opendir(dir);
-    if (!d) {
-        int err = errno;
-        free(dir);
-        if (err == ENOENT)
-            return SN_OK;
-        return sn_fail(SN_ERR_IO, "sn_safetensors_remove_temporaries '%s': cannot list its "
-                       "directory: %s", path, strerror(err));
-    }
-    sn_status st = SN_OK;
-    struct dirent *e;
-    /* Exactly the names sn_safetensors_write creates: base + ".tmp-" + the
-     * six characters mkstemp fills in. */
-    while (st == SN_OK && (e = readdir(d)) != NULL) {
-        const char *name = e->d_name;
-        if (strncmp(name, base, base_len) != 0 || strncmp(name + base_len, ".tmp-", 5) != 0 ||
-            strlen(name + base_len + 5) != 6)
-            continue;
-        size_t len = strlen(dir) + 1 + strlen(name) + 1;
-        char *full = malloc(len);
-        if (!full) {
-            st = sn_fail(SN_ERR_OUT_OF_MEMORY, "sn_safetensors_remove_temporaries: out of memory");
-            break;
-        }
-        snprintf(full, len, "%s/%s", dir, name);
-        if (unlink(full) == 0) {
-            if (removed)
-                (*removed)++;
-        } else if (errno != ENOENT)
-            st = sn_fail(SN_ERR_IO, "sn_safetensors_remove_temporaries: cannot remove '%s': %s",
-                         full, strerror(errno));
-        free(full);
-    }
-    closedir(d);
-    free(dir);
-    return st;
+    return sn_file_remove_temporaries(path, removed);
 }
 
-sn_status sn_safetensors_write(const char *path, const sn_safetensors_tensor *tensors,
-                               size_t tensor_count, const sn_safetensors_meta *metadata,
-                               size_t metadata_count)
+/* What sn_file_write_atomic streams into the temporary file. */
+typedef struct file_content {
+    const unsigned char *header;
+    size_t header_len;
+    const sn_safetensors_tensor *tensors;
+    size_t tensor_count;
+} file_content;
+
+static int write_content(FILE *f, void *user)
+{
+    const file_content *c = user;
+    if (fwrite(c->header, 1, c->header_len, f) != c->header_len)
+        return 0;
+    for (size_t i = 0; i < c->tensor_count; i++) {
+        uint64_t nbytes = 0;
+        tensor_nbytes(&c->tensors[i], &nbytes);
+        if (nbytes > 0 && fwrite(c->tensors[i].data, 1, (size_t)nbytes, f) != (size_t)nbytes)
+            return 0;
+    }
+    return 1;
+}
+
+sn_status sn_safetensors_write_failing(const char *path, const sn_safetensors_tensor *tensors,
+                                       size_t tensor_count, const sn_safetensors_meta *metadata,
+                                       size_t metadata_count, sn_file_failpoint fail)
 {
     SN_TRY(validate_write_args(path, tensors, tensor_count, metadata, metadata_count));
     SN_TRY(require_little_endian(path));
@@ -401,89 +332,21 @@ sn_status sn_safetensors_write(const char *path, const sn_safetensors_tensor *te
     json_decref(root);
     if (status != SN_OK)
         return status;
-
-    /* The temporary file shares the target's directory so rename() is atomic. */
-    static const char suffix[] = ".tmp-XXXXXX";
-    size_t path_len = strlen(path);
-    char *tmp_path = malloc(path_len + sizeof suffix);
-    if (!tmp_path) {
-        free(header);
-        return sn_fail(SN_ERR_OUT_OF_MEMORY, "sn_safetensors_write '%s': out of memory", path);
-    }
-    memcpy(tmp_path, path, path_len);
-    memcpy(tmp_path + path_len, suffix, sizeof suffix);
-
-    int fd = mkstemp(tmp_path);
-    if (fd < 0) {
-        int err = errno;
-        free(header);
-        free(tmp_path);
-        return sn_fail(SN_ERR_IO,
-                       "sn_safetensors_write '%s': cannot create a temporary file in its "
-                       "directory: %s", path, strerror(err));
-    }
-
-    const char *step = "";
-    int err = 0;
-    /* mkstemp creates 0600; a checkpoint is an ordinary file. */
-    if (fchmod(fd, 0644) != 0) {
-        step = "cannot set permissions";
-        goto os_failure;
-    }
-    if (!write_all(fd, header, header_len)) {
-        step = "cannot write the header";
-        goto os_failure;
-    }
-    if (test_failpoint == SN_SAFETENSORS_FAIL_AFTER_HEADER) {
-        step = "simulated failure after the header (test failpoint)";
-        err = EIO;
-        goto os_failure;
-    }
-    for (size_t i = 0; i < tensor_count; i++) {
-        uint64_t nbytes = 0;
-        tensor_nbytes(&tensors[i], &nbytes);
-        if (nbytes > 0 && !write_all(fd, tensors[i].data, (size_t)nbytes)) {
-            step = "cannot write tensor data";
-            goto os_failure;
-        }
-    }
-    if (fsync(fd) != 0) {
-        step = "cannot sync";
-        goto os_failure;
-    }
-    {
-        int rc = close(fd);
-        fd = -1;
-        if (rc != 0) {
-            step = "cannot close";
-            goto os_failure;
-        }
-    }
-    if (test_failpoint == SN_SAFETENSORS_FAIL_BEFORE_RENAME) {
-        step = "simulated failure before the rename (test failpoint)";
-        err = EIO;
-        goto os_failure;
-    }
-    if (rename(tmp_path, path) != 0) {
-        step = "cannot rename over the target";
-        goto os_failure;
-    }
+    /* a checkpoint is a result the user keeps; its directory must exist */
+    sn_file_policy policy = SN_FILE_RESULT;
+    policy.fail = fail;
+    file_content content = {header, header_len, tensors, tensor_count};
+    status = sn_file_write_atomic(path, "safetensors file", policy, write_content, &content);
     free(header);
-    free(tmp_path);
-    sync_parent_directory(path);
-    return SN_OK;
-
-os_failure:
-    if (err == 0)
-        err = errno;
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp_path);
-    status = sn_fail(SN_ERR_IO, "sn_safetensors_write '%s': %s (temporary file '%s', removed): %s",
-                     path, step, tmp_path, strerror(err));
-    free(header);
-    free(tmp_path);
     return status;
+}
+
+sn_status sn_safetensors_write(const char *path, const sn_safetensors_tensor *tensors,
+                               size_t tensor_count, const sn_safetensors_meta *metadata,
+                               size_t metadata_count)
+{
+    return sn_safetensors_write_failing(path, tensors, tensor_count, metadata, metadata_count,
+                                        SN_FILE_FAIL_NONE);
 }
 
 /* ------------------------------------------------------------------- read */

@@ -202,7 +202,7 @@ static sn_status reconcile_log(const char *out_dir, const sn_train_state *s)
     sn_status st = SN_OK;
     if (changed) {
         log_text t = {text ? text : "", used};
-        st = sn_file_write_atomic(path, "training log", write_log_text, &t);
+        st = sn_file_write_atomic(path, "training log", SN_FILE_RESULT, write_log_text, &t);
     }
     free(text);
     return st;
@@ -347,6 +347,20 @@ static sn_status make_dir(const char *dir)
     return SN_OK;
 }
 
+/* This run owns out_dir: the temporaries that a killed run's writes left
+ * there are garbage (each can be as large as the checkpoint). */
+static sn_status remove_temporaries(const char *out_dir)
+{
+    static const char *const files[] = {"checkpoint.safetensors", "best.safetensors",
+                                        "best.json", "log.jsonl"};
+    char path[4200];
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        snprintf(path, sizeof path, "%s/%s", out_dir, files[i]);
+        SN_TRY(sn_file_remove_temporaries(path, NULL));
+    }
+    return SN_OK;
+}
+
 /* The class names, newline-separated, as checkpoints keep them. A name may
  * contain anything a folder name can: a control character (newline
  * included) becomes '?', or one PNG class folder named "a\nb" would shift
@@ -392,10 +406,7 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
     sn_status st = SN_OK;
     if (out_dir) {
         snprintf(checkpoint, sizeof checkpoint, "%s/checkpoint.safetensors", out_dir);
-        /* This run owns out_dir: what a killed run left is garbage (each
-         * temporary can be as large as the checkpoint). */
-        if ((st = make_dir(out_dir)) == SN_OK &&
-            (st = sn_safetensors_remove_temporaries(checkpoint, NULL)) == SN_OK)
+        if ((st = make_dir(out_dir)) == SN_OK && (st = remove_temporaries(out_dir)) == SN_OK)
             st = reconcile_log(out_dir, s);
     }
     if (c->dist) {

@@ -10,6 +10,11 @@
 #include "ops/conv_tune.h"
 #include "runtime/runtime_internal.h"
 
+/* Applied to every context op_test_context makes (see op_test.h). */
+static size_t workspace_floats;
+
+void op_test_set_workspace_limit(size_t floats) { workspace_floats = floats; }
+
 sn_context *op_test_context(void)
 {
     sn_context_options o;
@@ -19,7 +24,18 @@ sn_context *op_test_context(void)
     sn_context *ctx = NULL;
     sn_status st = sn_context_create(&o, &ctx);
     cr_assert_eq(st, SN_OK, "cannot create a context: %s", sn_last_error());
+    ctx->test.conv_workspace_floats = workspace_floats;
     return ctx;
+}
+
+sn_status op_bn_grad_call(void *args, int accumulate)
+{
+    const op_bn_grad_args *a = args;
+    sn_bn_desc d = a->d;
+    d.accumulate_dx = a->which == OP_BN_DX ? accumulate : 0;
+    d.accumulate_params = a->which == OP_BN_PARAMS ? accumulate : 0;
+    d.accumulate_shortcut = a->which == OP_BN_SHORTCUT ? accumulate : 0;
+    return sn_batchnorm_backward(a->ctx, &d);
 }
 
 int op_test_small(void)

@@ -14,6 +14,11 @@
 /* Context on POCL's CPU device (or $SN_TEST_DEVICE); asserts on failure. */
 sn_context *op_test_context(void);
 
+/* The contexts op_test_context makes from now on cap a conv chunk's
+ * workspace at `floats` (their ctx->test.conv_workspace_floats; 0: the
+ * library's default), so that a test's helpers run many small chunks. */
+void op_test_set_workspace_limit(size_t floats);
+
 /* $SN_TEST_SMALL set (not "0"): tests that loop over shapes skip the large
  * ones (tens of thousands of elements), which a kernel interpreter such as
  * Oclgrind runs for minutes; the normal suite runs them all. */
@@ -64,6 +69,23 @@ typedef sn_status (*op_grad_call)(void *args, int accumulate);
  * one term is exact. */
 void op_expect_gradient(const char *what, op_grad_call call, void *args, const sn_tensor *out,
                         const double *want, double rtol, double atol);
+
+/* ---- batch norm ---------------------------------------------------------- */
+
+/* The outputs of a batch-norm backward, for op_bn_grad_call. */
+enum { OP_BN_DX, OP_BN_PARAMS, OP_BN_SHORTCUT };
+
+/* A descriptor whose backward op_expect_gradient checks one output of:
+ * `which` output's accumulate flag follows the call's, the others are 0
+ * (overwritten), so the output under test sees its flag alone. */
+typedef struct op_bn_grad_args {
+    sn_context *ctx;
+    sn_bn_desc d;
+    int which; /* OP_BN_DX, OP_BN_PARAMS (dgamma, dbeta) or OP_BN_SHORTCUT */
+} op_bn_grad_args;
+
+/* An op_grad_call: sn_batchnorm_backward of an op_bn_grad_args. */
+sn_status op_bn_grad_call(void *args, int accumulate);
 
 /* ---- convolution ------------------------------------------------------- */
 

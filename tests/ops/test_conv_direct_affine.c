@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "op_test.h"
-#include "ops/conv2d.h"
 #include "ops/conv_algo.h"
 #include "ops/conv_direct.h"
 #include "runtime/runtime_internal.h"
@@ -58,10 +57,10 @@ AFFINE_TEST(rows_stride2_split,      1, 3,  5, 67,  6, 3, 2, 1)
  * offsets move with each chunk. */
 Test(conv_direct_affine, chunked)
 {
-    sn_conv2d_set_workspace_limit(1);
+    op_test_set_workspace_limit(1);
     check_affine((op_conv_case){3, 5, 7, 7, 6, 3, 2, 1}, OP_AFFINE | OP_RES | OP_RELU, 91);
     check_affine((op_conv_case){3, 5, 7, 7, 6, 3, 2, 1}, OP_AFFINE | OP_RES_IN_Y | OP_RELU, 92);
-    sn_conv2d_set_workspace_limit(0);
+    op_test_set_workspace_limit(0);
 }
 
 /* Scale without shift (or the reverse) and wrongly sized epilogue tensors

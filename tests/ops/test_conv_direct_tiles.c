@@ -12,7 +12,6 @@
 #include <string.h>
 
 #include "op_test.h"
-#include "ops/conv2d.h"
 #include "ops/conv_algo.h"
 #include "ops/conv_direct.h"
 #include "runtime/runtime_internal.h"
@@ -105,10 +104,10 @@ TILE_TEST(gather_forward_40_channels, 10)
 /* Chunks of one image with the column-split copy and the rows kernels. */
 Test(conv_direct_tiles, one_image_chunks_split)
 {
-    sn_conv2d_set_workspace_limit(1);
+    op_test_set_workspace_limit(1);
     check_direct((op_conv_case){3, 3, 5, 67, 6, 3, 2, 1}, 2000);
     check_direct((op_conv_case){3, 5, 7, 19, 17, 3, 1, 1}, 2001);
-    sn_conv2d_set_workspace_limit(0);
+    op_test_set_workspace_limit(0);
 }
 
 /* On a CPU the cases above run every pixel-lane kernel and column split

@@ -10,7 +10,6 @@
 #include <string.h>
 
 #include "op_test.h"
-#include "ops/conv2d.h"
 #include "ops/conv_algo.h"
 #include "runtime/runtime_internal.h"
 
@@ -96,33 +95,33 @@ Test(conv2d, several_chunks)
 {
     op_conv_case cs = {5, 3, 9, 9, 4, 3, 2, 1};
     const int OH = ref_out_size(9, 3, 2, 1);
-    sn_conv2d_set_workspace_limit((size_t)2 * (3 * 9 + 4) * OH * OH);
+    op_test_set_workspace_limit((size_t)2 * (3 * 9 + 4) * OH * OH);
     check_conv(cs, 77);
-    sn_conv2d_set_workspace_limit(0);
+    op_test_set_workspace_limit(0);
 }
 
 /* Workspace limit below one image: every chunk is one image. */
 Test(conv2d, one_image_chunks)
 {
-    sn_conv2d_set_workspace_limit(1);
+    op_test_set_workspace_limit(1);
     check_conv((op_conv_case){3, 5, 7, 7, 6, 3, 1, 1}, 78);
-    sn_conv2d_set_workspace_limit(0);
+    op_test_set_workspace_limit(0);
 }
 
 /* The direct algorithm chunks its padded copies by the same limit. */
 Test(conv2d_direct, several_chunks)
 {
     op_conv_case cs = {5, 3, 9, 9, 4, 3, 2, 1};
-    sn_conv2d_set_workspace_limit((size_t)2 * 3 * 11 * 11);
+    op_test_set_workspace_limit((size_t)2 * 3 * 11 * 11);
     check_conv_algo(cs, 77, "direct");
-    sn_conv2d_set_workspace_limit(0);
+    op_test_set_workspace_limit(0);
 }
 
 Test(conv2d_direct, one_image_chunks)
 {
-    sn_conv2d_set_workspace_limit(1);
+    op_test_set_workspace_limit(1);
     check_conv_algo((op_conv_case){3, 5, 7, 7, 6, 3, 2, 1}, 78, "direct");
-    sn_conv2d_set_workspace_limit(0);
+    op_test_set_workspace_limit(0);
 }
 
 /* Gradients added into buffers holding earlier values: two accumulate = 1

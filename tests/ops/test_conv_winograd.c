@@ -15,7 +15,6 @@
 #include <string.h>
 
 #include "op_test.h"
-#include "ops/conv2d.h"
 #include "ops/conv_algo.h"
 #include "ops/conv_tune.h"
 #include "runtime/runtime_internal.h"
@@ -97,28 +96,28 @@ WINO_TEST(resnet20_stage1,         4, 16, 32, 32, 16, 1)
  * a limit of a few thousand floats chunks of some tiles across images. */
 Test(conv2d_winograd, one_block_chunks)
 {
-    sn_conv2d_set_workspace_limit(1);
+    op_test_set_workspace_limit(1);
     check_winograd((wcase){3, 5, 7, 9, 6, 1}, 81);
     check_winograd((wcase){2, 6, 9, 7, 32, 2}, 82);
-    sn_conv2d_set_workspace_limit(0);
+    op_test_set_workspace_limit(0);
 }
 
 Test(conv2d_winograd, chunks_across_images)
 {
     /* 9x7 images: 5x4 = 20 tiles each; 16 * (5 + 6) floats per tile, so
      * chunks of 16 tiles */
-    sn_conv2d_set_workspace_limit(16 * (5 + 6) * 20);
+    op_test_set_workspace_limit(16 * (5 + 6) * 20);
     check_winograd((wcase){5, 5, 9, 7, 6, 1}, 83);
-    sn_conv2d_set_workspace_limit(0);
+    op_test_set_workspace_limit(0);
 }
 
 /* Enough tiles (1024) for the GEMM's wide variant, in chunks of 96 tiles
  * (16 * 32 floats per tile). */
 Test(conv2d_winograd, wide_gemm_in_chunks)
 {
-    sn_conv2d_set_workspace_limit(16 * 32 * 100);
+    op_test_set_workspace_limit(16 * 32 * 100);
     check_winograd((wcase){4, 16, 32, 32, 16, 1}, 84);
-    sn_conv2d_set_workspace_limit(0);
+    op_test_set_workspace_limit(0);
 }
 
 /* Gradients added into buffers holding earlier values: two accumulate = 1
@@ -227,19 +226,19 @@ WINO_AFFINE_TEST(resnet20_stage1,      2, 16, 32, 32, 16, 1)
  * and y are indexed by the batch's tile, whatever the chunk. */
 Test(conv2d_winograd_affine, one_block_chunks)
 {
-    sn_conv2d_set_workspace_limit(1);
+    op_test_set_workspace_limit(1);
     check_affine((wcase){3, 5, 7, 9, 6, 1}, OP_AFFINE | OP_RES | OP_RELU, 91);
     check_affine((wcase){3, 5, 7, 9, 6, 1}, OP_AFFINE | OP_RES_IN_Y | OP_RELU, 92);
     check_affine((wcase){2, 6, 9, 7, 17, 2}, OP_AFFINE | OP_RELU, 93);
-    sn_conv2d_set_workspace_limit(0);
+    op_test_set_workspace_limit(0);
 }
 
 /* The wide GEMM (1024 tiles) in chunks of 96 tiles. */
 Test(conv2d_winograd_affine, wide_gemm_in_chunks)
 {
-    sn_conv2d_set_workspace_limit(16 * 32 * 100);
+    op_test_set_workspace_limit(16 * 32 * 100);
     check_affine((wcase){4, 16, 32, 32, 16, 1}, OP_AFFINE | OP_RES_IN_Y | OP_RELU, 94);
-    sn_conv2d_set_workspace_limit(0);
+    op_test_set_workspace_limit(0);
 }
 
 /* Scale without shift (or the reverse) and wrongly sized epilogue tensors

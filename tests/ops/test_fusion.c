@@ -1,8 +1,8 @@
 /* Device tests of the fused ops against the double reference (tests/ref,
  * ref_fused.c):
- *  - batch norm + residual add + ReLU (sn_batchnorm_add_relu_*), training
- *    and eval forward, and both backwards, whose one pass feeds the BN
- *    backward and the shortcut's gradient;
+ *  - batch norm + residual add + ReLU (sn_bn_desc ops SN_BN_ADD_RELU),
+ *    training and eval forward, and both backwards, whose one pass feeds
+ *    the BN backward and the shortcut's gradient;
  *  - the eval-mode fold of batch norm into a per-channel scale and shift
  *    (sn_batchnorm_fold) and the conv that applies it with a residual add
  *    and a ReLU in its store (sn_conv2d_forward_affine), under every conv
@@ -114,19 +114,20 @@ static void bn_add_forward_case(sn_context *ctx, int N, int C, int H, int W, int
                 H, W, local);
     /* out: y, then the shortcut, then x (in place) */
     sn_tensor *outs[3] = {&ty, &tsc, &tx};
+    ctx->test.bn_local = local;
+    sn_bn_desc d = {.ops = SN_BN_ADD_RELU, .mode = eval ? SN_BN_EVAL : SN_BN_TRAIN,
+                    .momentum = BN_MOMENTUM, .eps = BN_EPS, .x = &tx, .shortcut = &tsc,
+                    .gamma = &tg, .beta = &tb, .running_mean = &trm, .running_var = &trv,
+                    .save_mean = &tsm, .save_invstd = &tsi};
     for (int k = 0; k < 3; k++) {
+        d.y = outs[k];
         if (eval) {
-            op_expect_ok(sn_batchnorm_add_relu_forward_eval(ctx, &tx, &tsc, &tg, &tb, &trm, &trv,
-                                                         BN_EPS, outs[k]),
-                      "batchnorm_add_relu_forward_eval");
+            op_expect_ok(sn_batchnorm_forward(ctx, &d), "batchnorm_forward eval add_relu");
         } else {
             /* each run updates the running statistics once from the start */
             reupload(&trm, rmean);
             reupload(&trv, rvar);
-            op_expect_ok(sn_batchnorm_add_relu_forward_train_local(ctx, &tx, &tsc, &tg, &tb, &trm,
-                                                                &trv, BN_MOMENTUM, BN_EPS,
-                                                                outs[k], &tsm, &tsi, local),
-                      "batchnorm_add_relu_forward_train");
+            op_expect_ok(sn_batchnorm_forward(ctx, &d), "batchnorm_forward train add_relu");
             op_expect_close("bn+add+relu save_mean", &tsm, want_mean, RTOL, 1e-5);
             op_expect_close("bn+add+relu save_invstd", &tsi, want_invstd, RTOL, 0);
             op_expect_close("bn+add+relu running_mean", &trm, want_rm, RTOL, 1e-6);
@@ -149,7 +150,7 @@ Test(bn_add_relu, forward_awkward_shapes)
 {
     sn_context *ctx = op_test_context();
     for (size_t p = 0; p < BN_N_PATHS; p++) {
-        sn_batchnorm_force_path(BN_PATHS[p]);
+        ctx->test.bn_path = BN_PATHS[p];
         cr_log_info("bn kernels: %s", path_name(p));
         for (int eval = 0; eval < 2; eval++) {
             bn_add_forward_case(ctx, 1, 3, 5, 5, eval, 0, 100 + eval);
@@ -163,36 +164,10 @@ Test(bn_add_relu, forward_awkward_shapes)
         if (!op_test_small())
             bn_add_forward_case(ctx, 8, 3, 64, 64, 0, 0, 111); /* several groups per channel */
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
 
 /* ------------------------------------------ batch norm + add + ReLU backward */
-
-typedef struct bn_add_args {
-    sn_context *ctx;
-    sn_tensor *dy, *y, *x, *gamma, *s1, *s2, *dx, *dsc, *dgamma, *dbeta;
-    size_t local;
-    int eval;  /* s1, s2: running mean and var (eval) or save mean and invstd */
-    int which; /* the output whose flag follows the call's: 0 dx, 1 dsc, 2 params */
-} bn_add_args;
-
-/* The outputs not under test are overwritten (the training backward's dx
- * has no flag in the reference, so it only accumulates under test). */
-static sn_status bn_add_backward_call(void *p, int accumulate)
-{
-    bn_add_args *a = p;
-    const int acc_dx = a->which == 0 ? accumulate : 0, acc_sc = a->which == 1 ? accumulate : 0;
-    const int acc_p = a->which == 2 ? accumulate : 0;
-    if (a->eval)
-        return sn_batchnorm_add_relu_backward_eval_local(a->ctx, a->dy, a->y, a->x, a->gamma,
-                                                         a->s1, a->s2, BN_EPS, a->dx, acc_dx,
-                                                         a->dsc, acc_sc, a->dgamma, a->dbeta,
-                                                         acc_p, a->local);
-    return sn_batchnorm_add_relu_backward_local(a->ctx, a->dy, a->y, a->x, a->gamma, a->s1,
-                                                a->s2, a->dx, acc_dx, a->dsc, acc_sc, a->dgamma,
-                                                a->dbeta, acc_p, a->local);
-}
 
 static void bn_add_backward_case(sn_context *ctx, int N, int C, int H, int W, int eval,
                                  size_t local, unsigned long long seed)
@@ -242,17 +217,26 @@ static void bn_add_backward_case(sn_context *ctx, int N, int C, int H, int W, in
     cr_log_info("bn+add+relu %s backward [%d,%d,%d,%d] local %zu", eval ? "eval" : "train", N, C,
                 H, W, local);
 
-    bn_add_args args = {ctx, &tdy, &ty, &tx, &tg, &ts1, &ts2, &tdx, &tdsc, &tdg, &tdb,
-                        local, eval, 0};
-    sn_tensor *under_test[3] = {&tdx, &tdsc, &tdg};
-    const double *wants[3] = {want_dx, want_dsc, want_dg};
-    const char *names[3] = {"dx", "dshortcut", "dgamma"};
+    /* ts1, ts2: running mean and var (eval) or save mean and invstd */
+    ctx->test.bn_local = local;
+    /* the outputs not under test are overwritten (the training backward's
+     * dx has no flag in the reference, so it only accumulates under test) */
+    op_bn_grad_args args = {ctx,
+                            {.ops = SN_BN_ADD_RELU, .mode = eval ? SN_BN_EVAL : SN_BN_TRAIN,
+                             .eps = BN_EPS, .x = &tx, .y = &ty, .gamma = &tg,
+                             .running_mean = &ts1, .running_var = &ts2, .save_mean = &ts1,
+                             .save_invstd = &ts2, .dy = &tdy, .dx = &tdx, .dgamma = &tdg,
+                             .dbeta = &tdb, .dshortcut = &tdsc},
+                            OP_BN_DX};
+    /* indexed by OP_BN_DX, OP_BN_PARAMS, OP_BN_SHORTCUT */
+    sn_tensor *under_test[3] = {&tdx, &tdg, &tdsc};
+    const double *wants[3] = {want_dx, want_dg, want_dsc};
+    const char *names[3] = {"dx", "dgamma", "dshortcut"};
     for (int which = 0; which < 3; which++) {
         args.which = which;
         char what[96];
         snprintf(what, sizeof what, "bn+add+relu %s", names[which]);
-        expect_gradient(what, bn_add_backward_call, &args, under_test[which], wants[which],
-                        1e-5);
+        expect_gradient(what, op_bn_grad_call, &args, under_test[which], wants[which], 1e-5);
         /* the outputs not under test: one plain result each */
         for (int other = 0; other < 3; other++)
             if (other != which) {
@@ -260,28 +244,28 @@ static void bn_add_backward_case(sn_context *ctx, int N, int C, int H, int W, in
                          names[which]);
                 op_expect_close(what, under_test[other], wants[other], RTOL, 1e-5);
             }
-        double *want_b = op_scaled(want_db, C, which == 2 ? 3.0 : 1.0);
+        double *want_b = op_scaled(want_db, C, which == OP_BN_PARAMS ? 3.0 : 1.0);
         op_expect_close("bn+add+relu dbeta", &tdb, want_b, RTOL, 3e-5);
         free(want_b);
     }
 
     /* No shortcut gradient wanted: dx and the parameters unchanged. */
     sn_tensor_fill(&tdx, NAN);
-    args.dsc = NULL;
-    args.which = 0;
-    op_expect_ok(bn_add_backward_call(&args, 0), "bn+add+relu backward without dshortcut");
+    args.d.dshortcut = NULL;
+    args.which = OP_BN_DX;
+    op_expect_ok(op_bn_grad_call(&args, 0), "bn+add+relu backward without dshortcut");
     op_expect_close("bn+add+relu dx without dshortcut", &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn+add+relu dgamma without dshortcut", &tdg, want_dg, RTOL, 1e-5);
 
     /* In place: the shortcut's gradient in dy's buffer, then (eval) dx. */
-    args.dsc = &tdy;
-    op_expect_ok(bn_add_backward_call(&args, 0), "bn+add+relu backward, dshortcut = dy");
+    args.d.dshortcut = &tdy;
+    op_expect_ok(op_bn_grad_call(&args, 0), "bn+add+relu backward, dshortcut = dy");
     op_expect_close("bn+add+relu dshortcut in place", &tdy, want_dsc, RTOL, 1e-5);
     op_expect_close("bn+add+relu dx (dshortcut in place)", &tdx, want_dx, RTOL, 1e-5);
     reupload(&tdy, dy);
-    args.dsc = &tdsc;
-    args.dx = &tdy;
-    op_expect_ok(bn_add_backward_call(&args, 0), "bn+add+relu backward, dx = dy");
+    args.d.dshortcut = &tdsc;
+    args.d.dx = &tdy;
+    op_expect_ok(op_bn_grad_call(&args, 0), "bn+add+relu backward, dx = dy");
     op_expect_close("bn+add+relu dx in place", &tdy, want_dx, RTOL, 1e-5);
     op_expect_close("bn+add+relu dshortcut (dx in place)", &tdsc, want_dsc, RTOL, 1e-5);
 
@@ -296,7 +280,7 @@ Test(bn_add_relu, backward_awkward_shapes)
 {
     sn_context *ctx = op_test_context();
     for (size_t p = 0; p < BN_N_PATHS; p++) {
-        sn_batchnorm_force_path(BN_PATHS[p]);
+        ctx->test.bn_path = BN_PATHS[p];
         cr_log_info("bn kernels: %s", path_name(p));
         for (int eval = 0; eval < 2; eval++) {
             bn_add_backward_case(ctx, 1, 3, 5, 5, eval, 0, 120 + eval);
@@ -309,7 +293,6 @@ Test(bn_add_relu, backward_awkward_shapes)
         if (!op_test_small())
             bn_add_backward_case(ctx, 8, 3, 64, 64, 0, 0, 130);
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
 
@@ -321,25 +304,31 @@ Test(bn_add_relu, errors_name_the_op)
     op_tensor_poisoned(ctx, &x2, 4, SHAPE(3, 3, 7, 7));
     op_tensor_poisoned(ctx, &bad, 4, SHAPE(3, 3, 7, 6));
     op_tensor_poisoned(ctx, &c3, 1, SHAPE(3));
-    expect_error(sn_batchnorm_add_relu_forward_train(ctx, &x, &bad, &c3, &c3, &c3, &c3, 0.1f,
-                                                     1e-5f, &x2, &c3, &c3),
-                 SN_ERR_SHAPE, "batchnorm_add_relu_forward_train");
-    expect_error(sn_batchnorm_add_relu_forward_eval(ctx, &x, &bad, &c3, &c3, &c3, &c3, 1e-5f,
-                                                    &x2),
-                 SN_ERR_SHAPE, "batchnorm_add_relu_forward_eval");
-    expect_error(sn_batchnorm_add_relu_forward_eval(ctx, &x, NULL, &c3, &c3, &c3, &c3, 1e-5f,
-                                                    &x2),
-                 SN_ERR_INVALID_ARG, "batchnorm_add_relu_forward_eval");
-    expect_error(sn_batchnorm_add_relu_backward(ctx, &x, &x, &x, &c3, &c3, &c3, &x2, 0, &bad, 0,
-                                                &c3, &c3, 0),
-                 SN_ERR_SHAPE, "batchnorm_add_relu_backward");
-    expect_error(sn_batchnorm_add_relu_backward_eval(ctx, &x, &x, &x, &c3, &c3, &c3, 1e-5f, &x2,
-                                                     0, &bad, 0, &c3, &c3, 0),
-                 SN_ERR_SHAPE, "batchnorm_add_relu_backward_eval");
-    /* one buffer cannot receive two gradients */
-    expect_error(sn_batchnorm_add_relu_backward(ctx, &x, &x, &x, &c3, &c3, &c3, &x2, 0, &x2, 0,
-                                                &c3, &c3, 0),
-                 SN_ERR_INVALID_ARG, "batchnorm_add_relu_backward");
+    sn_bn_desc ok = {.ops = SN_BN_ADD_RELU, .mode = SN_BN_TRAIN, .momentum = 0.1f,
+                     .eps = 1e-5f, .x = &x, .shortcut = &x2, .y = &x2, .gamma = &c3,
+                     .beta = &c3, .running_mean = &c3, .running_var = &c3, .save_mean = &c3,
+                     .save_invstd = &c3, .dy = &x, .dx = &x2, .dgamma = &c3, .dbeta = &c3};
+    for (int eval = 0; eval < 2; eval++) {
+        ok.mode = eval ? SN_BN_EVAL : SN_BN_TRAIN;
+        sn_bn_desc d = ok;
+        d.shortcut = &bad;
+        expect_error(sn_batchnorm_forward(ctx, &d), SN_ERR_SHAPE, "batchnorm_forward");
+        d.shortcut = NULL;
+        expect_error(sn_batchnorm_forward(ctx, &d), SN_ERR_INVALID_ARG, "batchnorm_forward");
+        d = ok;
+        d.dshortcut = &bad;
+        expect_error(sn_batchnorm_backward(ctx, &d), SN_ERR_SHAPE, "batchnorm_backward");
+        /* one buffer cannot receive two gradients */
+        d.dshortcut = &x2;
+        expect_error(sn_batchnorm_backward(ctx, &d), SN_ERR_INVALID_ARG, "batchnorm_backward");
+        /* the shortcut's tensors belong to the add */
+        d = ok;
+        d.ops = SN_BN_RELU;
+        expect_error(sn_batchnorm_forward(ctx, &d), SN_ERR_INVALID_ARG, "batchnorm_forward");
+        d.shortcut = NULL;
+        d.dshortcut = &x2;
+        expect_error(sn_batchnorm_backward(ctx, &d), SN_ERR_INVALID_ARG, "batchnorm_backward");
+    }
     sn_tensor *all[] = {&x, &x2, &bad, &c3};
     op_release_all(all, 4);
     sn_context_free(ctx);

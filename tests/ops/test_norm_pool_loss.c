@@ -36,10 +36,55 @@ static void expect_shape_error(sn_status st, const char *op)
               sn_last_error(), op);
 }
 
+/* The tensor fields of a batch-norm descriptor. bn_wrong_field returns `ok`
+ * with field `field` replaced by a tensor of the wrong shape (bad4 for
+ * [N,C,H,W], bad1 for [C]), and says which passes read it, so must fail. */
+#define BN_FIELDS 11
+static sn_bn_desc bn_wrong_field(const sn_bn_desc *ok, int field, sn_tensor *bad4,
+                                 sn_tensor *bad1, int *fwd, int *bwd)
+{
+    sn_bn_desc d = *ok;
+    const int train = ok->mode == SN_BN_TRAIN, relu = ok->ops != SN_BN_PLAIN;
+    *fwd = *bwd = 0;
+    switch (field) {
+    case 0: d.y = bad4, *fwd = 1, *bwd = relu; break; /* the mask of a fused ReLU */
+    case 1: d.gamma = bad1, *fwd = *bwd = 1; break;
+    case 2: d.beta = bad1, *fwd = 1; break;
+    case 3: d.running_mean = bad1, *fwd = 1, *bwd = !train; break;
+    case 4: d.running_var = bad1, *fwd = 1, *bwd = !train; break;
+    case 5: d.save_mean = bad1, *fwd = *bwd = train; break;
+    case 6: d.save_invstd = bad1, *fwd = *bwd = train; break;
+    case 7: d.dy = bad4, *bwd = 1; break;
+    case 8: d.dx = bad4, *bwd = 1; break;
+    case 9: d.dgamma = bad1, *bwd = 1; break;
+    default: d.dbeta = bad1, *bwd = 1; break;
+    }
+    return d;
+}
+
+/* SN_ERR_SHAPE naming one pass of batch norm (forward 1, backward 0). */
+static void expect_bn_shape_error(sn_context *ctx, int forward, const sn_bn_desc *d)
+{
+    expect_shape_error(forward ? sn_batchnorm_forward(ctx, d) : sn_batchnorm_backward(ctx, d),
+                       forward ? "batchnorm_forward" : "batchnorm_backward");
+}
+
 /* ------------------------------------------------------------- batch norm */
 
 #define BN_MOMENTUM 0.1f
 #define BN_EPS 1e-5f
+
+/* A descriptor's forward fields (the ones a pass does not read may stay
+ * NULL): `ops` in `mode`, on the context's test work-group size. */
+static sn_bn_desc bn_desc(sn_bn_ops ops, sn_bn_mode mode, sn_tensor *x, sn_tensor *gamma,
+                          sn_tensor *beta, sn_tensor *running_mean, sn_tensor *running_var,
+                          sn_tensor *y, sn_tensor *save_mean, sn_tensor *save_invstd)
+{
+    return (sn_bn_desc){.ops = ops, .mode = mode, .momentum = BN_MOMENTUM, .eps = BN_EPS,
+                        .x = x, .y = y, .gamma = gamma, .beta = beta,
+                        .running_mean = running_mean, .running_var = running_var,
+                        .save_mean = save_mean, .save_invstd = save_invstd};
+}
 
 /* Training forward of x [N,C,H,W] (values around `offset`) with reduction
  * work-group size `local` (0: default): y, saved and running statistics. */
@@ -70,9 +115,9 @@ static void bn_train_case(sn_context *ctx, int N, int C, int H, int W, double of
     op_tensor_poisoned(ctx, &ty, 4, s4);
     op_tensor_poisoned(ctx, &tsm, 1, s1);
     op_tensor_poisoned(ctx, &tsi, 1, s1);
-    op_expect_ok(sn_batchnorm_forward_train_local(ctx, &tx, &tg, &tb, &trm, &trv, BN_MOMENTUM,
-                                               BN_EPS, &ty, &tsm, &tsi, local),
-              "batchnorm_forward_train");
+    ctx->test.bn_local = local;
+    sn_bn_desc d = bn_desc(SN_BN_PLAIN, SN_BN_TRAIN, &tx, &tg, &tb, &trm, &trv, &ty, &tsm, &tsi);
+    op_expect_ok(sn_batchnorm_forward(ctx, &d), "batchnorm_forward train");
     char what[160];
     snprintf(what, sizeof what, "bn train [%d,%d,%d,%d] local %zu", N, C, H, W, local);
     cr_log_info("%s", what);
@@ -111,23 +156,6 @@ Test(batchnorm, forward_train_large_channel)
 
 /* Backward against the reference on the statistics of the forward (rounded
  * to float as the device holds them), with work-group size `local`. */
-typedef struct bn_backward_args {
-    sn_context *ctx;
-    sn_tensor *dy, *x, *gamma, *mean, *invstd, *dx, *dgamma, *dbeta;
-    size_t local;
-    int which; /* 0: accumulate only dx, 1: only the parameters */
-} bn_backward_args;
-
-static sn_status bn_backward_call(void *p, int accumulate)
-{
-    bn_backward_args *a = p;
-    /* The output not under test is always overwritten, so the one under
-     * test sees the accumulate flag alone. */
-    return sn_batchnorm_backward_local(a->ctx, a->dy, a->x, a->gamma, a->mean, a->invstd, a->dx,
-                                       a->which == 0 ? accumulate : 0, a->dgamma, a->dbeta,
-                                       a->which == 1 ? accumulate : 0, a->local);
-}
-
 static void bn_backward_case(sn_context *ctx, int N, int C, int H, int W, size_t local,
                              unsigned long long seed)
 {
@@ -161,14 +189,17 @@ static void bn_backward_case(sn_context *ctx, int N, int C, int H, int W, size_t
     op_tensor_poisoned(ctx, &tdb, 1, s1);
     cr_log_info("bn backward [%d,%d,%d,%d] local %zu", N, C, H, W, local);
 
-    bn_backward_args args = {ctx, &tdy, &tx, &tg, &tm, &ti, &tdx, &tdg, &tdb, local, 0};
-    op_expect_gradient("bn dx", bn_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    ctx->test.bn_local = local;
+    op_bn_grad_args args = {ctx, bn_desc(SN_BN_PLAIN, SN_BN_TRAIN, &tx, &tg, NULL, NULL, NULL, NULL,
+                                      &tm, &ti), OP_BN_DX};
+    args.d.dy = &tdy, args.d.dx = &tdx, args.d.dgamma = &tdg, args.d.dbeta = &tdb;
+    op_expect_gradient("bn dx", op_bn_grad_call, &args, &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
-    args.which = 1;
+    args.which = OP_BN_PARAMS;
     sn_tensor_fill(&tdg, NAN);
     sn_tensor_fill(&tdb, NAN);
-    op_expect_gradient("bn dgamma", bn_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    op_expect_gradient("bn dgamma", op_bn_grad_call, &args, &tdg, want_dg, RTOL, 1e-5);
     double *three_db = op_scaled(want_db, C, 3.0);
     op_expect_close("bn dbeta", &tdb, three_db, RTOL, 3e-5);
     free(three_db);
@@ -216,7 +247,7 @@ Test(batchnorm, any_work_group_size)
     sn_context *ctx = op_test_context();
     const size_t sizes[] = {1, 2, 3, 7, 32, 100, 256, 1000};
     for (size_t p = 0; p < BN_N_PATHS; p++) {
-        sn_batchnorm_force_path(BN_PATHS[p]);
+        ctx->test.bn_path = BN_PATHS[p];
         cr_log_info("bn kernels: %s", bn_path_name(BN_PATHS[p]));
         size_t limit = 0;
         cr_assert_eq(sn_batchnorm_local_limit(ctx, &limit), SN_OK, "%s", sn_last_error());
@@ -237,7 +268,6 @@ Test(batchnorm, any_work_group_size)
         bn_backward_case(ctx, 3, 6, 1, 1, 0, 65);
         bn_backward_case(ctx, 1, 5, 9, 9, 0, 66);
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
 
@@ -270,16 +300,15 @@ Test(batchnorm, deterministic)
     op_tensor_poisoned(ctx, &tdb, 1, s1);
     double *first[BN_N_PATHS][3];
     for (size_t p = 0; p < BN_N_PATHS; p++) {
-        sn_batchnorm_force_path(BN_PATHS[p]);
+        ctx->test.bn_path = BN_PATHS[p];
         for (int run = 0; run < 2; run++) {
             sn_tensor_fill(&trm, 0.0f);
             sn_tensor_fill(&trv, 1.0f);
-            op_expect_ok(sn_batchnorm_forward_train(ctx, &tx, &tg, &tb, &trm, &trv, BN_MOMENTUM,
-                                                 BN_EPS, &ty, &tsm, &tsi),
-                      "batchnorm_forward_train");
-            op_expect_ok(sn_batchnorm_backward(ctx, &tdy, &tx, &tg, &tsm, &tsi, &tdx, 0, &tdg, &tdb,
-                                            0),
-                      "batchnorm_backward");
+            sn_bn_desc d =
+                bn_desc(SN_BN_PLAIN, SN_BN_TRAIN, &tx, &tg, &tb, &trm, &trv, &ty, &tsm, &tsi);
+            d.dy = &tdy, d.dx = &tdx, d.dgamma = &tdg, d.dbeta = &tdb;
+            op_expect_ok(sn_batchnorm_forward(ctx, &d), "batchnorm_forward train");
+            op_expect_ok(sn_batchnorm_backward(ctx, &d), "batchnorm_backward train");
             double *got[3] = {op_download(&ty), op_download(&tdx), op_download(&tdg)};
             const size_t counts[3] = {n, n, (size_t)C};
             for (int k = 0; k < 3; k++) {
@@ -294,7 +323,6 @@ Test(batchnorm, deterministic)
             }
         }
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     op_expect_close("bn y plane vs group", &ty, first[0][0], RTOL, 1e-5);
     op_expect_close("bn dx plane vs group", &tdx, first[0][1], RTOL, 1e-5);
     op_expect_close("bn dgamma plane vs group", &tdg, first[0][2], RTOL, 1e-5);
@@ -316,7 +344,7 @@ Test(batchnorm, forward_eval)
     ref_rng_seed(&rng, 70);
     for (size_t pd = 0; pd < BN_N_PATHS * (sizeof dims / sizeof *dims); pd++) {
         const size_t d = pd % (sizeof dims / sizeof *dims);
-        sn_batchnorm_force_path(BN_PATHS[pd / (sizeof dims / sizeof *dims)]);
+        ctx->test.bn_path = BN_PATHS[pd / (sizeof dims / sizeof *dims)];
         const int N = dims[d][0], C = dims[d][1], H = dims[d][2], W = dims[d][3];
         const size_t n = (size_t)N * C * H * W;
         double *x = op_random(&rng, n, -2.0, 3.0);
@@ -331,40 +359,24 @@ Test(batchnorm, forward_eval)
         op_tensor_from(ctx, &trm, 1, SHAPE(C), rm);
         op_tensor_from(ctx, &trv, 1, SHAPE(C), rv);
         op_tensor_poisoned(ctx, &ty, 4, dims[d]);
-        op_expect_ok(sn_batchnorm_forward_eval(ctx, &tx, &tg, &tb, &trm, &trv, BN_EPS, &ty),
-                  "batchnorm_forward_eval");
+        sn_bn_desc bd =
+            bn_desc(SN_BN_PLAIN, SN_BN_EVAL, &tx, &tg, &tb, &trm, &trv, &ty, NULL, NULL);
+        op_expect_ok(sn_batchnorm_forward(ctx, &bd), "batchnorm_forward eval");
         op_expect_close("bn eval y", &ty, want, RTOL, 1e-5);
         /* In place. */
-        op_expect_ok(sn_batchnorm_forward_eval(ctx, &tx, &tg, &tb, &trm, &trv, BN_EPS, &tx),
-                  "batchnorm_forward_eval in place");
+        bd.y = &tx;
+        op_expect_ok(sn_batchnorm_forward(ctx, &bd), "batchnorm_forward eval in place");
         op_expect_close("bn eval y in place", &tx, want, RTOL, 1e-5);
         sn_tensor *all[] = {&tx, &tg, &tb, &trm, &trv, &ty};
         for (size_t i = 0; i < 6; i++)
             sn_tensor_release(all[i]);
         free(x), free(gamma), free(beta), free(rm), free(rv), free(want);
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
 
 /* Backward of the eval forward (frozen batch norm) against the reference,
  * with work-group size `local`; then in place (dx = dy). */
-typedef struct bn_eval_backward_args {
-    sn_context *ctx;
-    sn_tensor *dy, *x, *gamma, *rmean, *rvar, *dx, *dgamma, *dbeta;
-    size_t local;
-    int which; /* 0: accumulate only dx, 1: only the parameters */
-} bn_eval_backward_args;
-
-static sn_status bn_eval_backward_call(void *p, int accumulate)
-{
-    bn_eval_backward_args *a = p;
-    return sn_batchnorm_backward_eval_local(a->ctx, a->dy, a->x, a->gamma, a->rmean, a->rvar,
-                                            BN_EPS, a->dx, a->which == 0 ? accumulate : 0,
-                                            a->dgamma, a->dbeta, a->which == 1 ? accumulate : 0,
-                                            a->local);
-}
-
 static void bn_eval_backward_case(sn_context *ctx, int N, int C, int H, int W, size_t local,
                                   unsigned long long seed)
 {
@@ -392,23 +404,26 @@ static void bn_eval_backward_case(sn_context *ctx, int N, int C, int H, int W, s
     op_tensor_poisoned(ctx, &tdb, 1, s1);
     cr_log_info("bn backward eval [%d,%d,%d,%d] local %zu", N, C, H, W, local);
 
-    bn_eval_backward_args args = {ctx, &tdy, &tx, &tg, &trm, &trv, &tdx, &tdg, &tdb, local, 0};
-    op_expect_gradient("bn eval dx", bn_eval_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    ctx->test.bn_local = local;
+    op_bn_grad_args args = {ctx, bn_desc(SN_BN_PLAIN, SN_BN_EVAL, &tx, &tg, NULL, &trm, &trv, NULL,
+                                      NULL, NULL), OP_BN_DX};
+    args.d.dy = &tdy, args.d.dx = &tdx, args.d.dgamma = &tdg, args.d.dbeta = &tdb;
+    op_expect_gradient("bn eval dx", op_bn_grad_call, &args, &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn eval dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn eval dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
-    args.which = 1;
+    args.which = OP_BN_PARAMS;
     sn_tensor_fill(&tdg, NAN);
     sn_tensor_fill(&tdb, NAN);
-    op_expect_gradient("bn eval dgamma", bn_eval_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    op_expect_gradient("bn eval dgamma", op_bn_grad_call, &args, &tdg, want_dg, RTOL, 1e-5);
     double *three_db = op_scaled(want_db, C, 3.0);
     op_expect_close("bn eval dbeta", &tdb, three_db, RTOL, 3e-5);
     free(three_db);
     op_expect_close("bn eval dx (params accumulating)", &tdx, want_dx, RTOL, 1e-5);
 
     /* In place: dx = dy, the sums still see the incoming gradient. */
-    op_expect_ok(sn_batchnorm_backward_eval_local(ctx, &tdy, &tx, &tg, &trm, &trv, BN_EPS, &tdy, 0,
-                                               &tdg, &tdb, 0, local),
-              "batchnorm_backward_eval in place");
+    args.d.dx = &tdy;
+    args.which = OP_BN_DX;
+    op_expect_ok(op_bn_grad_call(&args, 0), "batchnorm_backward eval in place");
     op_expect_close("bn eval dx in place", &tdy, want_dx, RTOL, 1e-5);
     op_expect_close("bn eval dgamma in place", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn eval dbeta in place", &tdb, want_db, RTOL, 1e-5);
@@ -424,7 +439,7 @@ Test(batchnorm, backward_eval)
 {
     sn_context *ctx = op_test_context();
     for (size_t p = 0; p < BN_N_PATHS; p++) {
-        sn_batchnorm_force_path(BN_PATHS[p]);
+        ctx->test.bn_path = BN_PATHS[p];
         bn_eval_backward_case(ctx, 1, 3, 5, 5, 0, 80);
         bn_eval_backward_case(ctx, 3, 5, 7, 7, 0, 81);
         bn_eval_backward_case(ctx, 3, 6, 1, 1, 0, 82);
@@ -439,7 +454,6 @@ Test(batchnorm, backward_eval)
             if (sizes[i] <= limit)
                 bn_eval_backward_case(ctx, 2, 3, 33, 31, sizes[i], 85 + i);
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
 
@@ -449,26 +463,6 @@ Test(batchnorm, backward_eval)
  * y = relu(bn(x)) (train with the statistics, eval), backward
  * bn_backward(relu_backward(dy, y)). The backward gets the reference y
  * rounded to float, so both sides mask the same elements. */
-typedef struct bn_relu_args {
-    sn_context *ctx;
-    sn_tensor *dy, *y, *x, *gamma, *s1, *s2, *dx, *dgamma, *dbeta;
-    size_t local;
-    int eval;  /* s1, s2: running mean and var (eval) or save mean and invstd */
-    int which; /* 0: accumulate only dx, 1: only the parameters */
-} bn_relu_args;
-
-static sn_status bn_relu_backward_call(void *p, int accumulate)
-{
-    bn_relu_args *a = p;
-    const int acc_dx = a->which == 0 ? accumulate : 0, acc_p = a->which == 1 ? accumulate : 0;
-    if (a->eval)
-        return sn_batchnorm_relu_backward_eval_local(a->ctx, a->dy, a->y, a->x, a->gamma, a->s1,
-                                                     a->s2, BN_EPS, a->dx, acc_dx, a->dgamma,
-                                                     a->dbeta, acc_p, a->local);
-    return sn_batchnorm_relu_backward_local(a->ctx, a->dy, a->y, a->x, a->gamma, a->s1, a->s2,
-                                            a->dx, acc_dx, a->dgamma, a->dbeta, acc_p, a->local);
-}
-
 static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, size_t local,
                          unsigned long long seed)
 {
@@ -514,14 +508,11 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
     cr_log_info("%s", what);
 
     /* forward */
-    if (eval) {
-        op_expect_ok(sn_batchnorm_relu_forward_eval(ctx, &tx, &tg, &tb, &trm, &trv, BN_EPS, &ty),
-                  "batchnorm_relu_forward_eval");
-    } else {
-        op_expect_ok(sn_batchnorm_relu_forward_train_local(ctx, &tx, &tg, &tb, &trm, &trv,
-                                                        BN_MOMENTUM, BN_EPS, &ty, &tsm, &tsi,
-                                                        local),
-                  "batchnorm_relu_forward_train");
+    ctx->test.bn_local = local;
+    const sn_bn_mode mode = eval ? SN_BN_EVAL : SN_BN_TRAIN;
+    sn_bn_desc fd = bn_desc(SN_BN_RELU, mode, &tx, &tg, &tb, &trm, &trv, &ty, &tsm, &tsi);
+    op_expect_ok(sn_batchnorm_forward(ctx, &fd), what);
+    if (!eval) {
         op_expect_close("bn+relu save_mean", &tsm, mean, RTOL, 1e-5);
         op_expect_close("bn+relu save_invstd", &tsi, invstd, RTOL, 0);
     }
@@ -531,14 +522,8 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
     /* in place, y = x: the unfused ops allow it, so must the fused one */
     sn_tensor txi;
     op_tensor_from(ctx, &txi, 4, s4, x);
-    if (eval)
-        op_expect_ok(sn_batchnorm_relu_forward_eval(ctx, &txi, &tg, &tb, &trm, &trv, BN_EPS, &txi),
-                  "batchnorm_relu_forward_eval in place");
-    else
-        op_expect_ok(sn_batchnorm_relu_forward_train_local(ctx, &txi, &tg, &tb, &trm, &trv,
-                                                        BN_MOMENTUM, BN_EPS, &txi, &tsm, &tsi,
-                                                        local),
-                  "batchnorm_relu_forward_train in place");
+    fd.x = fd.y = &txi;
+    op_expect_ok(sn_batchnorm_forward(ctx, &fd), "batchnorm_forward relu in place");
     op_expect_close("bn+relu y in place", &txi, want_y, RTOL, 1e-5);
     sn_tensor_release(&txi);
 
@@ -564,24 +549,26 @@ static void bn_relu_case(sn_context *ctx, int N, int C, int H, int W, int eval, 
     op_tensor_poisoned(ctx, &tdx, 4, s4);
     op_tensor_poisoned(ctx, &tdg, 1, s1);
     op_tensor_poisoned(ctx, &tdb, 1, s1);
-    bn_relu_args args = {ctx, &tdy, &tyref, &tx, &tg, &ts_a, &ts_b, &tdx, &tdg, &tdb, local,
-                         eval, 0};
-    op_expect_gradient("bn+relu dx", bn_relu_backward_call, &args, &tdx, want_dx, RTOL, 1e-5);
+    /* s_a, s_b: running mean and var (eval) or save mean and invstd */
+    op_bn_grad_args args = {ctx, bn_desc(SN_BN_RELU, mode, &tx, &tg, NULL, &ts_a, &ts_b, &tyref,
+                                      &ts_a, &ts_b), OP_BN_DX};
+    args.d.dy = &tdy, args.d.dx = &tdx, args.d.dgamma = &tdg, args.d.dbeta = &tdb;
+    op_expect_gradient("bn+relu dx", op_bn_grad_call, &args, &tdx, want_dx, RTOL, 1e-5);
     op_expect_close("bn+relu dgamma (dx accumulating)", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn+relu dbeta (dx accumulating)", &tdb, want_db, RTOL, 1e-5);
-    args.which = 1;
+    args.which = OP_BN_PARAMS;
     sn_tensor_fill(&tdg, NAN);
     sn_tensor_fill(&tdb, NAN);
-    op_expect_gradient("bn+relu dgamma", bn_relu_backward_call, &args, &tdg, want_dg, RTOL, 1e-5);
+    op_expect_gradient("bn+relu dgamma", op_bn_grad_call, &args, &tdg, want_dg, RTOL, 1e-5);
     double *three_db = op_scaled(want_db, C, 3.0);
     op_expect_close("bn+relu dbeta", &tdb, three_db, RTOL, 3e-5);
     free(three_db);
     op_expect_close("bn+relu dx (params accumulating)", &tdx, want_dx, RTOL, 1e-5);
 
     /* in place: dx = dy */
-    args.dx = &tdy;
-    args.which = 0;
-    op_expect_ok(bn_relu_backward_call(&args, 0), "batchnorm_relu_backward in place");
+    args.d.dx = &tdy;
+    args.which = OP_BN_DX;
+    op_expect_ok(op_bn_grad_call(&args, 0), "batchnorm_backward relu in place");
     op_expect_close("bn+relu dx in place", &tdy, want_dx, RTOL, 1e-5);
     op_expect_close("bn+relu dgamma in place", &tdg, want_dg, RTOL, 1e-5);
     op_expect_close("bn+relu dbeta in place", &tdb, want_db, RTOL, 1e-5);
@@ -599,7 +586,7 @@ static void bn_relu_cases(int eval)
 {
     sn_context *ctx = op_test_context();
     for (size_t p = 0; p < BN_N_PATHS; p++) {
-        sn_batchnorm_force_path(BN_PATHS[p]);
+        ctx->test.bn_path = BN_PATHS[p];
         cr_log_info("bn kernels: %s", bn_path_name(BN_PATHS[p]));
         bn_relu_case(ctx, 1, 3, 5, 5, eval, 0, 140);
         bn_relu_case(ctx, 3, 5, 7, 7, eval, 0, 141);
@@ -611,7 +598,6 @@ static void bn_relu_cases(int eval)
         bn_relu_case(ctx, 2, 3, 33, 31, eval, 7, 144);
         bn_relu_case(ctx, 8, 3, 64, 64, eval, 0, 145);
     }
-    sn_batchnorm_force_path(SN_BN_PATH_AUTO);
     sn_context_free(ctx);
 }
 
@@ -1023,49 +1009,26 @@ Test(shapes, errors_name_the_op)
     op_tensor_poisoned(ctx, &tiny, 4, SHAPE(1, 1, 1, 1));
     op_tensor_poisoned(ctx, &dl_bad, 2, SHAPE(3, 9));
 
-    expect_shape_error(sn_batchnorm_forward_train(ctx, &x, &c3, &c3, &c3, &c3, 0.1f, 1e-5f,
-                                                  &y_bad, &c3, &c3),
-                       "batchnorm_forward_train");
-    expect_shape_error(sn_batchnorm_forward_train(ctx, &x, &c4, &c3, &c3, &c3, 0.1f, 1e-5f,
-                                                  &y_ok, &c3, &c3),
-                       "batchnorm_forward_train");
-    expect_shape_error(sn_batchnorm_forward_train(ctx, &x, &c3, &c3, &c3, &c3, 0.1f, 1e-5f,
-                                                  &y_ok, &c3, &c4),
-                       "batchnorm_forward_train");
-    expect_shape_error(sn_batchnorm_forward_eval(ctx, &x, &c3, &c3, &c4, &c3, 1e-5f, &y_ok),
-                       "batchnorm_forward_eval");
-    expect_shape_error(sn_batchnorm_backward(ctx, &y_bad, &x, &c3, &c3, &c3, &x2, 0, &c3, &c3, 0),
-                       "batchnorm_backward");
-    expect_shape_error(sn_batchnorm_backward(ctx, &x, &x, &c3, &c3, &c3, &y_bad, 0, &c3, &c3, 0),
-                       "batchnorm_backward");
-    expect_shape_error(sn_batchnorm_backward(ctx, &x, &x, &c3, &c3, &c3, &x2, 0, &c3, &c4, 0),
-                       "batchnorm_backward");
-    expect_shape_error(sn_batchnorm_backward_eval(ctx, &y_bad, &x, &c3, &c3, &c3, 1e-5f, &x2, 0,
-                                                  &c3, &c3, 0),
-                       "batchnorm_backward_eval");
-    expect_shape_error(sn_batchnorm_backward_eval(ctx, &x, &x, &c3, &c3, &c3, 1e-5f, &y_bad, 0,
-                                                  &c3, &c3, 0),
-                       "batchnorm_backward_eval");
-    expect_shape_error(sn_batchnorm_backward_eval(ctx, &x, &x, &c3, &c3, &c4, 1e-5f, &x2, 0,
-                                                  &c3, &c3, 0),
-                       "batchnorm_backward_eval");
-    expect_shape_error(sn_batchnorm_relu_forward_train(ctx, &x, &c3, &c3, &c3, &c3, 0.1f, 1e-5f,
-                                                       &y_bad, &c3, &c3),
-                       "batchnorm_relu_forward_train");
-    expect_shape_error(sn_batchnorm_relu_forward_eval(ctx, &x, &c3, &c4, &c3, &c3, 1e-5f, &y_ok),
-                       "batchnorm_relu_forward_eval");
-    expect_shape_error(sn_batchnorm_relu_backward(ctx, &x, &y_bad, &x, &c3, &c3, &c3, &x2, 0, &c3,
-                                                  &c3, 0),
-                       "batchnorm_relu_backward");
-    expect_shape_error(sn_batchnorm_relu_backward(ctx, &x, &y_ok, &x, &c3, &c4, &c3, &x2, 0, &c3,
-                                                  &c3, 0),
-                       "batchnorm_relu_backward");
-    expect_shape_error(sn_batchnorm_relu_backward_eval(ctx, &x, &y_bad, &x, &c3, &c3, &c3, 1e-5f,
-                                                       &x2, 0, &c3, &c3, 0),
-                       "batchnorm_relu_backward_eval");
-    expect_shape_error(sn_batchnorm_relu_backward_eval(ctx, &x, &y_ok, &x, &c3, &c3, &c3, 1e-5f,
-                                                       &y_bad, 0, &c3, &c3, 0),
-                       "batchnorm_relu_backward_eval");
+    /* Batch norm: a wrong tensor in the descriptor, in every mode and pass
+     * that reads it, with and without the fused ReLU (whose backward also
+     * reads y). */
+    for (int eval = 0; eval < 2; eval++)
+        for (int relu = 0; relu < 2; relu++) {
+            sn_bn_desc ok = bn_desc(relu ? SN_BN_RELU : SN_BN_PLAIN,
+                                    eval ? SN_BN_EVAL : SN_BN_TRAIN, &x, &c3, &c3, &c3, &c3,
+                                    &y_ok, &c3, &c3);
+            ok.dy = &x, ok.dx = &x2, ok.dgamma = &c3, ok.dbeta = &c3;
+            op_expect_ok(sn_batchnorm_forward(ctx, &ok), "batchnorm_forward, right shapes");
+            op_expect_ok(sn_batchnorm_backward(ctx, &ok), "batchnorm_backward, right shapes");
+            for (int field = 0; field < BN_FIELDS; field++) {
+                int fwd, bwd;
+                const sn_bn_desc d = bn_wrong_field(&ok, field, &y_bad, &c4, &fwd, &bwd);
+                if (fwd)
+                    expect_bn_shape_error(ctx, 1, &d);
+                if (bwd)
+                    expect_bn_shape_error(ctx, 0, &d);
+            }
+        }
     expect_shape_error(sn_relu_forward(ctx, &x, &y_bad), "relu_forward");
     expect_shape_error(sn_relu_backward(ctx, &y_bad, &x, &x2, 0), "relu_backward");
     expect_shape_error(sn_relu_backward(ctx, &x, &x, &y_bad, 1), "relu_backward");
@@ -1096,9 +1059,20 @@ Test(shapes, errors_name_the_op)
     cr_expect_eq(sn_shortcut_a_forward(ctx, &x, 0, &y_ok), SN_ERR_INVALID_ARG);
     sn_tensor empty = {0};
     cr_expect_eq(sn_relu_forward(ctx, &x, &empty), SN_ERR_INVALID_ARG);
-    cr_expect_eq(sn_batchnorm_forward_train_local(ctx, &x, &c3, &c3, &c3, &c3, 0.1f, 1e-5f, &y_ok,
-                                                  &c3, &c3, (size_t)1 << 40),
-                 SN_ERR_INVALID_ARG);
+    /* A batch-norm descriptor that makes no sense, and a work-group size no
+     * device runs. */
+    sn_bn_desc bd = bn_desc(SN_BN_PLAIN, SN_BN_TRAIN, &x, &c3, &c3, &c3, &c3, &y_ok, &c3, &c3);
+    cr_expect_eq(sn_batchnorm_forward(ctx, NULL), SN_ERR_INVALID_ARG);
+    cr_expect_eq(sn_batchnorm_backward(ctx, NULL), SN_ERR_INVALID_ARG);
+    bd.ops = (sn_bn_ops)7;
+    cr_expect_eq(sn_batchnorm_forward(ctx, &bd), SN_ERR_INVALID_ARG);
+    bd.ops = SN_BN_PLAIN;
+    bd.mode = (sn_bn_mode)7;
+    cr_expect_eq(sn_batchnorm_forward(ctx, &bd), SN_ERR_INVALID_ARG);
+    bd.mode = SN_BN_TRAIN;
+    ctx->test.bn_local = (size_t)1 << 40;
+    cr_expect_eq(sn_batchnorm_forward(ctx, &bd), SN_ERR_INVALID_ARG);
+    ctx->test.bn_local = 0;
 
     sn_tensor *all[] = {&x,   &x2,     &y_bad,   &c3,       &c4,  &y_ok, &nc,   &per,
                         &per_bad, &lab, &lab_bad, &logits, &pool_bad, &sc_bad, &tiny, &dl_bad};

@@ -218,7 +218,9 @@ Test(runtime, offline_binary_for_another_device_is_rejected)
     cr_assert_eq(sn_program_get_binary(ctx, ctx->program, &bin, &size), SN_OK);
     char path[300];
     snprintf(path, sizeof path, "%s/other.bin", cache_dir);
-    cr_assert_eq(sn_program_binary_write(path, "platform=Other\ndevice=Some GPU\n", bin, size), SN_OK);
+    cr_assert_eq(sn_program_binary_write(path, "platform=Other\ndevice=Some GPU\n", bin, size,
+                                         SN_FILE_RESULT),
+                 SN_OK);
     free(bin);
     sn_context_free(ctx);
 

@@ -55,7 +55,6 @@ static void remove_tree(const char *path)
 
 static void remove_tmp_dir(void)
 {
-    sn_safetensors_set_test_failpoint(SN_SAFETENSORS_FAIL_NONE);
     remove_tree(tmp_dir);
 }
 
@@ -677,7 +676,7 @@ Test(safetensors, write_over_a_directory_fails_and_removes_temp_file)
 
 /* ---------------------------------------------------------- atomic writes */
 
-static void check_failed_write_keeps_previous(int failpoint)
+static void check_failed_write_keeps_previous(sn_file_failpoint failpoint)
 {
     const char *path = in_tmp("ckpt.safetensors");
     float *v1 = pattern_alloc(1000, 1), *v2 = pattern_alloc(1000, 2);
@@ -687,13 +686,11 @@ static void check_failed_write_keeps_previous(int failpoint)
     size_t len1;
     unsigned char *before = slurp(path, &len1);
 
-    sn_safetensors_set_test_failpoint(failpoint);
     t.data = v2;
     m.value = "2";
-    assert_status(sn_safetensors_write(path, &t, 1, &m, 1), SN_ERR_IO);
+    assert_status(sn_safetensors_write_failing(path, &t, 1, &m, 1, failpoint), SN_ERR_IO);
     assert_message_has(path);
     assert_message_has("test failpoint");
-    sn_safetensors_set_test_failpoint(SN_SAFETENSORS_FAIL_NONE);
 
     size_t len_after;
     unsigned char *after = slurp(path, &len_after);
@@ -721,12 +718,12 @@ static void check_failed_write_keeps_previous(int failpoint)
 
 Test(safetensors, failure_before_rename_keeps_previous_file)
 {
-    check_failed_write_keeps_previous(SN_SAFETENSORS_FAIL_BEFORE_RENAME);
+    check_failed_write_keeps_previous(SN_FILE_FAIL_RENAME);
 }
 
 Test(safetensors, failure_mid_write_keeps_previous_file)
 {
-    check_failed_write_keeps_previous(SN_SAFETENSORS_FAIL_AFTER_HEADER);
+    check_failed_write_keeps_previous(SN_FILE_FAIL_WRITE);
 }
 
 Test(safetensors, failed_first_write_leaves_nothing)
@@ -734,8 +731,8 @@ Test(safetensors, failed_first_write_leaves_nothing)
     const char *path = in_tmp("first.safetensors");
     float v = 1;
     sn_safetensors_tensor t = {.name = "v", .ndim = 1, .shape = {1}, .data = &v};
-    sn_safetensors_set_test_failpoint(SN_SAFETENSORS_FAIL_BEFORE_RENAME);
-    assert_status(sn_safetensors_write(path, &t, 1, NULL, 0), SN_ERR_IO);
+    assert_status(sn_safetensors_write_failing(path, &t, 1, NULL, 0, SN_FILE_FAIL_RENAME),
+                  SN_ERR_IO);
     cr_assert_eq(count_dir_entries(tmp_dir), 0);
 }
 

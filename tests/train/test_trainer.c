@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "sharesnet.h"
-#include "train/safetensors_internal.h"
+#include "runtime/runtime_internal.h"
 
 /* ---------------------------------------------------------------- helpers */
 
@@ -797,11 +797,11 @@ Test(checkpoint, failed_write_keeps_previous_file, .timeout = 120)
     /* Another model state: a different file would be written. */
     sn_model *other = make_model(ctx, "resnet8", SN_SHARE_STAGE, 4, 4, 6);
     state.epoch = 2;
-    const int failpoints[] = {SN_SAFETENSORS_FAIL_BEFORE_RENAME, SN_SAFETENSORS_FAIL_AFTER_HEADER};
+    const sn_file_failpoint failpoints[] = {SN_FILE_FAIL_RENAME, SN_FILE_FAIL_WRITE};
     for (size_t i = 0; i < 2; i++) {
-        sn_safetensors_set_test_failpoint(failpoints[i]);
+        ctx->test.file_failpoint = failpoints[i];
         sn_status st = sn_checkpoint_save(other, &state, path);
-        sn_safetensors_set_test_failpoint(SN_SAFETENSORS_FAIL_NONE);
+        ctx->test.file_failpoint = SN_FILE_FAIL_NONE;
         cr_expect_eq(st, SN_ERR_IO, "failpoint %d: %s (%s)", failpoints[i], sn_status_name(st),
                      sn_last_error());
         expect_error_mentions("failed save", "checkpoint.safetensors");
@@ -1487,19 +1487,23 @@ Test(trainer, best_checkpoint_is_the_best_epoch, .timeout = 120)
 }
 
 /* A kill during a checkpoint write leaves "<checkpoint>.tmp-XXXXXX" (as
- * large as the checkpoint); the next run in that directory removes exactly
- * those files. */
+ * large as the checkpoint), one during a log or best-record write
+ * "log.jsonl.tmp-XXXXXX" or "best.json.tmp-XXXXXX" (the one atomic writer
+ * names them all so); the next run in that directory removes exactly those
+ * files. */
 Test(trainer, temporaries_of_killed_writes_are_removed, .timeout = 120)
 {
     sn_context *ctx = test_context();
     char dir[PATH_MAX], path[PATH_MAX + 64];
     make_dir(dir, sizeof dir);
     const char *const stale[] = {"checkpoint.safetensors.tmp-a1B2c3",
-                                 "checkpoint.safetensors.tmp-XXXXXX"};
+                                 "checkpoint.safetensors.tmp-XXXXXX", "log.jsonl.tmp-Zz9Yy8",
+                                 "best.json.tmp-q1W2e3", "best.safetensors.tmp-0o0O0o"};
+    const size_t n_stale = sizeof stale / sizeof *stale;
     const char *const kept[] = {"checkpoint.safetensors.tmp-notours", "notes.tmp-a1B2c3",
                                 "other.safetensors.tmp-a1B2c3"};
     static unsigned char junk[65536];
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < n_stale; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
         write_bytes(path, junk, sizeof junk);
     }
@@ -1514,7 +1518,7 @@ Test(trainer, temporaries_of_killed_writes_are_removed, .timeout = 120)
     c.out_dir = dir;
     sn_train_state s = {0};
     train_ok(m, &data, NULL, &c, &s, NULL);
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < n_stale; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, stale[i]);
         cr_expect_neq(access(path, F_OK), 0, "%s is still there", stale[i]);
     }
@@ -1607,9 +1611,9 @@ Test(checkpoint, failed_directory_sync_is_not_a_failed_write, .timeout = 120)
     sn_model *m = make_model(ctx, "resnet8", -1, 4, 4, 5);
     sn_train_state state = {0};
     state.epoch = 7;
-    sn_safetensors_set_test_failpoint(SN_SAFETENSORS_FAIL_DIR_SYNC);
+    ctx->test.file_failpoint = SN_FILE_FAIL_DIR_SYNC;
     sn_status st = sn_checkpoint_save(m, &state, path);
-    sn_safetensors_set_test_failpoint(SN_SAFETENSORS_FAIL_NONE);
+    ctx->test.file_failpoint = SN_FILE_FAIL_NONE;
     expect_ok(st, "save with a failing directory sync");
     sn_checkpoint_info info;
     expect_ok(sn_checkpoint_info_read(path, &info), "the new file");
