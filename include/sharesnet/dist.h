@@ -65,13 +65,6 @@ SN_API size_t sn_dist_default_bucket_bytes(size_t gradient_bytes);
 /* Collective: rank 0's `size` bytes at `data` to every rank. */
 SN_API sn_status sn_dist_broadcast(sn_dist *dist, void *data, size_t size);
 
-/* Collective: fails on every rank, with the same message, unless every rank
- * passed the same `size` bytes; the message names `what`, the first rank
- * that differs from rank 0 and the byte offset. For a front end's own
- * agreement checks (sn_train checks the run's settings itself). */
-SN_API sn_status sn_dist_check_same(sn_dist *dist, const char *what, const void *data,
-                                    size_t size);
-
 #ifdef __cplusplus
 }
 #endif

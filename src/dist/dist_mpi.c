@@ -146,28 +146,6 @@ sn_status sn_dist_mean_floats(sn_dist *d, float *values, size_t n)
     return SN_OK;
 }
 
-sn_status sn_dist_check_same(sn_dist *d, const char *what, const void *data, size_t size)
-{
-    unsigned char *all = malloc(size * (size_t)d->size + 1);
-    if (!all)
-        return sn_fail(SN_ERR_OUT_OF_MEMORY, "dist: out of host memory checking %s", what);
-    int err = MPI_Allgather(data, (int)size, MPI_BYTE, all, (int)size, MPI_BYTE, d->comm);
-    if (err != MPI_SUCCESS) {
-        free(all);
-        return mpi_fail(err, "dist: agreement check");
-    }
-    sn_status st = SN_OK;
-    for (int r = 1; r < d->size && st == SN_OK; r++)
-        for (size_t i = 0; i < size; i++)
-            if (all[(size_t)r * size + i] != all[i]) {
-                st = sn_fail(SN_ERR_INVALID_ARG, "ranks disagree on %s: rank %d differs from "
-                             "rank 0 at byte %zu", what, r, i);
-                break;
-            }
-    free(all);
-    return st;
-}
-
 sn_status sn_dist_check_fields(sn_dist *d, const char *what, const char *const *names,
                                const double *values, int n)
 {

@@ -62,12 +62,6 @@ sn_status sn_dist_broadcast(sn_dist *d, void *data, size_t size)
     return no_mpi();
 }
 
-sn_status sn_dist_check_same(sn_dist *d, const char *what, const void *data, size_t size)
-{
-    (void)d, (void)what, (void)data, (void)size;
-    return no_mpi();
-}
-
 sn_status sn_dist_sum_doubles(sn_dist *d, double *values, int n)
 {
     (void)d, (void)values, (void)n;
