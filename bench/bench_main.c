@@ -51,8 +51,13 @@ int main(int argc, char **argv)
         return 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name))
-            return commands[i].run(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            /* Under mpirun: throughput measures data-parallel training. */
+            int rc = cli_dist_start(argv[1]);
+            if (rc)
+                return rc;
+            return cli_dist_end(commands[i].run(argc - 1, argv + 1));
+        }
     fprintf(stderr, "sharesnet-bench: unknown suite '%s'\n\n", argv[1]);
     usage(stderr);
     return 2;

@@ -160,6 +160,10 @@ static void run_device(tp_run *r, int di)
                 st = bench_model_speed(ctx, m, r->batches[bi], BENCH_TRAIN | BENCH_INFER,
                                        r->warmup, r->reps, &r->sgd, &res->speed);
             sn_model_free(m);
+            if (st != SN_OK && cli_dist()) { /* the others wait in an all-reduce: end the job */
+                cli_error(g->model, st);
+                return;
+            }
             if (st != SN_OK) {
                 snprintf(res->error, sizeof res->error, "%s (%s)", sn_last_error(),
                          sn_status_name(st));
@@ -280,6 +284,9 @@ static int write_json(const tp_run *r, const char *path)
         "statistic", "median", "quick", r->quick, "train_step",
         "upload + forward + backward + SGD step (Nesterov 0.9, wd 5e-4); infer: upload + forward",
         "devices", devices, "results", results, "peer", peer);
+    /* Under mpirun: img/s are the ranks' sum, the devices rank 0's. */
+    if (root)
+        json_object_set_new(root, "ranks", json_integer(sn_dist_size(cli_dist())));
     int rc = 0;
     if (!root || json_dump_file(root, path, JSON_INDENT(1)) != 0) {
         fprintf(stderr, "sharesnet: cannot write %s\n", path);
@@ -356,6 +363,15 @@ static int throughput(int argc, char **argv, int peer_command)
         }
     }
     const char *device = cli_get(&args, "device");
+    /* Under mpirun each rank measures its own device (train's rule for
+     * --device), training data-parallel; PyTorch has no part in it. */
+    char rank_device[256];
+    if (cli_dist()) {
+        if ((rc = cli_rank_device(device, rank_device, sizeof rank_device)) != 0)
+            goto done;
+        device = rank_device[0] ? rank_device : NULL;
+        peer.mode = BENCH_PEER_OFF;
+    }
     if ((rc = select_devices(device ? device : peer_command ? "cpu" : NULL, &r)) != 0)
         goto done;
     r.results = calloc((size_t)(r.n_devices * r.n_models * r.n_batches) + 1, sizeof *r.results);
@@ -372,6 +388,10 @@ static int throughput(int argc, char **argv, int peer_command)
     printf("- method: %d warm-up steps discarded, median of %d timed steps, each between clFinish "
            "calls; train = upload + forward + backward + SGD step, infer = upload + forward%s\n",
            r.warmup, r.reps, r.quick ? " (--quick)" : "");
+    if (cli_dist())
+        printf("- data-parallel: %d ranks, each with the batch given and its own device (rank 0's "
+               "below); train steps all-reduce the gradients; img/s are the ranks' sum, times "
+               "rank 0's\n", sn_dist_size(cli_dist()));
     fflush(stdout);
     for (int di = 0; di < r.n_devices; di++)
         run_device(&r, di);
@@ -393,7 +413,7 @@ static int throughput(int argc, char **argv, int peer_command)
     print_peer_table(&r);
 
     const char *json = cli_get(&args, "json");
-    if (json && (rc = write_json(&r, json)) == 0)
+    if (json && sn_dist_rank(cli_dist()) == 0 && (rc = write_json(&r, json)) == 0)
         printf("\nwrote %s\n", json);
     int ok = 0, devices_ok = 0;
     for (int i = 0; i < r.n_results; i++)

@@ -20,6 +20,7 @@
 #include <stddef.h>
 
 #include "sharesnet/error.h"
+#include "sharesnet/model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -61,6 +62,41 @@ SN_API int sn_dist_local_size(const sn_dist *dist);
  * most 64 MiB (each bucket pays a message latency per ring phase). Measured
  * in bench/RESULTS.md. */
 SN_API size_t sn_dist_default_bucket_bytes(size_t gradient_bytes);
+
+/* ---- the gradient reducer: for a training loop of one's own ----
+ *
+ * sn_train uses it; a loop of one's own does the same per optimizer step:
+ *
+ *   for each of this rank's micro-batches k of the step:
+ *       sn_model_set_batch, sn_model_forward(m, 1)
+ *       if k is the last: sn_grad_reducer_arm(r)
+ *       sn_model_backward(m, 1 / samples of the whole step on every rank, k > 0)
+ *   sn_grad_reducer_finish(r)   (or sn_grad_reducer_zero(r) when this rank
+ *                                had no micro-batch in the step)
+ *   sn_model_sgd_step(m, ...)   the same step on every rank
+ *
+ * It sums the model's gradients across ranks bucket by bucket as backward
+ * finishes them: a bucket is a contiguous range of the gradient arena,
+ * final after the backward step that writes its last parameter for the
+ * last time (a shared weight: its first use in the graph). While backward
+ * is enqueued, each finished bucket gets a non-blocking read to a host
+ * buffer; finish starts each bucket's MPI_Iallreduce as soon as its read
+ * is done, so the reduction overlaps the rest of backward, then writes the
+ * sums back. Every rank must make the same calls in the same order. */
+typedef struct sn_grad_reducer sn_grad_reducer;
+
+/* Collective (it times one all-reduce of the buckets). bucket_bytes 0:
+ * sn_dist_default_bucket_bytes of the model's gradient arena. */
+SN_API sn_status sn_grad_reducer_create(sn_dist *dist, sn_model *m, size_t bucket_bytes,
+                                        sn_grad_reducer **out);
+SN_API void sn_grad_reducer_free(sn_grad_reducer *r);
+/* Before the backward of this rank's last micro-batch of the step. */
+SN_API void sn_grad_reducer_arm(sn_grad_reducer *r);
+/* After that backward: returns when the gradients hold the sum over ranks. */
+SN_API sn_status sn_grad_reducer_finish(sn_grad_reducer *r);
+/* Instead of arm + backward + finish on a rank with no micro-batch in the
+ * step: it contributes zeros, and its gradients get the sum. */
+SN_API sn_status sn_grad_reducer_zero(sn_grad_reducer *r);
 
 /* Collective: rank 0's `size` bytes at `data` to every rank. */
 SN_API sn_status sn_dist_broadcast(sn_dist *dist, void *data, size_t size);

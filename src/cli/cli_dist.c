@@ -13,11 +13,13 @@ sn_dist *cli_dist(void)
     return the_dist;
 }
 
-/* Commands that train one model across ranks; anything else started by
- * mpirun on several ranks would run N copies side by side. */
+/* Commands that train one model across ranks (sharesnet-bench's
+ * throughput suite among them); anything else started by mpirun on several
+ * ranks would run N copies side by side. */
 static int runs_distributed(const char *command)
 {
-    return !strcmp(command, "train") || !strcmp(command, "compare");
+    return !strcmp(command, "train") || !strcmp(command, "compare") ||
+           !strcmp(command, "throughput");
 }
 
 int cli_dist_start(const char *command)
@@ -27,7 +29,8 @@ int cli_dist_start(const char *command)
         return 0;
     if (!runs_distributed(command)) {
         fprintf(stderr, "sharesnet: %s does not run on several ranks (mpirun -np %d): only "
-                        "train and compare train data-parallel\n", command, size);
+                        "train, compare and sharesnet-bench throughput train data-parallel\n",
+                command, size);
         return 2;
     }
     sn_status st = sn_dist_init(&the_dist);

@@ -27,20 +27,9 @@ sn_status sn_dist_isum_floats(sn_dist *d, float *values, size_t n, sn_dist_reque
 sn_status sn_dist_test(sn_dist *d, sn_dist_request *r, int *done);
 sn_status sn_dist_wait(sn_dist *d, sn_dist_request *r);
 
-/* ---- the gradient reducer (grad_reducer.c) ----
- *
- * Sums the model's gradient arena across ranks, bucket by bucket as
- * backward finishes them. A bucket is a contiguous range of the arena
- * (parameters in graph order, the gaps between them zero); it is ready
- * after the backward step that writes the last of its parameters for the
- * last time (a shared weight: its first use in the graph). While backward
- * is enqueued, each ready bucket gets a non-blocking read to a host fusion
- * buffer; sn_reducer_finish then starts each bucket's all-reduce as soon as
- * its read completes (so reduction overlaps the rest of backward on the
- * device), writes the sums back and returns when the arena holds them. */
-typedef struct sn_reducer sn_reducer;
+/* ---- the gradient reducer (grad_reducer.c; its API is in sharesnet/dist.h) ---- */
 
-typedef struct sn_reducer_stats {
+typedef struct sn_grad_reducer_stats {
     size_t bytes;        /* all-reduced per step: the parameters, gaps included */
     size_t param_bytes;  /* of which parameters (4 x the parameter count) */
     int buckets;
@@ -53,17 +42,8 @@ typedef struct sn_reducer_stats {
     double wait_seconds;    /* from the end of backward until the sums were ready:
                                what the step lost to communication and peers */
     int64_t steps;
-} sn_reducer_stats;
+} sn_grad_reducer_stats;
 
-/* bucket_bytes 0: sn_dist_default_bucket_bytes. */
-sn_status sn_reducer_create(sn_dist *d, sn_model *m, size_t bucket_bytes, sn_reducer **out);
-void sn_reducer_free(sn_reducer *r);
-/* The backward of this rank's last micro-batch of the step is about to be
- * enqueued: the model calls sn_reducer_step_done after each of its steps. */
-void sn_reducer_arm(sn_reducer *r);
-/* This rank had no micro-batch in the step: its contribution is zero. */
-sn_status sn_reducer_zero(sn_reducer *r);
-sn_status sn_reducer_finish(sn_reducer *r);
-void sn_reducer_stats_get(const sn_reducer *r, sn_reducer_stats *out);
+void sn_grad_reducer_stats_get(const sn_grad_reducer *r, sn_grad_reducer_stats *out);
 
 #endif

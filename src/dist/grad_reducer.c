@@ -1,10 +1,10 @@
 /* Summing the gradient arena across ranks while backward still runs
  * (Horovod's tensor fusion, on the parameter arena).
  *
- *   sn_reducer_arm     before the last micro-batch's backward is enqueued
+ *   sn_grad_reducer_arm     before the last micro-batch's backward is enqueued
  *   (backward hook)    after each backward step: a bucket whose parameters
  *                      are all final gets a non-blocking read to the host
- *   sn_reducer_finish  each bucket's MPI_Iallreduce starts as soon as its
+ *   sn_grad_reducer_finish  each bucket's MPI_Iallreduce starts as soon as its
  *                      read completes, while the device runs the rest of
  *                      backward; then the sums go back in one write
  *
@@ -27,7 +27,7 @@ typedef struct bucket {
     double start_time, done_time;
 } bucket;
 
-struct sn_reducer {
+struct sn_grad_reducer {
     sn_dist *dist;
     sn_model *model;
     float *host;   /* [floats]: the fusion buffer, laid out as the arena */
@@ -35,14 +35,14 @@ struct sn_reducer {
     bucket *buckets; /* in the order backward finishes them */
     int n_buckets;
     int armed;
-    sn_reducer_stats stats;
+    sn_grad_reducer_stats stats;
 };
 
-static sn_status measure_alone(sn_reducer *r);
+static sn_status measure_alone(sn_grad_reducer *r);
 
 /* Bucket boundaries: walking the arena from its end (the parameters
  * backward finishes first), a bucket closes once it holds bucket_bytes. */
-static sn_status plan_buckets(sn_reducer *r, size_t bucket_bytes)
+static sn_status plan_buckets(sn_grad_reducer *r, size_t bucket_bytes)
 {
     const sn_model *m = r->model;
     const sn_graph *g = &m->graph;
@@ -94,12 +94,12 @@ static sn_status plan_buckets(sn_reducer *r, size_t bucket_bytes)
     return SN_OK;
 }
 
-sn_status sn_reducer_create(sn_dist *d, sn_model *m, size_t bucket_bytes, sn_reducer **out)
+sn_status sn_grad_reducer_create(sn_dist *d, sn_model *m, size_t bucket_bytes, sn_grad_reducer **out)
 {
     *out = NULL;
     if (bucket_bytes == 0)
         bucket_bytes = sn_dist_default_bucket_bytes(sizeof(float) * m->arena[1].count);
-    sn_reducer *r = calloc(1, sizeof *r);
+    sn_grad_reducer *r = calloc(1, sizeof *r);
     if (!r)
         return sn_fail(SN_ERR_OUT_OF_MEMORY, "dist: out of host memory");
     r->dist = d;
@@ -112,14 +112,14 @@ sn_status sn_reducer_create(sn_dist *d, sn_model *m, size_t bucket_bytes, sn_red
     if (st == SN_OK)
         st = measure_alone(r);
     if (st != SN_OK) {
-        sn_reducer_free(r);
+        sn_grad_reducer_free(r);
         return st;
     }
     *out = r;
     return SN_OK;
 }
 
-static void release_events(sn_reducer *r)
+static void release_events(sn_grad_reducer *r)
 {
     for (int i = 0; i < r->n_buckets; i++)
         if (r->buckets[i].read) {
@@ -128,7 +128,7 @@ static void release_events(sn_reducer *r)
         }
 }
 
-void sn_reducer_free(sn_reducer *r)
+void sn_grad_reducer_free(sn_grad_reducer *r)
 {
     if (!r)
         return;
@@ -148,7 +148,7 @@ void sn_reducer_free(sn_reducer *r)
 /* The backward hook: read every bucket that `step` completed. */
 static sn_status step_done(void *user, int step)
 {
-    sn_reducer *r = user;
+    sn_grad_reducer *r = user;
     sn_context *ctx = r->model->ctx;
     for (int i = 0; i < r->n_buckets; i++) {
         bucket *b = &r->buckets[i];
@@ -167,7 +167,7 @@ static sn_status step_done(void *user, int step)
     return SN_OK;
 }
 
-void sn_reducer_arm(sn_reducer *r)
+void sn_grad_reducer_arm(sn_grad_reducer *r)
 {
     for (int i = 0; i < r->n_buckets; i++) {
         r->buckets[i].started = r->buckets[i].done = 0;
@@ -185,7 +185,7 @@ static void nap(void)
 }
 
 /* Progress the started reductions; *all_done when every bucket is summed. */
-static sn_status progress(sn_reducer *r, int *all_done)
+static sn_status progress(sn_grad_reducer *r, int *all_done)
 {
     *all_done = 1;
     for (int i = 0; i < r->n_buckets; i++) {
@@ -202,7 +202,7 @@ static sn_status progress(sn_reducer *r, int *all_done)
     return SN_OK;
 }
 
-static sn_status start(sn_reducer *r, bucket *b)
+static sn_status start(sn_grad_reducer *r, bucket *b)
 {
     b->started = 1;
     b->start_time = sn_now();
@@ -210,7 +210,7 @@ static sn_status start(sn_reducer *r, bucket *b)
 }
 
 /* Wait for every reduction, then write the sums to the arena. */
-static sn_status complete(sn_reducer *r, double backward_end)
+static sn_status complete(sn_grad_reducer *r, double backward_end)
 {
     for (int all_done = 0;;) {
         SN_TRY(progress(r, &all_done));
@@ -237,7 +237,7 @@ static sn_status complete(sn_reducer *r, double backward_end)
     return SN_OK;
 }
 
-sn_status sn_reducer_finish(sn_reducer *r)
+sn_status sn_grad_reducer_finish(sn_grad_reducer *r)
 {
     r->model->backward_hook = NULL;
     if (!r->armed)
@@ -276,7 +276,7 @@ sn_status sn_reducer_finish(sn_reducer *r)
     return complete(r, backward_end);
 }
 
-sn_status sn_reducer_zero(sn_reducer *r)
+sn_status sn_grad_reducer_zero(sn_grad_reducer *r)
 {
     r->model->backward_hook = NULL;
     r->armed = 0;
@@ -291,7 +291,7 @@ sn_status sn_reducer_zero(sn_reducer *r)
 
 /* The transfer cost alone: every bucket's all-reduce after a barrier,
  * nothing else running; the best of three. Collective. */
-static sn_status measure_alone(sn_reducer *r)
+static sn_status measure_alone(sn_grad_reducer *r)
 {
     double best = INFINITY;
     for (int rep = 0; rep < 3; rep++) {
@@ -314,7 +314,7 @@ static sn_status measure_alone(sn_reducer *r)
     return SN_OK;
 }
 
-void sn_reducer_stats_get(const sn_reducer *r, sn_reducer_stats *out)
+void sn_grad_reducer_stats_get(const sn_grad_reducer *r, sn_grad_reducer_stats *out)
 {
     *out = r->stats;
 }

@@ -225,7 +225,7 @@ typedef struct epoch_totals {
  * rank r trains those from r*accum on. One process is rank 0 of 1. */
 typedef struct run_layout {
     sn_dist *dist;       /* NULL: this process alone */
-    sn_reducer *reducer; /* with dist */
+    sn_grad_reducer *reducer; /* with dist */
     int rank, ranks;
     int64_t per_step;
     int64_t batches, examples; /* per epoch, every rank's */
@@ -255,11 +255,11 @@ static sn_status train_step(sn_model *m, sn_loader *loader, const sn_train_confi
         SN_TRY(sn_model_set_batch(m, b->images, b->labels, b->count));
         SN_TRY(sn_model_forward(m, 1));
         if (L->reducer && i == mine_end - 1)
-            sn_reducer_arm(L->reducer); /* the gradients become final in this backward */
+            sn_grad_reducer_arm(L->reducer); /* the gradients become final in this backward */
         /* The gradient of the mean loss over every sample of the step. */
         SN_TRY(sn_model_backward(m, (float)(1.0 / (double)step_samples), i > mine));
         if (L->reducer && i == mine_end - 1)
-            SN_TRY(sn_reducer_finish(L->reducer));
+            SN_TRY(sn_grad_reducer_finish(L->reducer));
         double loss;
         int top1, top5;
         SN_TRY(sn_model_metrics(m, &loss, &top1, &top5));
@@ -268,7 +268,7 @@ static sn_status train_step(sn_model *m, sn_loader *loader, const sn_train_confi
         figures[2] += b->count;
     }
     if (L->reducer && mine >= mine_end) /* the last step may leave this rank nothing */
-        SN_TRY(sn_reducer_zero(L->reducer));
+        SN_TRY(sn_grad_reducer_zero(L->reducer));
     if (L->dist)
         SN_TRY(sn_dist_sum_doubles(L->dist, figures, 3));
     /* Every rank sees the same sum, so every rank stops here together. */
@@ -290,9 +290,9 @@ static sn_status train_epoch(sn_model *m, sn_loader *loader, const sn_train_conf
 {
     const int64_t steps = (L->batches + L->per_step - 1) / L->per_step;
     SN_TRY(sn_loader_start_epoch(loader, s->epoch, 0));
-    sn_reducer_stats comm0 = {0}, comm1 = {0};
+    sn_grad_reducer_stats comm0 = {0}, comm1 = {0};
     if (L->reducer)
-        sn_reducer_stats_get(L->reducer, &comm0);
+        sn_grad_reducer_stats_get(L->reducer, &comm0);
     double wait0 = sn_loader_wait_seconds(loader), start = sn_now();
     epoch_totals t = {0};
     double lr = 0;
@@ -324,7 +324,7 @@ static sn_status train_epoch(sn_model *m, sn_loader *loader, const sn_train_conf
     r->test_loss = r->test_top1 = r->test_top5 = NAN;
     r->ranks = L->ranks;
     if (L->reducer) {
-        sn_reducer_stats_get(L->reducer, &comm1);
+        sn_grad_reducer_stats_get(L->reducer, &comm1);
         r->allreduce_bytes = comm1.bytes;
         r->allreduce_buckets = comm1.buckets;
         r->allreduce_alone_seconds = comm1.alone_seconds;
@@ -412,7 +412,7 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
     if (c->dist) {
         SN_TRY(rank0_status(c->dist, st, "preparing the output directory"));
         SN_TRY(sn_dist_start_from_root(c->dist, m));
-        SN_TRY(sn_reducer_create(c->dist, m, c->bucket_bytes, &L.reducer));
+        SN_TRY(sn_grad_reducer_create(c->dist, m, c->bucket_bytes, &L.reducer));
     } else if (st != SN_OK) {
         return st;
     }
@@ -435,7 +435,7 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
     lo.shard_block = c->accum;
     sn_loader *loader;
     if ((st = sn_loader_create(&loader, train, &lo)) != SN_OK) {
-        sn_reducer_free(L.reducer);
+        sn_grad_reducer_free(L.reducer);
         return st;
     }
     L.batches = (sn_loader_examples_per_epoch(loader) + c->batch - 1) / c->batch;
@@ -510,7 +510,7 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
             cb->epoch(&r, cb->user);
     }
     sn_loader_destroy(loader);
-    sn_reducer_free(L.reducer);
+    sn_grad_reducer_free(L.reducer);
     sn_model_set_frozen_bn(m, was_frozen);
     if (last)
         *last = r;

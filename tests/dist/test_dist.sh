@@ -13,12 +13,13 @@
 #      with its message naming the rank;
 #   5. kill -9 of one rank mid-run: mpirun exits non-zero within 60 s and the
 #      checkpoint stays loadable;
-#   6. compare on 2 ranks writes its report once;
+#   6. compare on 2 ranks writes its report once; sharesnet-bench throughput
+#      measures data-parallel training steps;
 #   7. commands that do not train refuse to run on several ranks.
 #
-#   test_dist.sh SHARESNET COMPARE_CHECKPOINTS PYTHON3
+#   test_dist.sh SHARESNET COMPARE_CHECKPOINTS PYTHON3 [SHARESNET_BENCH]
 set -uo pipefail
-SN=$1 CMP=$2 PY=$3
+SN=$1 CMP=$2 PY=$3 BENCH=${4:-}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sn_dist_XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 export SN_TUNE=0
@@ -182,6 +183,17 @@ if "${MPI[@]}" -np 2 "$SN" compare --models resnet8,sharesnet14 --data "$TMP/idx
     ok "compare on 2 ranks: one table, written to $TMP/compare once"
 else
     ko "compare on 2 ranks: $(tail -5 "$TMP/compare.log"; ls "$TMP/compare" 2>&1)"
+fi
+
+if [ -n "$BENCH" ]; then
+    if "${MPI[@]}" -np 2 "$BENCH" throughput --model resnet8 --batch 16 --quick --peer off \
+            --json "$TMP/tp.json" >"$TMP/tp.log" 2>&1 &&
+       grep -q "data-parallel: 2 ranks" "$TMP/tp.log" &&
+       [ "$(grep -c '| resnet8 | .* | train |' "$TMP/tp.log")" = 1 ] && [ -s "$TMP/tp.json" ]; then
+        ok "sharesnet-bench throughput on 2 ranks: $(grep -o '| train | [0-9.]* img/s' "$TMP/tp.log")"
+    else
+        ko "sharesnet-bench throughput on 2 ranks: $(tail -5 "$TMP/tp.log")"
+    fi
 fi
 
 # ---- 7. not a training command ---------------------------------------------------
