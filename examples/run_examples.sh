@@ -18,4 +18,5 @@ for f in "$TMP"/run/sample_*.pgm; do
     grep -q "^$f: $class " "$TMP/predicted" || { echo "FAIL: $f predicted wrong"; exit 1; }
 done
 "$BIN/save_load" "$TMP/model.safetensors"
+"$BIN/train_dist_loop" # alone here; tests/dist/test_dist.sh runs it on 2 ranks
 echo "examples passed"

@@ -14,12 +14,13 @@
 #   5. kill -9 of one rank mid-run: mpirun exits non-zero within 60 s and the
 #      checkpoint stays loadable;
 #   6. compare on 2 ranks writes its report once; sharesnet-bench throughput
-#      measures data-parallel training steps;
+#      measures data-parallel training steps; the example loop of one's own
+#      (examples/train_dist_loop.c) learns and ends with equal weights;
 #   7. commands that do not train refuse to run on several ranks.
 #
-#   test_dist.sh SHARESNET COMPARE_CHECKPOINTS PYTHON3 [SHARESNET_BENCH]
+#   test_dist.sh SHARESNET COMPARE_CHECKPOINTS PYTHON3 [SHARESNET_BENCH [TRAIN_DIST_LOOP]]
 set -uo pipefail
-SN=$1 CMP=$2 PY=$3 BENCH=${4:-}
+SN=$1 CMP=$2 PY=$3 BENCH=${4:-} LOOP=${5:-}
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/sn_dist_XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 export SN_TUNE=0
@@ -193,6 +194,14 @@ if [ -n "$BENCH" ]; then
         ok "sharesnet-bench throughput on 2 ranks: $(grep -o '| train | [0-9.]* img/s' "$TMP/tp.log")"
     else
         ko "sharesnet-bench throughput on 2 ranks: $(tail -5 "$TMP/tp.log")"
+    fi
+fi
+
+if [ -n "$LOOP" ]; then
+    if "${MPI[@]}" -np 2 "$LOOP" >"$TMP/loop.log" 2>&1 && [ "$(grep -c 'weights equal' "$TMP/loop.log")" = 2 ]; then
+        ok "a loop of one's own on 2 ranks (sn_grad_reducer): $(grep 'rank 1' "$TMP/loop.log")"
+    else
+        ko "examples/train_dist_loop on 2 ranks: $(tail -5 "$TMP/loop.log")"
     fi
 fi
 
