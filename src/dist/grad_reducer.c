@@ -178,14 +178,19 @@ void sn_grad_reducer_arm(sn_grad_reducer *r)
     r->armed = 1;
 }
 
-static void nap(void)
+/* Sleep between polls, 20 us after something happened, doubling to 1 ms
+ * while nothing does: on a CPU device the host thread shares the cores
+ * with the kernels it waits for, and tight polling slowed them. */
+static void nap(long *us)
 {
-    struct timespec t = {0, 20000}; /* 20 us: polls without taking a core from the device */
+    struct timespec t = {0, *us * 1000};
     nanosleep(&t, NULL);
+    *us = *us < 1000 ? 2 * *us : 1000;
 }
 
-/* Progress the started reductions; *all_done when every bucket is summed. */
-static sn_status progress(sn_grad_reducer *r, int *all_done)
+/* Progress the started reductions; *all_done when every bucket is summed;
+ * *nap_us back to its shortest when one finished. */
+static sn_status progress(sn_grad_reducer *r, int *all_done, long *nap_us)
 {
     *all_done = 1;
     for (int i = 0; i < r->n_buckets; i++) {
@@ -195,6 +200,7 @@ static sn_status progress(sn_grad_reducer *r, int *all_done)
             if (b->done) {
                 b->request = NULL;
                 b->done_time = sn_now();
+                *nap_us = 20;
             }
         }
         *all_done &= b->done;
@@ -212,11 +218,12 @@ static sn_status start(sn_grad_reducer *r, bucket *b)
 /* Wait for every reduction, then write the sums to the arena. */
 static sn_status complete(sn_grad_reducer *r, double backward_end)
 {
+    long nap_us = 20;
     for (int all_done = 0;;) {
-        SN_TRY(progress(r, &all_done));
+        SN_TRY(progress(r, &all_done, &nap_us));
         if (all_done)
             break;
-        nap();
+        nap(&nap_us);
     }
     double end = sn_now();
     for (int i = 0; i < r->n_buckets; i++) {
@@ -244,6 +251,7 @@ sn_status sn_grad_reducer_finish(sn_grad_reducer *r)
         return sn_fail(SN_ERR_INTERNAL, "dist: gradient reduction finished without a backward");
     r->armed = 0;
     sn_status st = SN_OK;
+    long nap_us = 20;
     /* Start each bucket's reduction when its read is done, in order: every
      * rank starts them in the same order, as MPI requires. */
     for (int next = 0; next < r->n_buckets && st == SN_OK;) {
@@ -263,11 +271,12 @@ sn_status sn_grad_reducer_finish(sn_grad_reducer *r)
         if (status == CL_COMPLETE) {
             st = start(r, b);
             next++;
+            nap_us = 20;
             continue;
         }
         int all_done;
-        st = progress(r, &all_done);
-        nap();
+        st = progress(r, &all_done, &nap_us);
+        nap(&nap_us);
     }
     double backward_end = sn_now();
     release_events(r);
