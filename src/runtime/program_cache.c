@@ -1,5 +1,6 @@
-/* Program binaries on disk: the per-user cache and offline binaries (FPGAs,
- * locked-down deployments) share one file format:
+/* Program binaries on disk: the per-user cache (one file per kernel family)
+ * and offline binaries (FPGAs, locked-down deployments: the whole program)
+ * share one file format:
  *
  *   "SNPROG1\n"  u64 key_len  key  u64 binary_len  binary  u64 checksum
  *
@@ -17,14 +18,40 @@
 
 static const char MAGIC[8] = {'S', 'N', 'P', 'R', 'O', 'G', '1', '\n'};
 
-void sn_program_key(const sn_context *ctx, const char *options, char *key, size_t size)
+/* `program` names a family's key ("" for the whole program's, whose text
+ * offline binaries of earlier versions carry too). */
+static void format_key(const sn_context *ctx, const char *program, const char *source,
+                       size_t length, const char *options, char *key, size_t size)
 {
-    uint64_t source_hash = sn_hash64(sn_kernel_source, sn_kernel_source_len, 0);
+    uint64_t source_hash = sn_hash64(source, length, 0);
     snprintf(key, size,
-             "platform=%s\nplatform_version=%s\ndevice=%s\ndriver=%s\n"
+             "platform=%s\nplatform_version=%s\ndevice=%s\ndriver=%s\n%s%s%s"
              "source=%016llx\noptions=%s\n",
              ctx->info.platform, ctx->info.platform_version, ctx->info.name,
-             ctx->info.driver_version, (unsigned long long)source_hash, options);
+             ctx->info.driver_version, program[0] ? "family=" : "", program,
+             program[0] ? "\n" : "", (unsigned long long)source_hash, options);
+}
+
+void sn_program_key(const sn_context *ctx, const char *options, char *key, size_t size)
+{
+    format_key(ctx, "", sn_kernel_source, sn_kernel_source_len, options, key, size);
+}
+
+void sn_family_key(const sn_context *ctx, const sn_kernel_family *family, const char *options,
+                   char *key, size_t size)
+{
+    format_key(ctx, family->name, sn_kernel_source + family->offset, family->length, options,
+               key, size);
+}
+
+void sn_cache_path(const sn_context *ctx, const char *key, char *path, size_t size)
+{
+    if (!ctx->cache_dir[0]) {
+        path[0] = '\0';
+        return;
+    }
+    snprintf(path, size, "%s/%016llx.bin", ctx->cache_dir,
+             (unsigned long long)sn_hash64(key, strlen(key), 0));
 }
 
 void sn_cache_dir(const sn_context_options *opts, char *dir, size_t size)
