@@ -143,15 +143,21 @@ static sn_status load_offline(sn_context *ctx, const char *path, const char *key
     return st;
 }
 
-/* 1 when the cache held a usable binary; a bad entry is ignored (rebuilt). */
+/* 1 when the cache held a usable binary (or, where it keeps no binaries,
+ * a valid note: then *out stays NULL); a bad entry is ignored (rebuilt). */
 static int load_cached(sn_context *ctx, const char *path, const char *key, const char *options,
                        cl_program *out)
 {
     unsigned char *binary = NULL;
     size_t size = 0;
+    *out = NULL;
     if (sn_program_binary_read(path, key, &binary, &size) != SN_OK) {
         sn_clear_error();
         return 0;
+    }
+    if (!sn_cache_keeps_binaries(ctx)) {
+        free(binary);
+        return 1;
     }
     sn_status st = build_from_binary(ctx, binary, size, options, path, out);
     free(binary);
@@ -160,11 +166,18 @@ static int load_cached(sn_context *ctx, const char *path, const char *key, const
     return st == SN_OK;
 }
 
-/* Keep a compiled program in the cache. A cache that cannot be written
+/* Keep a compiled program in the cache, or where the cache keeps no
+ * binaries the note that it was built. A cache that cannot be written
  * (read-only home, full disk) costs only the next start-up time, so it is
  * not an error. */
 static void store(sn_context *ctx, cl_program program, const char *path, const char *key)
 {
+    static const char note[] = "built from source; the driver keeps the build\n";
+    if (!sn_cache_keeps_binaries(ctx)) {
+        sn_program_binary_write(path, key, (const unsigned char *)note, sizeof note - 1);
+        sn_clear_error();
+        return;
+    }
     unsigned char *binary = NULL;
     size_t size = 0;
     if (sn_program_get_binary(ctx, program, &binary, &size) == SN_OK)
@@ -188,7 +201,7 @@ static sn_status no_compiler(const sn_context *ctx, const char *family)
 {
     return sn_fail(SN_ERR_UNSUPPORTED,
                    "device '%s' may not compile OpenCL C at run time (%s) and the kernel cache "
-                   "has no %s kernels for it: build the kernels offline (sharesnet "
+                   "has no %s kernels for it%s: build the kernels offline (sharesnet "
                    "compile-kernels --device %d:%d -o kernels.bin on a machine that can, or "
                    "your vendor's offline compiler followed by sharesnet compile-kernels "
                    "--wrap) and pass the file with SN_KERNEL_BINARY=FILE or "
@@ -196,7 +209,11 @@ static sn_status no_compiler(const sn_context *ctx, const char *family)
                    ctx->info.name,
                    ctx->info.type == SN_DEVICE_ACCELERATOR ? "an accelerator"
                                                            : "run-time compilation is off",
-                   family, ctx->info.platform_index, ctx->info.device_index);
+                   family,
+                   sn_cache_keeps_binaries(ctx) ? ""
+                                                : " (it keeps no binaries for this driver, "
+                                                  "which caches its own builds)",
+                   ctx->info.platform_index, ctx->info.device_index);
 }
 
 /* 1 when the cache holds a file for family f (not yet read: it may still
@@ -207,7 +224,7 @@ static int family_cached(const sn_context *ctx, const sn_kernel_family *family)
     sn_program_options(ctx, options, sizeof options);
     sn_family_key(ctx, family, options, key, sizeof key);
     sn_cache_path(ctx, key, path, sizeof path);
-    return path[0] && access(path, R_OK) == 0;
+    return path[0] && sn_cache_keeps_binaries(ctx) && access(path, R_OK) == 0;
 }
 
 sn_status sn_program_load(sn_context *ctx, const sn_context_options *opts)
@@ -270,12 +287,13 @@ sn_status sn_program_family(sn_context *ctx, int f, cl_program *out)
     sn_cache_path(ctx, key, path, sizeof path);
     const double start = sn_now();
     cl_program program = NULL;
-    if (path[0] && load_cached(ctx, path, key, options, &program)) {
-        ctx->families_cached++;
-    } else if (!ctx->runtime_compile) {
+    /* known: the cache has the family, as a binary or (no binaries kept)
+     * as the note that the driver's own cache has its build */
+    const int known = path[0] && load_cached(ctx, path, key, options, &program);
+    if (!program && !ctx->runtime_compile)
         return no_compiler(ctx, family->name);
-    } else {
-        if (ctx->notice) { /* seconds of one-time work: the caller may say so */
+    if (!program) {
+        if (!known && ctx->notice) { /* seconds of one-time work: the caller may say so */
             sn_notice n = {SN_NOTICE_COMPILE, ctx->info.name, family->name, 0, ctx->cache_dir};
             ctx->notice(&n, ctx->notice_user);
         }
@@ -283,10 +301,13 @@ sn_status sn_program_family(sn_context *ctx, int f, cl_program *out)
                                     options, &program);
         if (st != SN_OK)
             return sn_fail_context(st, "building the %s kernels", family->name);
-        ctx->families_compiled++;
-        if (path[0])
+        if (!known && path[0])
             store(ctx, program, path, key);
     }
+    if (known)
+        ctx->families_cached++;
+    else
+        ctx->families_compiled++;
     ctx->families[f] = program;
     ctx->program_seconds += sn_now() - start;
     *out = program;

@@ -144,6 +144,10 @@ sn_status sn_program_family(sn_context *ctx, int f, cl_program *out);
 void sn_program_key(const sn_context *ctx, const char *options, char *key, size_t size);
 void sn_family_key(const sn_context *ctx, const sn_kernel_family *family, const char *options,
                    char *key, size_t size);
+/* 0 when the cache keeps no program binaries for this device, only a note
+ * that a family was built (POCL, which keeps its builds itself: see
+ * program_cache.c); then nothing can run from the cache without compiling. */
+int sn_cache_keeps_binaries(const sn_context *ctx);
 /* Where the cache keeps the binary of `key` ("" when caching is off). */
 void sn_cache_path(const sn_context *ctx, const char *key, char *path, size_t size);
 /* Directory of the cache for these options, or "" when caching is off. */
