@@ -98,8 +98,13 @@ typedef struct sn_context_options {
      * forces it wherever it supports the shape (our GEMM elsewhere).
      * Anything else fails sn_context_create. */
     const char *conv_algo;
-    /* 1: time the candidates of a new conv shape (the default); 0: use the
-     * device-class default without timing; -1: $SN_TUNE decides ("0": off). */
+    /* Convolution tuning. 1: time the candidates of a conv shape that the
+     * tuning file does not decide yet (sn_model_prepare does it before the
+     * first step); 2: the tuning file's decisions where it has them, the
+     * device-class default elsewhere, never timing; 0: the device-class
+     * default only (no timing, no file). -1 (the default): $SN_TUNE decides
+     * ("0": 0, another value: 1); unset, the device class does: 2 on CPUs,
+     * whose defaults are good untimed (bench/RESULTS.md), 1 elsewhere. */
     int tune;
     /* Called just before one-time work that later runs reuse: a kernel
      * family compiled from source (kernels are built when first used) or

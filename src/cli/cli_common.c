@@ -96,8 +96,9 @@ int cli_open_context(const char *device, sn_context **ctx)
 
 int cli_open_context_untimed(const char *device, sn_context **ctx)
 {
-    /* SN_TUNE, when set, still decides: the user asked. */
-    return open_context(device, getenv("SN_TUNE") ? -1 : 0, ctx);
+    /* Stored decisions (those training timed) but no timing, unless SN_TUNE
+     * says otherwise: the user asked. */
+    return open_context(device, getenv("SN_TUNE") ? -1 : 2, ctx);
 }
 
 int cli_load_split(const char *source, sn_split split, const cli_args *args, sn_dataset *out)

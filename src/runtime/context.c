@@ -65,9 +65,23 @@ static sn_status conv_options(sn_context *ctx, const sn_context_options *opts)
                            "clblast",
                            opts->conv_algo ? "" : "SN_CONV_ALGO: ", algo);
     }
+    if (opts->tune < -1 || opts->tune > SN_TUNE_STORED)
+        return sn_fail(SN_ERR_INVALID_ARG, "tune must be -1, 0, 1 or 2, not %d", opts->tune);
     const char *tune = getenv("SN_TUNE");
-    ctx->tune = opts->tune >= 0 ? opts->tune != 0 : !(tune && !strcmp(tune, "0"));
+    ctx->tune = opts->tune >= 0 ? opts->tune
+                : tune && *tune ? (strcmp(tune, "0") ? SN_TUNE_TIME : SN_TUNE_DEFAULTS)
+                                : -1; /* the device decides (tune_policy) */
     return SN_OK;
+}
+
+/* Where neither the options nor SN_TUNE say: CPUs never time (their
+ * defaults are good untimed, and timing there takes seconds a shape);
+ * GPUs and accelerators time new shapes (milliseconds, and CLBlast, the
+ * direct kernels and Winograd trade places by shape). */
+static void tune_policy(sn_context *ctx)
+{
+    if (ctx->tune < 0)
+        ctx->tune = ctx->info.type == SN_DEVICE_CPU ? SN_TUNE_STORED : SN_TUNE_TIME;
 }
 
 /* What a new context does about its program. */
@@ -99,6 +113,7 @@ static sn_status context_create(const sn_context_options *opts, enum program_mod
     if (st != SN_OK)
         goto fail;
     sn_device_params_for(&ctx->info, &ctx->params);
+    tune_policy(ctx);
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
     ctx->cl = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);

@@ -21,6 +21,14 @@ typedef struct sn_kernel_entry {
 #define SN_CONV_ALGO_NAMES {"gemm", "direct", "winograd", "clblast"}
 #define SN_CONV_ALGO_NAME_COUNT 4
 
+/* How a conv shape's algorithm is decided where nothing forces one
+ * (ctx->tune, sn_context_options.tune; ops/conv_tune.c). */
+typedef enum sn_tune_mode {
+    SN_TUNE_DEFAULTS = 0, /* the device-class default: no timing, no file */
+    SN_TUNE_TIME = 1,     /* remembered or stored decisions, else time now */
+    SN_TUNE_STORED = 2    /* remembered or stored decisions, else the default */
+} sn_tune_mode;
+
 /* ---- device parameters (device_params.c) ---- */
 /* Tile sizes and vector widths of the kernels for one device: the one
  * table the kernels' -D options and the host's launch sizes both read. */
@@ -46,7 +54,7 @@ struct sn_context {
     int runtime_compile;
     /* Convolution algorithm options, read once at creation (ops/conv_tune.c
      * applies them): conv_algo is an index into SN_CONV_ALGO_NAMES or -1
-     * for the tuner's choice; tune 0 uses the device defaults untimed.
+     * for the tuner's choice; tune an sn_tune_mode.
      * tune_batch: the largest batch a model on this context runs (set by
      * sn_model_create); decisions for smaller batches (a partial last batch,
      * a smaller eval batch) are those of this batch, so they never retune. */
