@@ -67,6 +67,7 @@ typedef struct tradeoff {
     const sn_device_info *device;
     bench_peer_run peer;
     int speed_reps, speed_warmup;
+    int runs_done;             /* trainings finished or under way (progress ETA) */
     cli_load load;             /* from the first training run on */
     char load_note[256];       /* so img/s taken under load say so */
 } tradeoff;
@@ -246,6 +247,7 @@ static int train_model(tradeoff *t, tr_model *tm, const sn_dataset *train, const
         train_printer printer;
         train_printer_init(&printer, tm->name);
         train_printer_set_eval(&printer, &t->config, test);
+        train_printer_set_run(&printer, t->runs_done++, t->n_models * t->n_seeds);
         sn_train_callbacks cb = train_printer_callbacks(&printer);
         sn_train_state state = {0};
         sn_train_config c = t->config;

@@ -279,6 +279,8 @@ if command -v gnuplot >/dev/null 2>&1; then
     check "compare drew compare.png" test -s "$NEST/compare.png"
 fi
 check "compare's speed figures name the load" grep -qF "load average" "$OUT"
+check "compare's ETA covers both models" grep -qF "(model 1 of 2)" "$ERR"
+check "... and says which one runs" grep -qF "(model 2 of 2)" "$ERR"
 
 # ---- one-time work: announced as it starts, then cached ------------------------
 # An empty cache: each kernel family is compiled when first used and said
