@@ -39,12 +39,19 @@ static const char *test_device(void)
     return d && *d ? d : "cpu";
 }
 
-static sn_context *open_ctx(const char *binary)
+/* Options for the test device and the test's cache directory. */
+static sn_context_options test_options(void)
 {
     sn_context_options o;
     sn_context_options_default(&o);
     o.device = test_device();
     o.cache_dir = cache_dir;
+    return o;
+}
+
+static sn_context *open_ctx(const char *binary)
+{
+    sn_context_options o = test_options();
     o.kernel_binary = binary;
     sn_context *ctx = NULL;
     sn_status st = sn_context_create(&o, &ctx);
@@ -152,10 +159,7 @@ static void record_notice(const sn_notice *n, void *user)
 static sn_context *open_noticed_ctx(notices *r)
 {
     memset(r, 0, sizeof *r);
-    sn_context_options o;
-    sn_context_options_default(&o);
-    o.device = test_device();
-    o.cache_dir = cache_dir;
+    sn_context_options o = test_options();
     o.notice = record_notice;
     o.notice_user = r;
     sn_context *ctx = NULL;
@@ -189,9 +193,7 @@ Test(runtime, families_build_on_first_use_then_load_from_cache)
 
 Test(runtime, every_family_holds_the_kernels_listed_for_it)
 {
-    sn_context_options o;
-    sn_context_options_default(&o);
-    o.device = test_device();
+    sn_context_options o = test_options();
     o.use_cache = 0;
     sn_context *ctx;
     cr_assert_eq(sn_context_create(&o, &ctx), SN_OK, "%s", sn_last_error());
@@ -248,10 +250,7 @@ Test(runtime, no_runtime_compile_needs_every_family_cached)
     use_a_kernel(a); /* one family cached, not the others */
     sn_context_free(a);
     setenv("SN_NO_RUNTIME_COMPILE", "1", 1);
-    sn_context_options o;
-    sn_context_options_default(&o);
-    o.device = test_device();
-    o.cache_dir = cache_dir;
+    const sn_context_options o = test_options();
     sn_context *ctx;
     cr_assert_eq(sn_context_create(&o, &ctx), SN_ERR_UNSUPPORTED);
     cr_expect(strstr(sn_last_error(), "kernel cache has no") != NULL, "%s", sn_last_error());
@@ -325,9 +324,7 @@ Test(runtime, offline_binary_loads_without_compiling)
     snprintf(path, sizeof path, "%s/kernels.bin", cache_dir);
     cr_assert_eq(sn_compile_kernels(test_device(), path), SN_OK, "%s", sn_last_error());
     setenv("SN_KERNEL_BINARY", path, 1);
-    sn_context_options o;
-    sn_context_options_default(&o);
-    o.device = test_device();
+    sn_context_options o = test_options();
     o.use_cache = 0;
     sn_context *ctx;
     cr_assert_eq(sn_context_create(&o, &ctx), SN_OK, "%s", sn_last_error());
