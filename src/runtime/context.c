@@ -200,7 +200,7 @@ int sn_context_runtime_compile(const sn_context *ctx) { return ctx->runtime_comp
 sn_status sn_context_build_kernels(sn_context *ctx)
 {
     cl_program unused;
-    for (int f = 0; !ctx->program && f < sn_kernel_family_count; f++)
+    for (int f = 0; f < sn_kernel_family_count; f++)
         SN_TRY(sn_program_family(ctx, f, &unused));
     return SN_OK;
 }

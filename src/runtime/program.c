@@ -275,7 +275,9 @@ int sn_kernel_family_of(const char *name)
 
 sn_status sn_program_family(sn_context *ctx, int f, cl_program *out)
 {
-    *out = NULL;
+    *out = ctx->program; /* the whole program holds every family */
+    if (*out)
+        return SN_OK;
     if (ctx->families[f]) {
         *out = ctx->families[f];
         return SN_OK;
@@ -316,11 +318,9 @@ sn_status sn_program_family(sn_context *ctx, int f, cl_program *out)
 
 sn_status sn_program_for_kernel(sn_context *ctx, const char *name, cl_program *out)
 {
-    *out = NULL;
-    if (ctx->program) {
-        *out = ctx->program;
+    *out = ctx->program;
+    if (*out)
         return SN_OK;
-    }
     const int f = sn_kernel_family_of(name);
     if (f < 0)
         return sn_fail(SN_ERR_INTERNAL, "kernel '%s' is in no kernels/*.cl file", name);

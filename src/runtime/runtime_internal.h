@@ -142,7 +142,8 @@ int sn_kernel_family_of(const char *name);
  * family, loaded from the cache or compiled from source (and cached) the
  * first time. */
 sn_status sn_program_for_kernel(sn_context *ctx, const char *name, cl_program *out);
-/* Family f of ctx, built now if it is not yet (f < sn_kernel_family_count). */
+/* The program holding family f (f < sn_kernel_family_count): the whole
+ * program, else the family's, built now if it is not yet. */
 sn_status sn_program_family(sn_context *ctx, int f, cl_program *out);
 
 /* ---- program binaries and the on-disk cache (program_cache.c) ---- */
