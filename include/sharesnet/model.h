@@ -46,6 +46,21 @@ SN_API void sn_model_free(sn_model *m);
 SN_API const sn_graph *sn_model_graph(const sn_model *m);
 SN_API int sn_model_batch_capacity(const sn_model *m);
 
+/* Do the one-time work of running this model on its device now, rather
+ * than inside its first step (where it would count in the step's time, or
+ * make it look hung): the convolution algorithm of every conv shape of the
+ * model at its batch capacity is decided (timed where the context times:
+ * how many shapes is announced first through sn_context_options.notice;
+ * the choices are kept in the tuning file), and one training pass (forward
+ * and backward) and one eval forward run on a full batch of zero images,
+ * so that every kernel family they use is built (compiles announced too)
+ * and the driver compiles the kernels for the launch sizes of the steps.
+ * training = 0 prepares the eval forward alone (evaluation, inference).
+ * Parameters, running statistics and momentum stay as they were; the
+ * gradients are zeroed and the current batch is dropped. Once done (for
+ * this frozen-BN setting) it returns at once. sn_train calls it. */
+SN_API sn_status sn_model_prepare(sn_model *m, int training);
+
 /* Upload n images (float32 NCHW, the graph's input shape) and their labels
  * (class indices). Labels outside [0, classes) are SN_ERR_INVALID_ARG. */
 SN_API sn_status sn_model_set_batch(sn_model *m, const float *images, const int32_t *labels, int n);

@@ -1,7 +1,7 @@
 /* sharesnet — OpenCL devices, contexts, device tensors and memory accounting.
  *
  * A context owns one OpenCL device, one in-order command queue and the
- * kernel program of the library, built for that device (or loaded from the
+ * kernel programs of the library, built for that device (or loaded from the
  * on-disk cache or from an offline binary). Use one context per thread.
  */
 #ifndef SHARESNET_RUNTIME_H
@@ -62,6 +62,24 @@ SN_API sn_status sn_device_select(const char *selector, sn_device_info *out);
 
 typedef struct sn_context sn_context;
 
+/* One-time work a run is about to do, whose result is kept for later runs:
+ * for a tool to announce it (sn_context_options.notice) rather than look
+ * hung for seconds. */
+typedef enum sn_notice_kind {
+    SN_NOTICE_COMPILE, /* compiling a kernel family from OpenCL C (then cached) */
+    SN_NOTICE_TUNE     /* timing convolution algorithms (sn_model_prepare) */
+} sn_notice_kind;
+
+typedef struct sn_notice {
+    sn_notice_kind kind;
+    const char *device;  /* the device's name */
+    const char *what;    /* COMPILE: the kernel family, e.g. "conv_direct"
+                            (kernels/conv_direct.cl); TUNE: "" */
+    int count;           /* TUNE: conv shapes about to be timed; COMPILE: 0 */
+    const char *kept_in; /* COMPILE: the cache directory; TUNE: the tuning
+                            file; "" when caching is off */
+} sn_notice;
+
 typedef struct sn_context_options {
     const char *device;         /* selector, as sn_device_select() */
     const char *kernel_binary;  /* offline program binary; NULL: $SN_KERNEL_BINARY */
@@ -80,18 +98,32 @@ typedef struct sn_context_options {
      * forces it wherever it supports the shape (our GEMM elsewhere).
      * Anything else fails sn_context_create. */
     const char *conv_algo;
-    /* 1: time the candidates of a new conv shape (the default); 0: use the
-     * device-class default without timing; -1: $SN_TUNE decides ("0": off). */
+    /* Convolution tuning. 1: time the candidates of a conv shape that the
+     * tuning file does not decide yet (sn_model_prepare does it before the
+     * first step); 2: the tuning file's decisions where it has them, the
+     * device-class default elsewhere, never timing; 0: the device-class
+     * default only (no timing, no file). -1 (the default): $SN_TUNE decides
+     * ("0": 0, another value: 1); unset, the device class does: 2 on CPUs,
+     * whose defaults are good untimed (bench/RESULTS.md), 1 elsewhere. */
     int tune;
+    /* Called just before one-time work that later runs reuse: a kernel
+     * family compiled from source (kernels are built when first used) or
+     * conv shapes timed. NULL: no calls. The library itself never prints. */
+    void (*notice)(const sn_notice *notice, void *user);
+    void *notice_user;
 } sn_context_options;
 
 SN_API void sn_context_options_default(sn_context_options *opts);
 
-/* How the kernel program of a context came to be. */
+/* How the kernels of a context came to be. Without an offline binary the
+ * library's kernels are built family by family (one per kernel file)
+ * when one of a family's kernels is first used, each loaded from the cache
+ * when it holds the family, else compiled from source and cached. */
 typedef enum sn_program_origin {
-    SN_PROGRAM_COMPILED,     /* built from the embedded OpenCL C source */
-    SN_PROGRAM_FROM_CACHE,   /* loaded from the on-disk binary cache */
-    SN_PROGRAM_FROM_BINARY   /* loaded from an offline binary (no compile) */
+    SN_PROGRAM_COMPILED,     /* some family compiled from the embedded OpenCL C */
+    SN_PROGRAM_FROM_CACHE,   /* every family so far loaded from the on-disk cache */
+    SN_PROGRAM_FROM_BINARY,  /* the whole program from an offline binary (no compile) */
+    SN_PROGRAM_NOT_BUILT     /* no kernel needed yet */
 } sn_program_origin;
 
 SN_API const char *sn_program_origin_name(sn_program_origin origin);
@@ -101,18 +133,16 @@ SN_API void sn_context_free(sn_context *ctx);
 
 SN_API const sn_device_info *sn_context_device(const sn_context *ctx);
 SN_API sn_program_origin sn_context_program_origin(const sn_context *ctx);
-SN_API double sn_context_program_seconds(const sn_context *ctx); /* build or load time */
+/* Seconds this context has spent building or loading kernel programs. */
+SN_API double sn_context_program_seconds(const sn_context *ctx);
 /* 1 when the context may compile OpenCL C at run time (and so use CLBlast);
  * 0 on accelerators, with an offline binary or no_runtime_compile. */
 SN_API int sn_context_runtime_compile(const sn_context *ctx);
 
-/* Whether sn_context_create with these options would compile the kernel
- * program from source (no offline binary, nothing in the cache yet): a
- * one-time cost of seconds that a tool may announce. Fills the device's
- * name and the cache directory ("" when caching is off). */
-SN_API sn_status sn_context_will_compile(const sn_context_options *opts, int *will_compile,
-                                         char *device_name, size_t name_size, char *cache_dir,
-                                         size_t dir_size);
+/* Build (or load from the cache) every kernel family now instead of when
+ * first used: for a self-test, or to pay every one-time compile up front.
+ * Nothing to do with an offline binary. */
+SN_API sn_status sn_context_build_kernels(sn_context *ctx);
 
 /* Wait until every command enqueued on the context has finished. */
 SN_API sn_status sn_context_finish(sn_context *ctx);

@@ -58,9 +58,9 @@ int cli_error(const char *what, sn_status status);
 int cli_graph_options(const cli_args *args, sn_graph_options *o);
 /* Open a context on `device` (NULL: default); prints and returns 1 on error. */
 int cli_open_context(const char *device, sn_context **ctx);
-/* The same without timing conv candidates (the device defaults, or stored
- * decisions are not read either): for a few images, where timing every
- * candidate of every shape costs far more than any choice can save. */
+/* The same without timing conv candidates (stored decisions, else the
+ * device defaults): for a few images, where timing every candidate of every
+ * shape costs far more than any choice can save. */
 int cli_open_context_untimed(const char *device, sn_context **ctx);
 /* Load one split (uses --skip-bad, --reject-wrong-size, --in-ch, --size). */
 int cli_load_split(const char *source, sn_split split, const cli_args *args, sn_dataset *out);

@@ -53,20 +53,36 @@ int cli_graph_options(const cli_args *args, sn_graph_options *o)
     return 1;
 }
 
+/* One-time work announced as it starts rather than looking like a hang:
+ * the first compile names the device and the cache, later ones the family. */
+static void announce(const sn_notice *n, void *user)
+{
+    int *compiles = user;
+    char kept[4200];
+    if (n->kept_in[0])
+        snprintf(kept, sizeof kept, "first run only, cached in %s", n->kept_in);
+    else
+        snprintf(kept, sizeof kept, "caching is off: every run repeats it");
+    fflush(stdout); /* in order with what was printed before, in one log file */
+    if (n->kind == SN_NOTICE_TUNE)
+        fprintf(stderr, "sharesnet: tuning %d conv shape%s for %s (%s)\n", n->count,
+                n->count == 1 ? "" : "s", n->device, kept);
+    else if ((*compiles)++ == 0)
+        fprintf(stderr, "sharesnet: compiling kernels for %s (%s): %s\n", n->device, kept,
+                n->what);
+    else
+        fprintf(stderr, "sharesnet: compiling kernels: %s\n", n->what);
+}
+
 static int open_context(const char *device, int tune, sn_context **ctx)
 {
+    static int compiles; /* notices so far: one process, one line of context */
     sn_context_options o;
     sn_context_options_default(&o);
     o.device = device;
     o.tune = tune;
-    /* One-time work announced rather than looking like a hang. */
-    int compile = 0;
-    char name[128], dir[4096];
-    if (sn_context_will_compile(&o, &compile, name, sizeof name, dir, sizeof dir) == SN_OK &&
-        compile)
-        fprintf(stderr, "sharesnet: compiling kernels for %s (first run only%s%s%s)\n", name,
-                dir[0] ? ", cached in " : "", dir, dir[0] ? "" : "; caching is off");
-    sn_clear_error();
+    o.notice = announce;
+    o.notice_user = &compiles;
     sn_status st = sn_context_create(&o, ctx);
     if (st != SN_OK)
         return cli_error("device", st);
@@ -80,8 +96,9 @@ int cli_open_context(const char *device, sn_context **ctx)
 
 int cli_open_context_untimed(const char *device, sn_context **ctx)
 {
-    /* SN_TUNE, when set, still decides: the user asked. */
-    return open_context(device, getenv("SN_TUNE") ? -1 : 0, ctx);
+    /* Stored decisions (those training timed) but no timing, unless SN_TUNE
+     * says otherwise: the user asked. */
+    return open_context(device, getenv("SN_TUNE") ? -1 : 2, ctx);
 }
 
 int cli_load_split(const char *source, sn_split split, const cli_args *args, sn_dataset *out)

@@ -1,5 +1,5 @@
 /* `sharesnet selftest`: the first thing to run on a new device or driver.
- * Builds (or loads) the kernel program, runs kernels on random data and
+ * Builds (or loads) every kernel family, runs kernels on random data and
  * compares with the host; any failure is reported with its reason. */
 #include "cli/cli.h"
 
@@ -39,13 +39,15 @@ int cmd_selftest(int argc, char **argv)
     if (rc)
         return rc == 1 ? 0 : rc;
 
-    sn_context_options o;
-    sn_context_options_default(&o);
-    o.device = cli_get(&args, "device");
     sn_context *ctx;
-    sn_status st = sn_context_create(&o, &ctx);
-    if (st != SN_OK)
+    if (cli_open_context(cli_get(&args, "device"), &ctx))
+        return 1;
+    /* Every kernel family, not only those the checks below use. */
+    sn_status st = sn_context_build_kernels(ctx);
+    if (st != SN_OK) {
+        sn_context_free(ctx);
         return cli_error("selftest", st);
+    }
     const sn_device_info dev = *sn_context_device(ctx), *d = &dev;
     printf("device   %d:%d %s (%s, %s)\n", d->platform_index, d->device_index, d->name,
            d->platform, d->driver_version);

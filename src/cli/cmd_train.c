@@ -197,8 +197,12 @@ int cmd_train(int argc, char **argv)
         train_printer_set_eval(&printer, &config, config.limit_test >= 0 ? &test : NULL);
         sn_train_callbacks cb = train_printer_callbacks(&printer);
         sn_epoch_report last;
-        sn_status st = sn_train(model, &train, config.limit_test >= 0 ? &test : NULL, &config,
-                                &state, &cb, &last);
+        /* Tuning and kernel compiles now (announced), not in the first step. */
+        sn_model_set_frozen_bn(model, config.freeze_bn);
+        sn_status st = sn_model_prepare(model, 1);
+        if (st == SN_OK)
+            st = sn_train(model, &train, config.limit_test >= 0 ? &test : NULL, &config, &state,
+                          &cb, &last);
         if (st != SN_OK)
             rc = cli_error("train", st);
         else if (config.out_dir)

@@ -23,10 +23,14 @@ typedef struct train_printer {
     int epoch, epochs;       /* of the last progress report (0: not training) */
     int eval_quarter;        /* quarters of the evaluation reported (not a TTY) */
     double eval_start;
+    int run, runs;           /* this training among those of the command (compare) */
 } train_printer;
 void train_printer_init(train_printer *p, const char *model);
 /* What each evaluation covers, so the printer can say when one runs. */
 void train_printer_set_eval(train_printer *p, const sn_train_config *c, const sn_dataset *test);
+/* This is training `run` (from 0) of `runs` of the same length (compare's
+ * models): the ETA then covers the ones after it too. */
+void train_printer_set_run(train_printer *p, int run, int runs);
 sn_train_callbacks train_printer_callbacks(train_printer *p);
 
 /* Build the graph of `model` for the dataset (classes, channels, size from

@@ -1,13 +1,15 @@
 /* The training progress printer of train, compare and bench tradeoff.
  *
  * No silent minutes: every step reports the learning rate and an ETA for
- * the whole run (all epochs left, evaluations included, from the run's own
- * pace so far), every evaluation is announced with its size and shows its
+ * the whole run (all epochs left, and with compare or tradeoff every model
+ * still to train, evaluations included, from the current training's pace
+ * so far), every evaluation is announced with its size and shows its
  * progress (also for `eval`), and each epoch line carries the load average next to its img/s. On a
  * terminal one line is redrawn; otherwise a line every ~10% of an epoch,
  * with stdout flushed first so the two streams stay in order in one file. */
 #include "cli/train_options.h"
 
+#include <string.h>
 #include <unistd.h>
 
 void train_printer_init(train_printer *p, const char *model)
@@ -21,6 +23,14 @@ void train_printer_init(train_printer *p, const char *model)
     p->epoch = p->epochs = 0;
     p->eval_quarter = 0;
     p->eval_start = -1;
+    p->run = 0;
+    p->runs = 1;
+}
+
+void train_printer_set_run(train_printer *p, int run, int runs)
+{
+    p->run = run;
+    p->runs = runs > run ? runs : run + 1;
 }
 
 void train_printer_set_eval(train_printer *p, const sn_train_config *c, const sn_dataset *test)
@@ -55,7 +65,8 @@ static double run_eta(train_printer *tp, const sn_train_progress *p)
     }
     int64_t done = p->global_step - tp->first_step;
     int64_t left = (int64_t)(p->epochs - p->epoch) * p->steps_per_epoch +
-                   (p->steps_per_epoch - p->step_in_epoch);
+                   (p->steps_per_epoch - p->step_in_epoch) +
+                   (int64_t)(tp->runs - 1 - tp->run) * p->epochs * p->steps_per_epoch;
     return done > 0 ? (now - tp->run_start) / (double)done * (double)left : -1;
 }
 
@@ -67,8 +78,12 @@ static int evaluates(const train_printer *tp, int epoch, int epochs)
 static void progress(const sn_train_progress *p, void *user)
 {
     train_printer *tp = user;
-    char eta[32];
+    char eta[64];
     format_duration(eta, sizeof eta, run_eta(tp, p));
+    if (tp->runs > 1) { /* say that it covers the models after this one */
+        size_t used = strlen(eta);
+        snprintf(eta + used, sizeof eta - used, " (model %d of %d)", tp->run + 1, tp->runs);
+    }
     tp->epoch = p->epoch;
     tp->epochs = p->epochs;
     tp->eval_start = -1;

@@ -115,6 +115,9 @@ struct sn_model {
     unsigned long params_version, folded_version;
 
     sn_plan steps;           /* the passes as step lists (model_plan.c) */
+    /* What sn_model_prepare has done (model_prepare.c): 0 nothing, 1 the
+     * eval forward, 2 + frozen_bn the training passes in that BN mode. */
+    int prepared;
 
     /* While set, called after each backward step is enqueued, with its
      * index (the data-parallel gradient reducer reads finished buckets). */

@@ -427,27 +427,25 @@ static const size_t *local_1d(const sn_context *ctx, size_t n, size_t *local)
     return local;
 }
 
-/* Work-group shape of a 3-D launch (g0, g1, g2) whose kernels bound-check
- * dimensions 0 and 1 but not 2 (slices): about cpu_groups() groups on CPUs,
- * each one index of dimension 2 and as much of dimension 0 (the fastest,
- * whose neighbours share data) as the count and the device's work-group
- * limit allow. NULL (the driver's choice) elsewhere. */
-static const size_t *local_3d(const sn_context *ctx, const size_t global[3], size_t local[3])
+/* Work items per work-group along a 3-D launch's main dimension on CPUs. */
+#define CPU_GROUP 8
+
+/* Work-group shape of a 3-D launch whose kernels bound-check dimensions 0
+ * and 1 but not 2 (slices), on CPUs: CPU_GROUP work items along dimension
+ * `along` (0 or 1: the one of many tiles, whose neighbours share data), one
+ * along the others. The shape is fixed because POCL compiles a kernel to
+ * native code anew for every work-group size it is launched with (2-4 s for
+ * a gather or rows kernel on 2 cores): sizes that followed each launch (about
+ * 16 groups per launch) had ResNet-20's first step compile gather_b three
+ * times and sn_convd_sum_partials five. Groups this small also keep both
+ * cores busy when other work holds one for a while (bench/RESULTS.md).
+ * NULL (the driver's choice) elsewhere. */
+static const size_t *local_3d(const sn_context *ctx, int along, size_t local[3])
 {
     if (ctx->info.type != SN_DEVICE_CPU)
         return NULL;
-    const size_t want = cpu_groups(ctx);
-    const size_t most = ctx->info.max_work_group_size ? ctx->info.max_work_group_size : 1;
-    const size_t g0 = global[0] ? global[0] : 1, g1 = global[1] ? global[1] : 1,
-                 g2 = global[2] ? global[2] : 1;
-    local[2] = 1;
-    local[1] = ceil_div(g1, ceil_div(want, g2));
-    if (local[1] > most)
-        local[1] = most;
-    const size_t groups = g2 * ceil_div(g1, local[1]);
-    local[0] = groups >= want ? g0 : ceil_div(g0, ceil_div(want, groups));
-    if (local[0] * local[1] > most)
-        local[0] = most / local[1];
+    local[0] = local[1] = local[2] = 1;
+    local[along] = CPU_GROUP;
     return local;
 }
 
@@ -519,7 +517,7 @@ static sn_status gather(sn_context *ctx, const lane_tiling *lt, const gather_arg
                  lane_tiles = (size_t)(a->VOp / lt->lanes);
     const size_t global[3] = {lf ? lane_tiles : pixel_tiles, lf ? pixel_tiles : lane_tiles, 1};
     size_t lbuf[3];
-    return SN_ENQUEUE(ctx, lt->gather, 3, global, local_3d(ctx, global, lbuf), SN_ARG_INT(a->R),
+    return SN_ENQUEUE(ctx, lt->gather, 3, global, local_3d(ctx, lf, lbuf), SN_ARG_INT(a->R),
                       SN_ARG_INT(a->Th), SN_ARG_INT(a->Tw), SN_ARG_INT(a->t0),
                       SN_ARG_INT(a->du), SN_ARG_INT(a->dv), SN_ARG_INT(a->VO),
                       SN_ARG_INT(a->VOp), SN_ARG_INT(a->Q), SN_ARG_INT(a->Qw),
@@ -555,7 +553,7 @@ static sn_status rows(sn_context *ctx, const rows_tiling *rt, const gather_args 
                  chan_tiles = ceil_div((size_t)a->VO, (size_t)rt->m);
     const size_t global[3] = {cf ? chan_tiles : pixel_tiles, cf ? pixel_tiles : chan_tiles, 1};
     size_t lbuf[3];
-    return SN_ENQUEUE(ctx, rt->kernel, 3, global, local_3d(ctx, global, lbuf), SN_ARG_INT(a->R),
+    return SN_ENQUEUE(ctx, rt->kernel, 3, global, local_3d(ctx, cf, lbuf), SN_ARG_INT(a->R),
                       SN_ARG_INT(a->Th), SN_ARG_INT(a->Tw), SN_ARG_INT(a->t0),
                       SN_ARG_INT(a->du), SN_ARG_INT(a->dv), SN_ARG_INT(a->cs),
                       SN_ARG_INT(a->seg), SN_ARG_INT(a->VO), SN_ARG_INT(a->VOp), SN_ARG_INT(qh),
@@ -663,7 +661,7 @@ static sn_status rows2(sn_context *ctx, const rows_tiling *rt, const gather_args
                  chan_tiles = ceil_div((size_t)a->VO, (size_t)rt->m);
     const size_t global[3] = {cf ? chan_tiles : pixel_tiles, cf ? pixel_tiles : chan_tiles, 1};
     size_t lbuf[3];
-    return SN_ENQUEUE(ctx, rt->kernel, 3, global, local_3d(ctx, global, lbuf), SN_ARG_INT(a->R),
+    return SN_ENQUEUE(ctx, rt->kernel, 3, global, local_3d(ctx, cf, lbuf), SN_ARG_INT(a->R),
                       SN_ARG_INT(a->Th), SN_ARG_INT(K), SN_ARG_INT(pad), SN_ARG_INT(a->t0),
                       SN_ARG_INT(a->du), SN_ARG_INT(a->VO), SN_ARG_INT(a->VOp), SN_ARG_INT(qh),
                       SN_ARG_INT(qw), SN_ARG_INT(W), SN_ARG_INT(a->images),
@@ -792,7 +790,7 @@ sn_status sn_conv2d_direct_backward_weights(sn_context *ctx, const sn_conv2d_des
         if (plan.rt) {
             const size_t pg[3] = {ceil_div((size_t)CKK, (size_t)plan.rt->pv),
                                   ceil_div((size_t)OC, (size_t)plan.rt->m), (size_t)used};
-            SN_TRY(SN_ENQUEUE(ctx, plan.rt->kernel, 3, pg, local_3d(ctx, pg, lbuf), SN_ARG_INT(C),
+            SN_TRY(SN_ENQUEUE(ctx, plan.rt->kernel, 3, pg, local_3d(ctx, 0, lbuf), SN_ARG_INT(C),
                               SN_ARG_INT(K), SN_ARG_INT(g.S), SN_ARG_INT(g.Hp),
                               SN_ARG_INT(g.RW), SN_ARG_INT(g.Wq), SN_ARG_INT(g.OH),
                               SN_ARG_INT(g.OW), SN_ARG_INT(OC), SN_ARG_INT(lt.padded),
@@ -802,7 +800,7 @@ sn_status sn_conv2d_direct_backward_weights(sn_context *ctx, const sn_conv2d_des
         } else {
             const size_t pg[3] = {ceil_div((size_t)CKK, (size_t)lt.pw),
                                   (size_t)(lt.padded / lt.lanes), (size_t)used};
-            SN_TRY(SN_ENQUEUE(ctx, lt.wgrad, 3, pg, local_3d(ctx, pg, lbuf), SN_ARG_INT(C),
+            SN_TRY(SN_ENQUEUE(ctx, lt.wgrad, 3, pg, local_3d(ctx, 0, lbuf), SN_ARG_INT(C),
                               SN_ARG_INT(K), SN_ARG_INT(g.S), SN_ARG_INT(g.Hp),
                               SN_ARG_INT(g.Wp), SN_ARG_INT(g.OH), SN_ARG_INT(g.OW),
                               SN_ARG_INT(lt.padded), SN_ARG_INT(nrows), SN_ARG_INT(rows),
@@ -810,7 +808,7 @@ sn_status sn_conv2d_direct_backward_weights(sn_context *ctx, const sn_conv2d_des
                               SN_ARG_MEM(B), SN_ARG_INT(0), SN_ARG_MEM(ws)));
         }
         const size_t sg[3] = {ceil_div((size_t)CKK, 16), (size_t)(lt.padded / t.V), 1};
-        SN_TRY(SN_ENQUEUE(ctx, "sn_convd_sum_partials", 2, sg, local_3d(ctx, sg, lbuf),
+        SN_TRY(SN_ENQUEUE(ctx, "sn_convd_sum_partials", 2, sg, local_3d(ctx, 0, lbuf),
                           SN_ARG_INT(OC), SN_ARG_INT(CKK), SN_ARG_INT(lt.padded),
                           SN_ARG_INT(used), SN_ARG_INT(n0 > 0 || accumulate), SN_ARG_INT(0),
                           SN_ARG_MEM(ws), SN_ARG_MEM(dw->buffer)));

@@ -20,10 +20,10 @@
 #include <unistd.h>
 
 /* The algorithm without tuning, per device class and pass. GPUs: CLBlast's
- * tuned SGEMM; CPUs: the direct kernels (no im2col traffic). Entries that do
- * not support a shape (CLBlast where nothing may compile at run time) fall
- * back to GEMM, our own kernel. Winograd (3x3 stride 1 only) is never the
- * default: timing picks it where it wins. */
+ * tuned SGEMM; CPUs: the direct kernels (no im2col traffic), 3-21x faster
+ * than GEMM (ours or CLBlast's) on every shape measured in bench/RESULTS.md,
+ * so that CPUs need no timing by default (cpu_default). Entries that do not support a shape (CLBlast
+ * where nothing may compile at run time) fall back to GEMM, our own kernel. */
 static const sn_conv_algo default_algo[][3] = {
     /*                       forward             backward data       backward weights */
     [SN_DEVICE_GPU] = {SN_CONV_ALGO_CLBLAST, SN_CONV_ALGO_CLBLAST, SN_CONV_ALGO_CLBLAST},
@@ -88,12 +88,25 @@ static int supported(sn_context *ctx, sn_conv_algo algo, sn_conv_pass pass,
                                   s->pad);
 }
 
+/* On CPUs Winograd beats the direct kernels forward and backward-data on
+ * wide 3x3 stride-1 layers: 1.4-1.9x from 128 channels on (ResNet-50's
+ * stages 2-4, bench/RESULTS.md), within the noise at 64 (ResNet-50 stage 1,
+ * ResNet-20 stage 3). The direct kernels keep the weight gradient. */
+static sn_conv_algo cpu_default(sn_conv_pass pass, const sn_conv_shape *s)
+{
+    const int wide_3x3 = s->K == 3 && s->stride == 1 && s->C >= 128 && s->OC >= 128;
+    return wide_3x3 && pass != SN_CONV_BACKWARD_WEIGHTS ? SN_CONV_ALGO_WINOGRAD
+                                                         : SN_CONV_ALGO_DIRECT;
+}
+
 sn_conv_algo sn_conv_default_algo(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *s)
 {
     unsigned type = (unsigned)ctx->info.type;
     if (type >= sizeof default_algo / sizeof default_algo[0])
         type = SN_DEVICE_OTHER;
     sn_conv_algo algo = (unsigned)pass < 3 ? default_algo[type][pass] : SN_CONV_ALGO_GEMM;
+    if (type == SN_DEVICE_CPU && supported(ctx, cpu_default(pass, s), pass, s))
+        algo = cpu_default(pass, s);
     return supported(ctx, algo, pass, s) ? algo : SN_CONV_ALGO_GEMM;
 }
 
@@ -602,17 +615,45 @@ static void fill_result(sn_conv_tune_result *r, const tune_entry *e, const int *
     }
 }
 
-/* Step 4 of sn_conv_choose, and sn_conv_tune (explicit: always measure,
- * even one candidate; retime: ignore what is remembered or stored).
- * Caller holds the lock. */
-static sn_status decide(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *s,
-                        int explicit_tune, int retime, sn_conv_tune_result *r)
+/* Which algorithms support pass and shape; returns how many. */
+static int supported_set(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *s,
+                         int *supported_algo)
 {
-    int supported_algo[SN_CONV_ALGO_COUNT], n_supported = 0;
+    int n = 0;
     for (int a = 0; a < SN_CONV_ALGO_COUNT; a++) {
         supported_algo[a] = supported(ctx, (sn_conv_algo)a, pass, s);
-        n_supported += supported_algo[a];
+        n += supported_algo[a];
     }
+    return n;
+}
+
+/* The decision t remembers or its file stores for pass and shape, NULL if
+ * none. A stored choice the algorithms no longer support is stale; an
+ * explicit tune measures what was only defaulted. Caller holds the lock. */
+static const tune_entry *remembered(device_table *t, sn_conv_pass pass, const sn_conv_shape *s,
+                                    int explicit_tune, const int *supported_algo)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        const tune_entry *old = find(t, pass, s);
+        if (old && supported_algo[old->algo] &&
+            (!explicit_tune || old->source == SN_TUNE_SOURCE_FILE ||
+             old->source == SN_TUNE_SOURCE_TIMED))
+            return old;
+        if (attempt == 0 && !merge_file(t))
+            break;
+    }
+    return NULL;
+}
+
+/* Step 4 of sn_conv_choose, and sn_conv_tune (explicit: always measure,
+ * even one candidate; retime: ignore what is remembered or stored). Without
+ * may_time a shape nothing decides yet takes the default, unremembered (a
+ * context that may time still times it). Caller holds the lock. */
+static sn_status decide(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *s,
+                        int explicit_tune, int retime, int may_time, sn_conv_tune_result *r)
+{
+    int supported_algo[SN_CONV_ALGO_COUNT];
+    const int n_supported = supported_set(ctx, pass, s, supported_algo);
     tune_entry e = {pass, *s, sn_conv_default_algo(ctx, pass, s), SN_TUNE_SOURCE_DEFAULT, {0}};
     for (int a = 0; a < SN_CONV_ALGO_COUNT; a++)
         e.ms[a] = -1;
@@ -622,20 +663,10 @@ static sn_status decide(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape 
         fill_result(r, &e, supported_algo);
         return sn_fail(SN_ERR_OUT_OF_MEMORY, "conv tuning: out of host memory");
     }
-    if (!retime) {
-        for (int attempt = 0; attempt < 2; attempt++) {
-            const tune_entry *old = find(t, pass, s);
-            /* A stored choice the algorithms no longer support is stale. An
-             * explicit tune measures what was only defaulted. */
-            if (old && supported_algo[old->algo] &&
-                (!explicit_tune || old->source == SN_TUNE_SOURCE_FILE ||
-                 old->source == SN_TUNE_SOURCE_TIMED)) {
-                fill_result(r, old, supported_algo);
-                return SN_OK;
-            }
-            if (attempt == 0 && !merge_file(t))
-                break;
-        }
+    const tune_entry *old = retime ? NULL : remembered(t, pass, s, explicit_tune, supported_algo);
+    if (old) {
+        fill_result(r, old, supported_algo);
+        return SN_OK;
     }
 
     sn_status st = SN_OK;
@@ -644,6 +675,9 @@ static sn_status decide(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape 
             if (supported_algo[a])
                 e.algo = (sn_conv_algo)a;
         e.source = SN_TUNE_SOURCE_ONLY;
+    } else if (!may_time && !explicit_tune) {
+        fill_result(r, &e, supported_algo);
+        return SN_OK;
     } else {
         sn_status status[SN_CONV_ALGO_COUNT];
         n_timings++;
@@ -679,9 +713,35 @@ sn_status sn_conv_tune(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *
                        shape->N, shape->C, shape->H, shape->W, shape->OC, shape->K, shape->stride,
                        shape->pad);
     pthread_mutex_lock(&table_lock);
-    sn_status st = decide(ctx, pass, shape, 1, retime, out);
+    sn_status st = decide(ctx, pass, shape, 1, retime, 1, out);
     pthread_mutex_unlock(&table_lock);
     return st;
+}
+
+/* What sn_conv_choose decides before consulting the tables: an algorithm
+ * forced for ctx (thread or context option), the device default (tune
+ * off), or -1 when the tables decide. */
+static int decided_up_front(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *s)
+{
+    if (ctx->forced_algo >= 0)
+        return supported(ctx, (sn_conv_algo)ctx->forced_algo, pass, s) ? ctx->forced_algo
+                                                                        : SN_CONV_ALGO_GEMM;
+    if (ctx->conv_algo >= 0) /* the context's option (or SN_CONV_ALGO at its creation) */
+        return supported(ctx, (sn_conv_algo)ctx->conv_algo, pass, s) ? ctx->conv_algo
+                                                                    : SN_CONV_ALGO_GEMM;
+    if (ctx->tune == SN_TUNE_DEFAULTS)
+        return sn_conv_default_algo(ctx, pass, s);
+    return -1;
+}
+
+/* A smaller batch than the context's largest (a partial last batch, a
+ * smaller eval batch) takes that batch's decision: no retuning. */
+static sn_conv_shape decision_shape(const sn_context *ctx, const sn_conv_shape *s)
+{
+    sn_conv_shape d = *s;
+    if (ctx->tune_batch > d.N)
+        d.N = ctx->tune_batch;
+    return d;
 }
 
 sn_conv_algo sn_conv_choose(sn_context *ctx, sn_conv_pass pass, int N, int C, int H, int W,
@@ -690,27 +750,31 @@ sn_conv_algo sn_conv_choose(sn_context *ctx, sn_conv_pass pass, int N, int C, in
     const sn_conv_shape s = {N, C, H, W, OC, K, stride, pad};
     if (!ctx || !shape_valid(&s) || (unsigned)pass > SN_CONV_BACKWARD_WEIGHTS)
         return SN_CONV_ALGO_GEMM;
-    if (ctx->forced_algo >= 0)
-        return supported(ctx, (sn_conv_algo)ctx->forced_algo, pass, &s)
-                   ? (sn_conv_algo)ctx->forced_algo
-                   : SN_CONV_ALGO_GEMM;
-    if (ctx->conv_algo >= 0) /* the context's option (or SN_CONV_ALGO at its creation) */
-        return supported(ctx, (sn_conv_algo)ctx->conv_algo, pass, &s)
-                   ? (sn_conv_algo)ctx->conv_algo
-                   : SN_CONV_ALGO_GEMM;
-    if (!ctx->tune)
-        return sn_conv_default_algo(ctx, pass, &s);
-
-    /* A smaller batch than the context's largest (a partial last batch, a
-     * smaller eval batch) takes that batch's decision: no retuning. */
-    sn_conv_shape decide_for = s;
-    if (ctx->tune_batch > N)
-        decide_for.N = ctx->tune_batch;
+    const int up_front = decided_up_front(ctx, pass, &s);
+    if (up_front >= 0)
+        return (sn_conv_algo)up_front;
+    const sn_conv_shape decide_for = decision_shape(ctx, &s);
     sn_conv_tune_result r;
     pthread_mutex_lock(&table_lock);
-    sn_status st = decide(ctx, pass, &decide_for, 0, 0, &r);
+    sn_status st = decide(ctx, pass, &decide_for, 0, 0, ctx->tune == SN_TUNE_TIME, &r);
     pthread_mutex_unlock(&table_lock);
     if (st != SN_OK) /* the op goes on with r.algo (the default on failure) */
         sn_clear_error();
     return supported(ctx, r.algo, pass, &s) ? r.algo : SN_CONV_ALGO_GEMM;
+}
+
+int sn_conv_tune_pending(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *shape)
+{
+    if (!ctx || !shape || !shape_valid(shape) || (unsigned)pass > SN_CONV_BACKWARD_WEIGHTS ||
+        decided_up_front(ctx, pass, shape) >= 0 || ctx->tune != SN_TUNE_TIME)
+        return 0;
+    const sn_conv_shape s = decision_shape(ctx, shape);
+    int supported_algo[SN_CONV_ALGO_COUNT];
+    if (supported_set(ctx, pass, &s, supported_algo) <= 1)
+        return 0;
+    pthread_mutex_lock(&table_lock);
+    device_table *t = table_of(ctx);
+    const int pending = t && !remembered(t, pass, &s, 0, supported_algo);
+    pthread_mutex_unlock(&table_lock);
+    return pending;
 }

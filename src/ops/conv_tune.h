@@ -10,12 +10,16 @@
  *   3. the context's tune option 0 (or SN_TUNE=0 at its creation): the
  *      device-class default (no timing, no file);
  *   4. a decision remembered in this process, else one read from the
- *      tuning file, else one measured now (for the context's largest model
+ *      tuning file, else (tune 1: SN_TUNE=1, or unset on GPUs and
+ *      accelerators) one measured now (for the context's largest model
  *      batch when the call's batch is smaller, so a partial last batch or a
  *      smaller eval batch never retunes): every supported algorithm runs
  *      on scratch tensors of the shape (random data; one warm-up, then the
  *      median of 3 runs, the queue drained around each) and the fastest
- *      wins. Measured decisions are written to the tuning file.
+ *      wins. Measured decisions are written to the tuning file. Tune 2
+ *      (unset SN_TUNE on CPUs, whose defaults are good untimed) never
+ *      measures: the device-class default where nothing is stored.
+ *      sn_model_prepare makes these decisions before a model's first step.
  * A shape only one algorithm supports is decided without timing. A tuning
  * failure (out of memory on a big shape, a kernel error) never fails the
  * op: the default is used and remembered for the process.
@@ -84,6 +88,11 @@ typedef struct sn_conv_tune_result {
  * file that cannot be written is SN_ERR_IO (the choice is remembered). */
 sn_status sn_conv_tune(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *shape,
                        int retime, sn_conv_tune_result *out);
+
+/* 1 when sn_conv_choose would time the candidates of pass and shape now
+ * (nothing forces an algorithm, the context times, nothing decides the
+ * shape yet): for sn_model_prepare, which announces and does that first. */
+int sn_conv_tune_pending(sn_context *ctx, sn_conv_pass pass, const sn_conv_shape *shape);
 
 /* Force `algo` for ctx's conv ops (-1: stop forcing); returns the
  * previously forced algorithm (-1 if none), to restore it. An algorithm

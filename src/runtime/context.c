@@ -1,11 +1,10 @@
-/* Contexts: device, OpenCL context, in-order queue, program and kernels. */
+/* Contexts: device, OpenCL context, in-order queue, programs and kernels. */
 #include "runtime/runtime_internal.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <time.h>
 
 double sn_now(void)
@@ -67,14 +66,28 @@ static sn_status conv_options(sn_context *ctx, const sn_context_options *opts)
                            "clblast",
                            opts->conv_algo ? "" : "SN_CONV_ALGO: ", algo);
     }
+    if (opts->tune < -1 || opts->tune > SN_TUNE_STORED)
+        return sn_fail(SN_ERR_INVALID_ARG, "tune must be -1, 0, 1 or 2, not %d", opts->tune);
     const char *tune = getenv("SN_TUNE");
-    ctx->tune = opts->tune >= 0 ? opts->tune != 0 : !(tune && !strcmp(tune, "0"));
+    ctx->tune = opts->tune >= 0 ? opts->tune
+                : tune && *tune ? (strcmp(tune, "0") ? SN_TUNE_TIME : SN_TUNE_DEFAULTS)
+                                : -1; /* the device decides (tune_policy) */
     return SN_OK;
+}
+
+/* Where neither the options nor SN_TUNE say: CPUs never time (their
+ * defaults are good untimed, and timing there takes seconds a shape);
+ * GPUs and accelerators time new shapes (milliseconds, and CLBlast, the
+ * direct kernels and Winograd trade places by shape). */
+static void tune_policy(sn_context *ctx)
+{
+    if (ctx->tune < 0)
+        ctx->tune = ctx->info.type == SN_DEVICE_CPU ? SN_TUNE_STORED : SN_TUNE_TIME;
 }
 
 /* What a new context does about its program. */
 enum program_mode {
-    PROGRAM_LOAD,    /* sn_program_load: binary, cache or source (the normal case) */
+    PROGRAM_LOAD,    /* sn_program_load: an offline binary, or families on first use */
     PROGRAM_COMPILE, /* compile-kernels: from source, even on an accelerator */
     PROGRAM_NONE     /* device only: wrapping a vendor binary for it */
 };
@@ -92,6 +105,8 @@ static sn_status context_create(const sn_context_options *opts, enum program_mod
     if (!ctx)
         return sn_fail(SN_ERR_OUT_OF_MEMORY, "out of host memory creating a context");
     ctx->offline_build = mode == PROGRAM_COMPILE;
+    ctx->notice = opts->notice;
+    ctx->notice_user = opts->notice_user;
     sn_status st = conv_options(ctx, opts);
     if (st != SN_OK)
         goto fail;
@@ -99,6 +114,7 @@ static sn_status context_create(const sn_context_options *opts, enum program_mod
     if (st != SN_OK)
         goto fail;
     sn_device_params_for(&ctx->info, &ctx->params);
+    tune_policy(ctx);
     cl_int err;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)ctx->platform, 0};
     ctx->cl = clCreateContext(props, 1, &ctx->device, NULL, NULL, &err);
@@ -153,6 +169,10 @@ void sn_context_free(sn_context *ctx)
     sn_buffer_release(ctx, ctx->gemm_temp, ctx->gemm_temp_bytes, SN_MEM_WORKSPACE);
     if (ctx->program)
         clReleaseProgram(ctx->program);
+    for (int f = 0; ctx->families && f < sn_kernel_family_count; f++)
+        if (ctx->families[f])
+            clReleaseProgram(ctx->families[f]);
+    free(ctx->families);
     if (ctx->queue)
         clReleaseCommandQueue(ctx->queue);
     if (ctx->cl)
@@ -165,11 +185,26 @@ void sn_context_free(sn_context *ctx)
 
 const sn_device_info *sn_context_device(const sn_context *ctx) { return &ctx->info; }
 
-sn_program_origin sn_context_program_origin(const sn_context *ctx) { return ctx->origin; }
+sn_program_origin sn_context_program_origin(const sn_context *ctx)
+{
+    if (ctx->program)
+        return ctx->origin;
+    return ctx->families_compiled ? SN_PROGRAM_COMPILED
+           : ctx->families_cached ? SN_PROGRAM_FROM_CACHE
+                                  : SN_PROGRAM_NOT_BUILT;
+}
 
 double sn_context_program_seconds(const sn_context *ctx) { return ctx->program_seconds; }
 
 int sn_context_runtime_compile(const sn_context *ctx) { return ctx->runtime_compile; }
+
+sn_status sn_context_build_kernels(sn_context *ctx)
+{
+    cl_program unused;
+    for (int f = 0; f < sn_kernel_family_count; f++)
+        SN_TRY(sn_program_family(ctx, f, &unused));
+    return SN_OK;
+}
 
 sn_status sn_context_finish(sn_context *ctx)
 {
@@ -187,8 +222,10 @@ sn_status sn_kernel_get(sn_context *ctx, const char *name, cl_kernel *out)
     }
     if (ctx->n_kernels == SN_MAX_KERNELS)
         return sn_fail(SN_ERR_INTERNAL, "kernel table full (raise SN_MAX_KERNELS)");
+    cl_program program;
+    SN_TRY(sn_program_for_kernel(ctx, name, &program));
     cl_int err;
-    cl_kernel k = clCreateKernel(ctx->program, name, &err);
+    cl_kernel k = clCreateKernel(program, name, &err);
     if (err != CL_SUCCESS)
         return sn_fail(SN_ERR_OPENCL, "kernel '%s' not found in the program for %s: %s", name,
                        ctx->info.name, sn_cl_error_name(err));
@@ -287,33 +324,6 @@ sn_status sn_kernel_source_write(const char *selector, const char *path)
     sn_status st = sn_file_write_atomic(path, "kernel source", SN_FILE_EXPORT, write_source, &s);
     sn_context_free(ctx);
     return st;
-}
-
-sn_status sn_context_will_compile(const sn_context_options *opts, int *will_compile,
-                                  char *device_name, size_t name_size, char *cache_dir,
-                                  size_t dir_size)
-{
-    *will_compile = 0;
-    sn_context_options defaults;
-    if (!opts) {
-        sn_context_options_default(&defaults);
-        opts = &defaults;
-    }
-    const char *binary = opts->kernel_binary ? opts->kernel_binary : getenv("SN_KERNEL_BINARY");
-    sn_context *ctx;
-    SN_TRY(context_create(opts, PROGRAM_NONE, &ctx));
-    snprintf(device_name, name_size, "%s", ctx->info.name);
-    snprintf(cache_dir, dir_size, "%s", ctx->cache_dir);
-    if (!(binary && *binary)) {
-        char options[1024], key[4096], path[4200];
-        sn_program_options(ctx, options, sizeof options);
-        sn_program_key(ctx, options, key, sizeof key);
-        snprintf(path, sizeof path, "%s/%016llx.bin", ctx->cache_dir,
-                 (unsigned long long)sn_hash64(key, strlen(key), 0));
-        *will_compile = !ctx->cache_dir[0] || access(path, R_OK) != 0;
-    }
-    sn_context_free(ctx);
-    return SN_OK;
 }
 
 sn_status sn_wrap_kernels(const char *selector, const char *vendor_path, const char *path)

@@ -448,6 +448,8 @@ sn_status sn_train(sn_model *m, const sn_dataset *train, const sn_dataset *test,
     const int was_frozen = sn_model_frozen_bn(m);
     sn_model_set_frozen_bn(m, c->freeze_bn);
 
+    /* Tuning and kernel compiles before the first step, not in its time. */
+    st = sn_model_prepare(m, 1);
     double best_top1 = sn_best_checkpoint_top1(out_dir, s);
     sn_epoch_report r = {0};
     r.test_loss = r.test_top1 = r.test_top5 = NAN;

@@ -279,6 +279,39 @@ if command -v gnuplot >/dev/null 2>&1; then
     check "compare drew compare.png" test -s "$NEST/compare.png"
 fi
 check "compare's speed figures name the load" grep -qF "load average" "$OUT"
+check "compare's ETA covers both models" grep -qF "(model 1 of 2)" "$ERR"
+check "... and says which one runs" grep -qF "(model 2 of 2)" "$ERR"
+
+# ---- one-time work: announced as it starts, then cached ------------------------
+# An empty cache: each kernel family is compiled when first used and said
+# so, the conv shapes SN_TUNE=1 times are counted before the first step;
+# the second run finds both in the cache and says nothing.
+COLD="$TMP/cold"
+cold_train() {
+    env SN_CACHE_DIR="$COLD" SN_TUNE=1 "$SN" train --model resnet8 --data "$DATA" --epochs 1 \
+        --batch 32 --limit-train 64 --limit-test -1 --out "$TMP/cold_run" --device "$DEV"
+}
+ok "train with an empty cache" "resnet8 epoch 1:" cold_train
+check "the first compile names the device, the cache and the family" grep -qE \
+    "^sharesnet: compiling kernels for .+ \(first run only, cached in $COLD\): [a-z_]+$" "$ERR"
+check "later compiles name their family" grep -qE "^sharesnet: compiling kernels: [a-z_]+$" "$ERR"
+check "the conv shapes to time are counted" grep -qE \
+    "^sharesnet: tuning [0-9]+ conv shapes? for .+ \(first run only, cached in $COLD/[0-9a-f]+\.tune\)$" \
+    "$ERR"
+check "tuning is done before the first step" sh -c \
+    "grep -E 'tuning|step 1/' '$ERR' | head -n 1 | grep -q tuning"
+ok "train again" "resnet8 epoch 1:" cold_train
+check "nothing compiled or timed the second time" sh -c "! grep -qE 'compiling|tuning' '$ERR'"
+ok "predict with an empty cache" "stripes.png" env SN_CACHE_DIR="$TMP/cold2" "$SN" predict \
+    --checkpoint "$CK" --device "$DEV" "$DATA/stripes.png"
+check "predict compiles what a forward needs" grep -qE "compiling kernels.*: (conv|gemm)" "$ERR"
+check "... and nothing else" sh -c "! grep -qE ': (sgd|conv_winograd|selftest)$' '$ERR'"
+if [ "$DEV" = cpu ]; then
+    ok "a CPU does not time by default" "resnet8 epoch 1:" env -u SN_TUNE SN_CACHE_DIR="$TMP/cold3" \
+        "$SN" train --model resnet8 --data "$DATA" --epochs 1 --batch 32 --limit-train 64 \
+        --limit-test -1 --out "$TMP/cold_run3" --device "$DEV"
+    check "... so nothing is announced as tuning" sh -c "! grep -q 'tuning' '$ERR'"
+fi
 
 RUN2="$TMP/run2"
 ok "train --policy stage" "resnet8 epoch 1:" "$SN" train --model resnet8 --policy stage \

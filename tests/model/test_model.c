@@ -1110,6 +1110,92 @@ Test(model, sgd_steps_learn_and_update_shared_weights_once, .timeout = 120)
 
 /* ---- bad input ------------------------------------------------------------ */
 
+/* Every parameter's value and momentum and every running statistic, as
+ * float bits in one array (for bitwise comparison). */
+static float *model_state(sn_model *m, size_t *count)
+{
+    const sn_graph *g = sn_model_graph(m);
+    size_t n = 0;
+    for (int i = 0; i < g->n_params; i++)
+        n += 2 * (size_t)g->params[i].count;
+    for (int l = 0; l < g->n_layers; l++)
+        if (g->layers[l].op == SN_OP_BN)
+            n += 2 * sn_model_bn_running_mean(m, l)->count;
+    float *s = malloc(n * sizeof *s), *p = s;
+    cr_assert_not_null(s);
+    for (int i = 0; i < g->n_params; i++)
+        for (int k = SN_PARAM_VALUE; k <= SN_PARAM_MOMENTUM; k += 2) {
+            sn_tensor *t = sn_model_param(m, i, (sn_param_buffer)k);
+            cr_assert_eq(sn_tensor_download(t, p, t->count), SN_OK, "%s", sn_last_error());
+            p += t->count;
+        }
+    for (int l = 0; l < g->n_layers; l++)
+        if (g->layers[l].op == SN_OP_BN) {
+            sn_tensor *t[2] = {sn_model_bn_running_mean(m, l), sn_model_bn_running_var(m, l)};
+            for (int k = 0; k < 2; k++) {
+                cr_assert_eq(sn_tensor_download(t[k], p, t[k]->count), SN_OK);
+                p += t[k]->count;
+            }
+        }
+    *count = n;
+    return s;
+}
+
+/* sn_model_prepare runs a training pass on its own data, yet leaves the
+ * model as it was: steps after it give bitwise the parameters, momentum and
+ * running statistics of the same steps without it. It zeroes the gradients,
+ * drops the batch, and a second call does nothing. */
+Test(model, prepare_leaves_the_model_as_it_was, .timeout = 120)
+{
+    sn_context *ctx = op_test_context();
+    sn_graph *g = build_graph("sharesnet20", 1, 8, 10, -1, 'A');
+    sn_model *a = make_model(ctx, g, 4, 7), *b = make_model(ctx, g, 4, 7);
+    ref_rng rng;
+    ref_rng_seed(&rng, 7);
+    batch x = make_batch(&rng, g, 4);
+    const sn_sgd_options opt = {0.05f, 0.9f, 5e-4f, 1};
+    for (int step = 0; step < 2; step++) { /* momentum and statistics not at rest */
+        train_pass(a, &x, 0, 0.25f);
+        cr_assert_eq(sn_model_sgd_step(a, &opt), SN_OK, "%s", sn_last_error());
+        train_pass(b, &x, 0, 0.25f);
+        cr_assert_eq(sn_model_sgd_step(b, &opt), SN_OK, "%s", sn_last_error());
+    }
+    size_t n_before, n_after;
+    float *before = model_state(a, &n_before);
+    cr_assert_eq(sn_model_prepare(a, 1), SN_OK, "%s", sn_last_error());
+    float *after = model_state(a, &n_after);
+    cr_assert_eq(n_before, n_after);
+    cr_expect_eq(memcmp(before, after, n_before * sizeof *before), 0,
+                 "prepare changed a parameter, momentum or running statistic");
+    double **grads = download_params(a, SN_PARAM_GRAD);
+    for (int i = 0; i < g->n_params; i++)
+        for (long long k = 0; k < g->params[i].count; k++)
+            cr_assert_eq(grads[i][k], 0.0, "gradient %s[%lld] not zeroed", g->params[i].name, k);
+    ref_graph_params_free(g, grads);
+    float logits[40];
+    cr_expect_neq(sn_model_logits(a, logits, 4), SN_OK, "the warm-up batch is not the caller's");
+    cr_expect_neq(sn_model_backward(a, 0.25f, 0), SN_OK, "no forward to go back through");
+    cr_assert_eq(sn_model_prepare(a, 1), SN_OK, "a second call");
+    cr_assert_eq(sn_model_prepare(a, 0), SN_OK, "training prepared covers eval");
+
+    train_pass(a, &x, 0, 0.25f);
+    cr_assert_eq(sn_model_sgd_step(a, &opt), SN_OK, "%s", sn_last_error());
+    train_pass(b, &x, 0, 0.25f);
+    cr_assert_eq(sn_model_sgd_step(b, &opt), SN_OK, "%s", sn_last_error());
+    float *sa = model_state(a, &n_after), *sb = model_state(b, &n_before);
+    cr_expect_eq(memcmp(sa, sb, n_before * sizeof *sa), 0,
+                 "a step after prepare differs from the same step without it");
+    free(before);
+    free(after);
+    free(sa);
+    free(sb);
+    free_batch(&x);
+    sn_model_free(a);
+    sn_model_free(b);
+    sn_graph_free(g);
+    sn_context_free(ctx);
+}
+
 Test(model, bad_input_is_refused, .timeout = 60)
 {
     sn_context *ctx = op_test_context();

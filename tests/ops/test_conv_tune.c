@@ -1,8 +1,10 @@
 /* The convolution auto-tuner: timing on a miss, the tuning file (written,
  * read by a later process, corrupt or foreign files ignored and rewritten),
- * SN_CONV_ALGO, SN_TUNE=0, SN_CACHE=0, forcing, and a tuning failure that
- * falls back to the default. Each test runs in its own process (Criterion
- * forks), so the process-wide tables and counters start empty. */
+ * SN_CONV_ALGO, SN_TUNE=0, SN_CACHE=0, forcing, a tuning failure that
+ * falls back to the default, and the device policy when SN_TUNE is unset
+ * (CPUs: stored decisions, never timing). Each test runs in its own process
+ * (Criterion forks), so the process-wide tables and counters start empty.
+ * SN_TUNE=1 unless a test says otherwise: timing is what most check. */
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdio.h>
@@ -23,7 +25,7 @@ static void make_cache_dir(void)
     setenv("SN_CACHE_DIR", cache_dir, 1);
     unsetenv("SN_CACHE");
     unsetenv("SN_CONV_ALGO");
-    unsetenv("SN_TUNE");
+    setenv("SN_TUNE", "1", 1);
 }
 
 static void remove_cache_dir(void)
@@ -383,6 +385,67 @@ Test(conv_tune, sn_tune_0_uses_the_device_default)
     char path[4200];
     sn_conv_tune_path(ctx, path, sizeof path);
     cr_assert_eq(access(path, F_OK), -1, "nothing written");
+    sn_context_free(ctx);
+}
+
+/* SN_TUNE unset: the device class decides. A CPU never times: a stored
+ * decision is used, the default elsewhere (and not remembered, so a
+ * context that may time still does). */
+Test(conv_tune, unset_sn_tune_on_a_cpu_uses_stored_decisions_and_never_times)
+{
+    unsetenv("SN_TUNE");
+    sn_context *ctx = op_test_context();
+    if (sn_context_device(ctx)->type != SN_DEVICE_CPU) {
+        cr_assert_eq(sn_conv_tune_pending(ctx, SN_CONV_FORWARD, &shape_a), 1,
+                     "other devices time new shapes");
+        sn_context_free(ctx);
+        return;
+    }
+    need_all(ctx, SN_CONV_FORWARD, &shape_a);
+    cr_assert_eq(sn_conv_tune_pending(ctx, SN_CONV_FORWARD, &shape_a), 0);
+    cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_DIRECT);
+    cr_assert_eq(sn_conv_tune_timings(), 0, "a CPU does not time by default");
+    /* `sharesnet tune` stores a decision (here: Winograd, written by hand). */
+    char path[4200], header[4400], line[256], text[5000];
+    sn_conv_tune_path(ctx, path, sizeof path);
+    sn_conv_tune_header(ctx, header, sizeof header);
+    decision_line(line, sizeof line, "forward 2 4 9 9 6 3 1 1 winograd 9.0000 5.0000 1.0000 -");
+    int n = snprintf(text, sizeof text, "%s\n%s", header, line);
+    write_text(path, text, (size_t)n);
+    cr_assert_eq(choose(ctx, SN_CONV_FORWARD, &shape_a), SN_CONV_ALGO_WINOGRAD,
+                 "the stored decision counts");
+    cr_assert_eq(sn_conv_tune_timings(), 0);
+    sn_context_free(ctx);
+    /* SN_TUNE=1 times what nothing decides, and prepare can tell. */
+    setenv("SN_TUNE", "1", 1);
+    ctx = op_test_context();
+    cr_assert_eq(sn_conv_tune_pending(ctx, SN_CONV_FORWARD, &shape_b), 1);
+    choose(ctx, SN_CONV_FORWARD, &shape_b);
+    cr_assert_eq(sn_conv_tune_timings(), 1);
+    cr_assert_eq(sn_conv_tune_pending(ctx, SN_CONV_FORWARD, &shape_b), 0, "decided now");
+    cr_assert_eq(sn_conv_tune_pending(ctx, SN_CONV_FORWARD, &shape_a), 0, "stored");
+    sn_context_free(ctx);
+}
+
+/* The CPU defaults: direct everywhere but wide 3x3 stride-1 layers, which
+ * run Winograd forward and backward-data. */
+Test(conv_tune, cpu_defaults_pick_winograd_only_for_wide_3x3)
+{
+    setenv("SN_TUNE", "0", 1);
+    sn_context *ctx = op_test_context();
+    if (sn_context_device(ctx)->type == SN_DEVICE_CPU) {
+        const sn_conv_shape wide = {8, 128, 28, 28, 128, 3, 1, 1};
+        const sn_conv_shape narrow = {8, 64, 56, 56, 64, 3, 1, 1};
+        const sn_conv_shape strided = {8, 128, 28, 28, 256, 3, 2, 1};
+        cr_expect_eq(sn_conv_default_algo(ctx, SN_CONV_FORWARD, &wide), SN_CONV_ALGO_WINOGRAD);
+        cr_expect_eq(sn_conv_default_algo(ctx, SN_CONV_BACKWARD_DATA, &wide),
+                     SN_CONV_ALGO_WINOGRAD);
+        cr_expect_eq(sn_conv_default_algo(ctx, SN_CONV_BACKWARD_WEIGHTS, &wide),
+                     SN_CONV_ALGO_DIRECT);
+        cr_expect_eq(sn_conv_default_algo(ctx, SN_CONV_FORWARD, &narrow), SN_CONV_ALGO_DIRECT);
+        cr_expect_eq(sn_conv_default_algo(ctx, SN_CONV_FORWARD, &strided), SN_CONV_ALGO_DIRECT);
+    }
+    cr_assert_eq(sn_conv_tune_timings(), 0);
     sn_context_free(ctx);
 }
 

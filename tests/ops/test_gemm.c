@@ -168,14 +168,31 @@ Test(gemm_clblast, refused_with_offline_binary)
     unlink(path);
 }
 
-/* SN_NO_RUNTIME_COMPILE=1: the program from the cache (warmed first). */
+/* SN_NO_RUNTIME_COMPILE=1: the program from the cache (every family of it
+ * warmed first), or where the cache keeps no binaries (POCL) from an
+ * offline binary. */
 Test(gemm_clblast, refused_without_runtime_compile)
 {
-    sn_context_free(op_test_context());
+    sn_context *warm = op_test_context();
+    op_expect_ok(sn_context_build_kernels(warm), "build the kernels");
+    const int binaries = sn_cache_keeps_binaries(warm);
+    sn_context_free(warm);
+    char path[] = "/tmp/sn_gemm_binary_XXXXXX";
+    if (!binaries) {
+        int fd = mkstemp(path);
+        cr_assert(fd >= 0);
+        close(fd);
+        const char *dev = getenv("SN_TEST_DEVICE");
+        op_expect_ok(sn_compile_kernels(dev && *dev ? dev : "cpu", path), "compile-kernels");
+        cr_assert_eq(setenv("SN_KERNEL_BINARY", path, 1), 0);
+    }
     cr_assert_eq(setenv("SN_NO_RUNTIME_COMPILE", "1", 1), 0);
     sn_context *ctx = op_test_context();
-    cr_assert_eq(sn_context_program_origin(ctx), SN_PROGRAM_FROM_CACHE);
     expect_clblast_refused(ctx);
+    cr_assert_eq(sn_context_program_origin(ctx),
+                 binaries ? SN_PROGRAM_FROM_CACHE : SN_PROGRAM_FROM_BINARY);
     sn_context_free(ctx);
     run_case((gemm_case){4, 9, 3, 0, 1, 2, 1.0f, 1.0f}, OWN, 4);
+    if (!binaries)
+        unlink(path);
 }

@@ -39,12 +39,19 @@ static const char *test_device(void)
     return d && *d ? d : "cpu";
 }
 
-static sn_context *open_ctx(const char *binary)
+/* Options for the test device and the test's cache directory. */
+static sn_context_options test_options(void)
 {
     sn_context_options o;
     sn_context_options_default(&o);
     o.device = test_device();
     o.cache_dir = cache_dir;
+    return o;
+}
+
+static sn_context *open_ctx(const char *binary)
+{
+    sn_context_options o = test_options();
     o.kernel_binary = binary;
     sn_context *ctx = NULL;
     sn_status st = sn_context_create(&o, &ctx);
@@ -52,7 +59,7 @@ static sn_context *open_ctx(const char *binary)
     return ctx;
 }
 
-/* The one cache file the context wrote. */
+/* The one cache file the contexts wrote. */
 static void cache_file(char *path, size_t size)
 {
     char cmd[400];
@@ -60,8 +67,20 @@ static void cache_file(char *path, size_t size)
     FILE *p = popen(cmd, "r");
     cr_assert_not_null(p);
     cr_assert_not_null(fgets(path, (int)size, p), "no cache file in %s", cache_dir);
+    char more[400];
+    cr_assert_null(fgets(more, (int)sizeof more, p), "more than one cache file: %s", more);
     pclose(p);
     path[strcspn(path, "\n")] = '\0';
+}
+
+/* Use one kernel (sn_fill, family "common"): what makes a family build. */
+static void use_a_kernel(sn_context *ctx)
+{
+    int shape[1] = {5};
+    sn_tensor t;
+    cr_assert_eq(sn_tensor_alloc(ctx, &t, 1, shape, SN_MEM_OTHER), SN_OK, "%s", sn_last_error());
+    cr_assert_eq(sn_tensor_fill(&t, 1.0f), SN_OK, "%s", sn_last_error());
+    sn_tensor_release(&t);
 }
 
 Test(runtime, lists_devices_with_their_properties)
@@ -121,40 +140,156 @@ Test(runtime, bad_selectors_are_errors_that_list_devices)
     unsetenv("SN_DEVICE");
 }
 
-Test(runtime, second_context_loads_program_from_cache)
+/* The compile notices a context gave, family names joined by spaces. */
+typedef struct notices {
+    char families[256];
+    char kept_in[256];
+} notices;
+
+static void record_notice(const sn_notice *n, void *user)
 {
-    sn_context *a = open_ctx(NULL);
+    notices *r = user;
+    cr_expect_eq(n->kind, SN_NOTICE_COMPILE);
+    cr_expect_neq(n->device[0], '\0');
+    size_t used = strlen(r->families);
+    snprintf(r->families + used, sizeof r->families - used, "%s%s", used ? " " : "", n->what);
+    snprintf(r->kept_in, sizeof r->kept_in, "%s", n->kept_in);
+}
+
+static sn_context *open_noticed_ctx(notices *r)
+{
+    memset(r, 0, sizeof *r);
+    sn_context_options o = test_options();
+    o.notice = record_notice;
+    o.notice_user = r;
+    sn_context *ctx = NULL;
+    cr_assert_eq(sn_context_create(&o, &ctx), SN_OK, "context: %s", sn_last_error());
+    return ctx;
+}
+
+Test(runtime, families_build_on_first_use_then_load_from_cache)
+{
+    notices r;
+    sn_context *a = open_noticed_ctx(&r);
+    cr_expect_eq(sn_context_program_origin(a), SN_PROGRAM_NOT_BUILT, "nothing used yet");
+    cr_expect_str_empty(r.families, "nothing compiled yet: %s", r.families);
+    use_a_kernel(a);
     cr_expect_eq(sn_context_program_origin(a), SN_PROGRAM_COMPILED);
+    cr_expect_str_eq(r.families, "common", "one family compiled, announced first");
+    cr_expect_str_eq(r.kept_in, cache_dir);
+    use_a_kernel(a);
+    cr_expect_str_eq(r.families, "common", "built once per context");
     sn_context_free(a);
-    sn_context *b = open_ctx(NULL);
+    char path[512];
+    cache_file(path, sizeof path); /* one file: the family used */
+
+    sn_context *b = open_noticed_ctx(&r);
+    use_a_kernel(b);
     cr_expect_eq(sn_context_program_origin(b), SN_PROGRAM_FROM_CACHE);
-    cr_log_info("cache: compiled %.3f s, cached %.3f s", 0.0, sn_context_program_seconds(b));
+    cr_expect_str_empty(r.families, "a cached family is not announced: %s", r.families);
+    cr_log_info("cache: loaded in %.3f s", sn_context_program_seconds(b));
     sn_context_free(b);
+}
+
+Test(runtime, every_family_holds_the_kernels_listed_for_it)
+{
+    sn_context_options o = test_options();
+    o.use_cache = 0;
+    sn_context *ctx;
+    cr_assert_eq(sn_context_create(&o, &ctx), SN_OK, "%s", sn_last_error());
+    cr_assert_eq(sn_context_build_kernels(ctx), SN_OK, "%s", sn_last_error());
+    for (int f = 0; f < sn_kernel_family_count; f++) {
+        const sn_kernel_family *family = &sn_kernel_families[f];
+        cl_program p;
+        cr_assert_eq(sn_program_family(ctx, f, &p), SN_OK, "%s", sn_last_error());
+        char names[4096] = "";
+        cr_assert_eq(clGetProgramInfo(p, CL_PROGRAM_KERNEL_NAMES, sizeof names, names, NULL),
+                     CL_SUCCESS);
+        int listed = 0;
+        for (const char *k = family->kernels; *k; k += strlen(k) + 1, listed++) {
+            char padded[128];
+            snprintf(padded, sizeof padded, ";%s;", k);
+            char all[4200];
+            snprintf(all, sizeof all, ";%s;", names);
+            cr_expect(strstr(all, padded) != NULL, "%s: %s not built (driver: %s)", family->name,
+                      k, names);
+            cr_expect_eq(sn_kernel_family_of(k), f, "%s", k);
+        }
+        int built = 1;
+        for (const char *c = names; *c; c++)
+            built += *c == ';';
+        cr_expect_eq(listed, built, "%s: listed %d kernels, the driver built %d (%s)",
+                     family->name, listed, built, names);
+    }
+    cl_kernel k;
+    cr_expect_eq(sn_kernel_get(ctx, "sn_no_such_kernel", &k), SN_ERR_INTERNAL);
+    cr_expect(strstr(sn_last_error(), "sn_no_such_kernel") != NULL, "%s", sn_last_error());
+    sn_context_free(ctx);
 }
 
 Test(runtime, cache_can_be_disabled)
 {
     setenv("SN_CACHE", "0", 1);
     sn_context *a = open_ctx(NULL);
+    use_a_kernel(a);
     sn_context_free(a);
     sn_context *b = open_ctx(NULL);
+    use_a_kernel(b);
     cr_expect_eq(sn_context_program_origin(b), SN_PROGRAM_COMPILED);
     sn_context_free(b);
     unsetenv("SN_CACHE");
 }
 
+/* Without run-time compilation every family must come from the cache: a
+ * missing one fails the context at once, naming it; a full cache works
+ * where it keeps binaries (not on POCL, whose own cache keeps the builds:
+ * there an offline binary is the only way). */
+Test(runtime, no_runtime_compile_needs_every_family_cached)
+{
+    sn_context *a = open_ctx(NULL);
+    use_a_kernel(a); /* one family cached, not the others */
+    sn_context_free(a);
+    setenv("SN_NO_RUNTIME_COMPILE", "1", 1);
+    const sn_context_options o = test_options();
+    sn_context *ctx;
+    cr_assert_eq(sn_context_create(&o, &ctx), SN_ERR_UNSUPPORTED);
+    cr_expect(strstr(sn_last_error(), "kernel cache has no") != NULL, "%s", sn_last_error());
+    cr_expect(strstr(sn_last_error(), "compile-kernels") != NULL, "%s", sn_last_error());
+    unsetenv("SN_NO_RUNTIME_COMPILE");
+    a = open_ctx(NULL);
+    cr_assert_eq(sn_context_build_kernels(a), SN_OK, "%s", sn_last_error());
+    const int binaries = sn_cache_keeps_binaries(a);
+    sn_context_free(a);
+    setenv("SN_NO_RUNTIME_COMPILE", "1", 1);
+    if (binaries) {
+        ctx = open_ctx(NULL);
+        cr_expect_eq(sn_context_runtime_compile(ctx), 0);
+        use_a_kernel(ctx);
+        cr_expect_eq(sn_context_program_origin(ctx), SN_PROGRAM_FROM_CACHE);
+        sn_context_free(ctx);
+    } else {
+        cr_assert_eq(sn_context_create(&o, &ctx), SN_ERR_UNSUPPORTED);
+        cr_expect(strstr(sn_last_error(), "keeps no binaries") != NULL, "%s", sn_last_error());
+    }
+    unsetenv("SN_NO_RUNTIME_COMPILE");
+}
+
 static void corrupt_and_reopen(void (*damage)(const char *path))
 {
-    sn_context_free(open_ctx(NULL));
+    sn_context *ctx = open_ctx(NULL);
+    use_a_kernel(ctx);
+    sn_context_free(ctx);
     char path[512];
     cache_file(path, sizeof path);
     damage(path);
-    sn_context *ctx = open_ctx(NULL);
+    ctx = open_ctx(NULL);
+    use_a_kernel(ctx);
     cr_expect_eq(sn_context_program_origin(ctx), SN_PROGRAM_COMPILED,
                  "a damaged cache entry must be rebuilt, not trusted");
     sn_context_free(ctx);
     /* ... and rewritten so the next process hits the cache again */
     ctx = open_ctx(NULL);
+    use_a_kernel(ctx);
     cr_expect_eq(sn_context_program_origin(ctx), SN_PROGRAM_FROM_CACHE);
     sn_context_free(ctx);
 }
@@ -189,9 +324,7 @@ Test(runtime, offline_binary_loads_without_compiling)
     snprintf(path, sizeof path, "%s/kernels.bin", cache_dir);
     cr_assert_eq(sn_compile_kernels(test_device(), path), SN_OK, "%s", sn_last_error());
     setenv("SN_KERNEL_BINARY", path, 1);
-    sn_context_options o;
-    sn_context_options_default(&o);
-    o.device = test_device();
+    sn_context_options o = test_options();
     o.use_cache = 0;
     sn_context *ctx;
     cr_assert_eq(sn_context_create(&o, &ctx), SN_OK, "%s", sn_last_error());
@@ -215,7 +348,9 @@ Test(runtime, offline_binary_for_another_device_is_rejected)
     sn_context *ctx = open_ctx(NULL);
     unsigned char *bin;
     size_t size;
-    cr_assert_eq(sn_program_get_binary(ctx, ctx->program, &bin, &size), SN_OK);
+    cl_program program;
+    cr_assert_eq(sn_program_family(ctx, 0, &program), SN_OK, "%s", sn_last_error());
+    cr_assert_eq(sn_program_get_binary(ctx, program, &bin, &size), SN_OK);
     char path[300];
     snprintf(path, sizeof path, "%s/other.bin", cache_dir);
     cr_assert_eq(sn_program_binary_write(path, "platform=Other\ndevice=Some GPU\n", bin, size,
