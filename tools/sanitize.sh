@@ -23,7 +23,8 @@ targets=(tests/ref/test_ref_ops tests/runtime/test_runtime tests/runtime/test_de
          tests/ops/test_norm_pool_loss tests/model/test_graph tests/data/test_data_idx
          tests/data/test_data_cifar tests/data/test_data_png tests/data/test_data_loader
          tests/train/test_safetensors tests/train/test_trainer src/cli/sharesnet
-         bench/sharesnet-bench tests/cli/librefuse_compile.so tests/dist/compare_checkpoints)
+         bench/sharesnet-bench tests/cli/librefuse_compile.so tests/dist/compare_checkpoints
+         examples/train_dist_loop)
 tests=("$@")
 [ $# -gt 0 ] || tests=("${fast[@]}")
 
