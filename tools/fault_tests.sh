@@ -24,24 +24,8 @@ passed=0 failed=0
 ok() { passed=$((passed + 1)); echo "ok   $*"; }
 ko() { failed=$((failed + 1)); echo "FAIL $*"; }
 
-# A tiny IDX dataset, 4 classes of 8x8 patterns (as tests/cli/test_cli.sh).
-python3 - "$TMP/idx" <<'PYEOF'
-import os, random, struct, sys
-out = sys.argv[1]; os.makedirs(out); rng = random.Random(5)
-def split(prefix, n):
-    labels = [rng.randrange(4) for _ in range(n)]
-    px = bytearray()
-    for l in labels:
-        for y in range(8):
-            for x in range(8):
-                on = [y % 2, x % 2, (x + y) % 2, int(2 <= x < 6 and 2 <= y < 6)][l]
-                px.append(max(0, min(255, (200 if on else 50) + rng.randrange(41) - 20)))
-    open(os.path.join(out, prefix + "-images-idx3-ubyte"), "wb").write(
-        struct.pack(">IIII", 0x803, n, 8, 8) + bytes(px))
-    open(os.path.join(out, prefix + "-labels-idx1-ubyte"), "wb").write(
-        struct.pack(">II", 0x801, n) + bytes(labels))
-split("train", 512); split("t10k", 64)
-PYEOF
+# A tiny IDX dataset, 4 classes of 8x8 patterns (tools/tiny_idx.py).
+python3 tools/tiny_idx.py "$TMP/idx" 512 64
 DATA=$TMP/idx
 train() { "$SN" train --model resnet8 --data "$DATA" --batch 32 --seed 7 "$@"; }
 

@@ -40,23 +40,7 @@ ko() { failed=$((failed + 1)); echo "FAIL $*"; }
 
 # A tiny IDX dataset, 4 classes of 8x8 patterns; 520 examples make 9
 # batches of 64: 5 steps of 2 micro-batches, the last with one.
-"$PY" - "$TMP/idx" <<'PYEOF'
-import os, random, struct, sys
-out = sys.argv[1]; os.makedirs(out); rng = random.Random(5)
-def split(prefix, n):
-    labels = [rng.randrange(4) for _ in range(n)]
-    px = bytearray()
-    for l in labels:
-        for y in range(8):
-            for x in range(8):
-                on = [y % 2, x % 2, (x + y) % 2, int(2 <= x < 6 and 2 <= y < 6)][l]
-                px.append(max(0, min(255, (200 if on else 50) + rng.randrange(41) - 20)))
-    open(os.path.join(out, prefix + "-images-idx3-ubyte"), "wb").write(
-        struct.pack(">IIII", 0x803, n, 8, 8) + bytes(px))
-    open(os.path.join(out, prefix + "-labels-idx1-ubyte"), "wb").write(
-        struct.pack(">II", 0x801, n) + bytes(labels))
-split("train", 520); split("t10k", 96)
-PYEOF
+"$PY" "$(dirname "$0")/../../tools/tiny_idx.py" "$TMP/idx" 520 96
 # Milestones given: the default ones depend on --epochs, which test 2 varies.
 ARGS=(--model sharesnet20 --data "$TMP/idx" --batch 64 --seed 3 --limit-test 96 --lr 0.05
       --milestones 1,1.5)
