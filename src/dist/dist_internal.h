@@ -31,7 +31,6 @@ sn_status sn_dist_wait(sn_dist *d, sn_dist_request *r);
 
 typedef struct sn_grad_reducer_stats {
     size_t bytes;        /* all-reduced per step: the parameters, gaps included */
-    size_t param_bytes;  /* of which parameters (4 x the parameter count) */
     int buckets;
     double alone_seconds;   /* one all-reduce of every bucket with no backward
                                running, measured at creation (the transfer cost) */

@@ -74,7 +74,6 @@ static sn_status plan_buckets(sn_grad_reducer *r, size_t bucket_bytes)
         b->begin = m->param_offset[p];
         if (m->steps.param_last_step[p] > b->ready_step)
             b->ready_step = m->steps.param_last_step[p];
-        r->stats.param_bytes += sizeof(float) * g->params[p].count;
         if ((b->end - b->begin) * sizeof(float) >= bucket_bytes || k == n - 1) {
             end = b->begin;
             b = NULL;
